@@ -1,0 +1,263 @@
+"""Configuration: defaults < workspace `agentrun.yaml` < environment (`AGENTRUN_…`) < CLI flags.
+
+Resolved once, at the edge (the CLI or the Python API), into an `AgentrunConfig`; graph nodes
+read it from `runtime.context`, never from the environment. Unknown keys are errors that name
+the key, so a typo in `agentrun.yaml` never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agentrun.errors import ConfigError
+from agentrun.schemas import ExampleKind
+
+CONFIG_FILE = "agentrun.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleSpec(_Section):
+    """Which backend and model a role uses, and how to call it."""
+
+    backend: Literal["local", "openai", "vllm"] = "local"
+    """`local` (transformers in process), `openai` (any compatible server) or `vllm`."""
+    model: str = "embedded"
+    """`embedded` (SmolLM2-135M-Instruct shipped on PyPI), a local folder, or a served name."""
+    base_url: str = "http://127.0.0.1:8000/v1"
+    """Server address for the `openai` backend."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key (a placeholder is sent when it is unset)."""
+    max_concurrency: int = Field(default=16, ge=1)
+    """Concurrent requests for the `openai` backend."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Per-request timeout for the `openai` backend."""
+    max_retries: int = Field(default=4, ge=0)
+    """Retries on 429/5xx/timeouts (never on other 4xx)."""
+    batch_size: int = Field(default=16, ge=1)
+    """Prompts per padded `generate` call for the `local` backend."""
+    device: str = "auto"
+    """`auto`, `cpu` or `cuda` for the `local` backend."""
+    temperature: float = Field(default=0.7, ge=0)
+    """Sampling temperature (0 is greedy)."""
+    max_new_tokens: int = Field(default=160, ge=1)
+    """Upper bound on generated tokens per call."""
+
+
+class Roles(_Section):
+    """Each role names its own backend and model (multi-model orchestration)."""
+
+    architect: RoleSpec = Field(default_factory=RoleSpec)
+    contractor: RoleSpec = Field(default_factory=RoleSpec)
+    checker: RoleSpec = Field(default_factory=RoleSpec)
+    student: RoleSpec = Field(default_factory=lambda: RoleSpec(temperature=0.0))
+
+
+class Budgets(_Section):
+    """Limits of a run: cycles of the loop, examples, generation rounds and wall time."""
+
+    cycles: int = Field(default=1, ge=1)
+    """Full cycles (generate → train → evaluate → revise)."""
+    max_examples: int = Field(default=400, ge=1)
+    """Accepted examples per run, at most."""
+    max_rounds: int = Field(default=2, ge=1)
+    """Generation rounds per cycle to fill quota deficits left by rejections."""
+    wall_time_s: float = Field(default=3600.0, gt=0)
+    """Stop starting new cycles after this many seconds."""
+
+
+class Generation(_Section):
+    """What the contractors emit per node and how."""
+
+    quotas: dict[ExampleKind, int] = Field(
+        default_factory=lambda: {
+            ExampleKind.exercise: 6,
+            ExampleKind.rephrasing: 2,
+            ExampleKind.dialogue: 1,
+        }
+    )
+    """Default examples of each kind per node (the map's node quotas override these)."""
+    model_generators: bool = True
+    """Let the contractor model write rephrasings and dialogues beside the structural ones."""
+    structured_retries: int = Field(default=1, ge=0)
+    """Bounded retries when a model output fails its schema."""
+    seed: int = 0
+    """Seed for structural choices and sampling."""
+
+
+class CheckerSettings(_Section):
+    """Thresholds of the consistency checker."""
+
+    minhash_threshold: float = Field(default=0.85, gt=0, le=1)
+    """Jaccard similarity (word 3-grams) above which an example is a near duplicate."""
+    num_perm: int = Field(default=128, ge=16)
+    """MinHash permutations."""
+    embed_threshold: dict[ExampleKind, float] = Field(
+        default_factory=lambda: {
+            ExampleKind.exercise: 0.985,
+            ExampleKind.rephrasing: 0.97,
+            ExampleKind.dialogue: 0.97,
+        }
+    )
+    """Cosine similarity above which an example is a near duplicate, per kind (default 0.97)."""
+    min_chars: int = Field(default=12, ge=1)
+    """Shorter examples are rejected as too short."""
+    max_chars: int = Field(default=4000, ge=10)
+    """Longer examples are rejected as too long."""
+
+
+class Embedder(_Section):
+    """The sentence embedder used by memory and the checker."""
+
+    model: str = "embedded"
+    """`embedded` (all-MiniLM-L6-v2 shipped on PyPI) or a local sentence-transformers folder."""
+    batch_size: int = Field(default=64, ge=1)
+
+
+class Training(_Section):
+    """The LoRA recipe: a preset by name, then any field overridden here."""
+
+    preset: Literal["cpu-tiny", "gpu-24gb", "gpu-96gb"] = "cpu-tiny"
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    target_modules: list[str] | None = None
+    learning_rate: float | None = None
+    epochs: float | None = None
+    max_steps: int | None = None
+    batch_size: int | None = None
+    grad_accum: int | None = None
+    max_seq_len: int | None = None
+    bf16: bool | None = None
+    gradient_checkpointing: bool | None = None
+    seed: int = 0
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu-tiny": dict(
+        lora_r=16, lora_alpha=32, lora_dropout=0.0,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"],
+        learning_rate=1e-3, epochs=3.0, max_steps=-1, batch_size=8, grad_accum=1,
+        max_seq_len=384, bf16=False, gradient_checkpointing=False,
+    ),
+    "gpu-24gb": dict(
+        lora_r=32, lora_alpha=64, lora_dropout=0.05, target_modules=["all-linear"],
+        learning_rate=2e-4, epochs=2.0, max_steps=-1, batch_size=8, grad_accum=2,
+        max_seq_len=2048, bf16=True, gradient_checkpointing=True,
+    ),
+    "gpu-96gb": dict(
+        lora_r=64, lora_alpha=128, lora_dropout=0.05, target_modules=["all-linear"],
+        learning_rate=1e-4, epochs=2.0, max_steps=-1, batch_size=16, grad_accum=2,
+        max_seq_len=4096, bf16=True, gradient_checkpointing=True,
+    ),
+}
+
+
+class Evaluation(_Section):
+    """How probes are scored and what counts as a weak node."""
+
+    max_new_tokens: int = Field(default=24, ge=1)
+    """Greedy tokens generated per probe answer."""
+    batch_size: int = Field(default=16, ge=1)
+    weak_logprob_gain: float = 0.5
+    """A node whose mean target log-prob rose less than this (nats) is revised."""
+
+
+class AgentrunConfig(BaseSettings):
+    """The whole configuration of a workspace."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTRUN_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    roles: Roles = Field(default_factory=Roles)
+    budgets: Budgets = Field(default_factory=Budgets)
+    generation: Generation = Field(default_factory=Generation)
+    checker: CheckerSettings = Field(default_factory=CheckerSettings)
+    embedder: Embedder = Field(default_factory=Embedder)
+    training: Training = Field(default_factory=Training)
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+
+    def recipe(self) -> dict[str, Any]:
+        """Return the resolved training recipe: the preset updated by explicit fields."""
+        recipe = dict(PRESETS[self.training.preset])
+        overrides = self.training.model_dump(exclude={"preset"}, exclude_none=True)
+        recipe.update(overrides)
+        recipe["preset"] = self.training.preset
+        return recipe
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """A settings source that returns an already-parsed YAML mapping."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; raise a one-line ConfigError otherwise."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}; fix the YAML syntax") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def load_config(workspace: Path | None, overrides: dict[str, Any] | None = None) -> AgentrunConfig:
+    """Resolve the configuration of a workspace: defaults < YAML < env < `overrides` (CLI)."""
+    path = workspace / CONFIG_FILE if workspace is not None else None
+    data = read_yaml_mapping(path) if path is not None and path.exists() else {}
+
+    class _Resolved(AgentrunConfig):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _DictSource(settings_cls, data))
+
+    try:
+        resolved = _Resolved(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    return AgentrunConfig.model_construct(**dict(resolved))
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """Turn a pydantic error into one line naming the file, the key and the problem."""
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    where = str(path) if path is not None else "configuration"
+    if err["type"] == "extra_forbidden":
+        problem = f"unknown key '{key}'; remove it or check its spelling"
+    else:
+        problem = f"{key}: {err['msg']} (got {err.get('input')!r})"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {problem}{more}"

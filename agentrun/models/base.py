@@ -1,0 +1,44 @@
+"""What every backend offers: batched chat generation, optionally constrained by a JSON schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Messages = list[dict[str, str]]
+OnResult = Callable[[int, str], None]
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One generation: a chat, an optional JSON schema, and sampling settings."""
+
+    messages: Messages
+    schema: dict[str, Any] | None = None
+    max_new_tokens: int = 160
+    temperature: float = 0.7
+    seed: int = 0
+    tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def params(self) -> dict[str, Any]:
+        """Return the sampling parameters that determine the output (for caching)."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
+
+
+class Backend(Protocol):
+    """A model that turns many requests into texts in as few calls as it can."""
+
+    model_id: str
+
+    def generate(self, requests: list[GenRequest], on_result: OnResult | None = None) -> list[str]:
+        """Generate one text per request, calling `on_result(index, text)` as each arrives."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Return the number of tokens of `text` for this model (an estimate is allowed)."""
+        ...

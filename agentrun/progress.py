@@ -1,0 +1,60 @@
+"""Progress of long steps (generation, training, scoring), shown by whoever listens.
+
+Library code reports through `task()`; the CLI installs a rich reporter, and everything else
+(tests, Studio) gets log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    """Receives progress of named tasks."""
+
+    def start(self, name: str, total: int) -> None:
+        """Begin a task of `total` units."""
+
+    def advance(self, name: str, amount: int = 1, info: str = "") -> None:
+        """Advance a task, with an optional status text (loss, tokens/s…)."""
+
+    def stop(self, name: str) -> None:
+        """End a task."""
+
+
+class LogReporter:
+    """Logs the start and end of each task."""
+
+    def start(self, name: str, total: int) -> None:
+        log.info("%s: %d to do", name, total)
+
+    def advance(self, name: str, amount: int = 1, info: str = "") -> None:
+        if info:
+            log.debug("%s: %s", name, info)
+
+    def stop(self, name: str) -> None:
+        log.info("%s: done", name)
+
+
+_reporter: Reporter = LogReporter()
+
+
+def set_reporter(reporter: Reporter) -> None:
+    """Install the reporter that receives all progress (the CLI's progress bars)."""
+    global _reporter
+    _reporter = reporter
+
+
+@contextmanager
+def task(name: str, total: int) -> Iterator[Callable[..., None]]:
+    """Report a task; yields `advance(amount=1, info="")`."""
+    _reporter.start(name, total)
+    try:
+        yield lambda amount=1, info="": _reporter.advance(name, amount, info)
+    finally:
+        _reporter.stop(name)

@@ -1,0 +1,287 @@
+"""The data model: the dataset map, examples, verdicts, preferences and evaluation reports.
+
+Everything an agent emits or a file stores is one of these models. They are JSON- and
+YAML-friendly (plain strings, numbers, lists) so that `map.yaml` and the JSONL files stay
+readable and diffable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Level(StrEnum):
+    """How big an example around a node is: a fact, a reasoning chain, or a structure."""
+
+    micro = "micro"
+    meso = "meso"
+    macro = "macro"
+
+
+class Relation(StrEnum):
+    """The typed relation an anchor carries between two nodes."""
+
+    prerequisite = "prerequisite"
+    elaborates = "elaborates"
+    contrasts = "contrasts"
+    example_of = "example_of"
+    part_of = "part_of"
+    generalizes = "generalizes"
+
+
+class ProbeKind(StrEnum):
+    """What a probe tests: the fact as stated, reworded, or combined with another fact."""
+
+    absorption = "absorption"
+    generalization = "generalization"
+    transfer = "transfer"
+
+
+class ExampleKind(StrEnum):
+    """The kinds of training examples the contractors emit."""
+
+    exercise = "exercise"
+    dialogue = "dialogue"
+    rephrasing = "rephrasing"
+    synthesis = "synthesis"
+    megastructure_part = "megastructure_part"
+    choice = "choice"
+
+
+class ReasonCode(StrEnum):
+    """Typed reasons the checker gives when it rejects an example."""
+
+    malformed = "malformed"
+    duplicate_of = "duplicate_of"
+    near_duplicate_of = "near_duplicate_of"
+    broken_anchor = "broken_anchor"
+    contradicts = "contradicts"
+    leaks_probe = "leaks_probe"
+    off_node = "off_node"
+    too_long = "too_long"
+    too_short = "too_short"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpan(_Model):
+    """Where a piece of the map comes from: a file and a character span in it."""
+
+    file: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    line: int = Field(default=1, ge=1)
+
+
+class Fact(_Model):
+    """An atomic statement of a node, with the span of source text it was taken from."""
+
+    id: str
+    text: str
+    span: SourceSpan | None = None
+
+
+class Probe(_Model):
+    """A self-test question that proves whether the student learned a node; never trained on."""
+
+    id: str
+    node_id: str
+    kind: ProbeKind
+    prompt: str
+    answer: str
+    fact_ids: list[str] = Field(default_factory=list)
+    split: str = "eval"
+
+
+class Anchor(_Model):
+    """A typed cross-reference between two nodes; examples crossing it must agree with both ends."""
+
+    src: str
+    dst: str
+    relation: Relation = Relation.elaborates
+    evidence: str = ""
+
+
+class NodeMetrics(_Model):
+    """The last evaluation's scores for a node, per probe kind (accuracy and mean log-prob)."""
+
+    before: dict[str, float] = Field(default_factory=dict)
+    after: dict[str, float] = Field(default_factory=dict)
+    iteration: int = 0
+
+
+class Node(_Model):
+    """A semantic block of the dataset: what it teaches, its evidence, quotas and probes."""
+
+    id: str
+    title: str
+    summary: str = ""
+    level: Level = Level.meso
+    facts: list[Fact] = Field(default_factory=list)
+    sources: list[SourceSpan] = Field(default_factory=list)
+    quota: dict[ExampleKind, int] = Field(default_factory=dict)
+    probes: list[Probe] = Field(default_factory=list)
+    status: str = "planned"
+    metrics: NodeMetrics | None = None
+
+
+class Revision(_Model):
+    """One entry of the map's history: what a revision changed and why."""
+
+    version: int
+    at: str
+    reason: str
+    changes: list[str] = Field(default_factory=list)
+
+
+class DatasetMap(_Model):
+    """The dataset's architectural passport: nodes, anchors, formats, version and history."""
+
+    version: int = 1
+    nodes: list[Node] = Field(default_factory=list)
+    anchors: list[Anchor] = Field(default_factory=list)
+    formats: list[str] = Field(default_factory=lambda: ["sft"])
+    unresolved_links: list[str] = Field(default_factory=list)
+    history: list[Revision] = Field(default_factory=list)
+
+    def node(self, node_id: str) -> Node:
+        """Return the node with this id (KeyError if absent)."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    def node_ids(self) -> set[str]:
+        """Return the set of node ids."""
+        return {n.id for n in self.nodes}
+
+    def probes(self) -> list[Probe]:
+        """Return every probe of every node."""
+        return [p for n in self.nodes for p in n.probes]
+
+    def neighbours(self, node_id: str) -> list[Anchor]:
+        """Return the anchors leaving this node."""
+        return [a for a in self.anchors if a.src == node_id]
+
+
+class Provenance(_Model):
+    """Who made an example and how: role, model, template, sampling, run and iteration."""
+
+    role: str
+    generator: str
+    model: str = ""
+    template: str = ""
+    template_hash: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    run: str = ""
+    iteration: int = 0
+
+
+class Reason(_Model):
+    """A typed rejection reason, pointing at what the example clashes with."""
+
+    code: ReasonCode
+    detail: str = ""
+    other: str = ""
+
+
+class Verdict(_Model):
+    """The checker's decision on an example."""
+
+    accepted: bool
+    reasons: list[Reason] = Field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict)
+
+
+class Example(_Model):
+    """One training example; its id is the hash of its content."""
+
+    id: str = ""
+    node_id: str
+    kind: ExampleKind
+    level: Level = Level.meso
+    markers: list[str] = Field(default_factory=list)
+    messages: list[dict[str, str]] | None = None
+    text: str | None = None
+    anchors_used: list[str] = Field(default_factory=list)
+    provenance: Provenance
+    verdict: Verdict | None = None
+
+    def content(self) -> str:
+        """Return the text that identifies the example (messages or plain text)."""
+        if self.messages is not None:
+            return "\n".join(f"{m['role']}: {m['content']}" for m in self.messages)
+        return self.text or ""
+
+    def with_id(self) -> Example:
+        """Return a copy whose id is the content hash."""
+        return self.model_copy(update={"id": content_hash(self.content())})
+
+
+class Preference(_Model):
+    """A pair of answers to one prompt, the better one first."""
+
+    prompt: list[dict[str, str]] | str
+    chosen: list[dict[str, str]] | str
+    rejected: list[dict[str, str]] | str
+    source: str = "checker_ranking"
+
+
+class ProbeResult(_Model):
+    """A probe's scores before and after training."""
+
+    probe_id: str
+    node_id: str
+    kind: ProbeKind
+    correct_before: bool
+    correct_after: bool
+    logprob_before: float
+    logprob_after: float
+    answer_before: str = ""
+    answer_after: str = ""
+
+
+class EvalReport(_Model):
+    """Per-probe, per-node and per-kind scores before vs after, with what produced them."""
+
+    run: str
+    iteration: int
+    adapter: str
+    data: str
+    probes: list[ProbeResult] = Field(default_factory=list)
+
+    def summary(self, key: str = "kind") -> dict[str, dict[str, float]]:
+        """Aggregate accuracy and mean log-prob before/after by probe `kind` or `node_id`."""
+        groups: dict[str, list[ProbeResult]] = {}
+        for r in self.probes:
+            groups.setdefault(str(getattr(r, key)), []).append(r)
+        return {name: _aggregate(rows) for name, rows in sorted(groups.items())}
+
+
+def _aggregate(rows: list[ProbeResult]) -> dict[str, float]:
+    n = max(len(rows), 1)
+    return {
+        "n": float(len(rows)),
+        "acc_before": sum(r.correct_before for r in rows) / n,
+        "acc_after": sum(r.correct_after for r in rows) / n,
+        "logprob_before": sum(r.logprob_before for r in rows) / n,
+        "logprob_after": sum(r.logprob_after for r in rows) / n,
+    }
+
+
+def content_hash(text: str) -> str:
+    """Return a short stable hash of normalized text (whitespace-insensitive)."""
+    norm = " ".join(text.split())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:16]
+
+
+def stable_json(obj: Any) -> str:
+    """Serialize to canonical JSON (sorted keys) for hashing."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)

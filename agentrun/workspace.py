@@ -1,0 +1,189 @@
+"""A user's workspace on disk: config, sources, the map, runs, and shared memory.
+
+```
+agentrun.yaml   sources/   map.yaml   runs/<run_id>/   memory/ (Chroma + LLM cache, shared by runs)
+```
+
+Every write that another step may read goes through a temp file and a rename, so a crash
+never leaves a half-written file that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from agentrun.config import CONFIG_FILE
+from agentrun.errors import AgentrunError, ConfigError
+from agentrun.schemas import DatasetMap
+
+SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Workspace:
+        """Open an existing workspace; raise a one-line error if it is not one."""
+        root = Path(path).expanduser().resolve()
+        if not root.is_dir():
+            raise AgentrunError(f"{root}: no such workspace; create one with `agentrun init {path}`")
+        if not (root / "sources").is_dir():
+            raise AgentrunError(f"{root}: no sources/ folder; put your notes in {root / 'sources'}")
+        return cls(root)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.root / "sources"
+
+    @property
+    def map_path(self) -> Path:
+        return self.root / "map.yaml"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def memory_dir(self) -> Path:
+        return self.root / "memory"
+
+    def new_run(self) -> Run:
+        """Create a fresh run folder with a sortable, unique id."""
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+        run = Run(self.runs_dir / run_id)
+        run.create()
+        return run
+
+
+@dataclass(frozen=True)
+class Run:
+    """Paths of one run: checkpoints, data, adapters, reports, logs."""
+
+    root: Path
+
+    @property
+    def id(self) -> str:
+        return self.root.name
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.root.parent.parent)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints.sqlite"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def accepted_path(self) -> Path:
+        return self.data_dir / "accepted.jsonl"
+
+    @property
+    def rejected_path(self) -> Path:
+        return self.data_dir / "rejected.jsonl"
+
+    @property
+    def map_path(self) -> Path:
+        return self.root / "map.yaml"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def adapter_dir(self, iteration: int) -> Path:
+        """Return the adapter folder of one training iteration."""
+        return self.root / "adapters" / f"iter-{iteration}"
+
+    def round_dir(self, iteration: int, round_: int) -> Path:
+        """Return the folder of one generation round's candidates and verdicts."""
+        return self.data_dir / "rounds" / f"{iteration:02d}-{round_:02d}"
+
+    def create(self) -> None:
+        """Create the run's folders."""
+        for d in (self.data_dir, self.reports_dir, self.logs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def find(cls, ref: str | Path) -> Run:
+        """Find a run by its folder path or by `WORKSPACE/runs/ID`; one-line error if absent."""
+        path = Path(ref).expanduser().resolve()
+        if path.is_dir() and (path / "checkpoints.sqlite").exists():
+            return cls(path)
+        raise AgentrunError(
+            f"{ref}: no such run (expected a folder like WORKSPACE/runs/RUN_ID with checkpoints)"
+        )
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to `path` through a temp file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write rows as JSONL atomically; return how many were written."""
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield rows of a JSONL file (nothing if it does not exist)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def save_map(dataset_map: DatasetMap, path: Path) -> None:
+    """Write the map as readable YAML (atomic)."""
+    data = dataset_map.model_dump(mode="json", exclude_none=True)
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+
+
+def load_map(path: Path) -> DatasetMap:
+    """Read and validate a map; one-line error naming the path of the first problem."""
+    if not path.exists():
+        raise AgentrunError(f"{path}: no map yet; run `agentrun plan` first")
+    from agentrun.config import read_yaml_mapping
+
+    data = read_yaml_mapping(path)
+    try:
+        return DatasetMap.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        raise ConfigError(f"{path}: {loc}: {err['msg']}") from exc

@@ -1,0 +1,1 @@
+"""The roles: architect, contractors, checker, trainer, evaluator."""

@@ -1,0 +1,189 @@
+"""The consistency checker: accept or reject each candidate with typed reasons.
+
+Checks run cheapest first: schema and length → exact hash → MinHash-LSH near duplicates →
+anchor resolution → probe leakage → off-node → embedding near duplicates (Chroma). The
+memory it checks against is the workspace's, shared by every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentrun.config import CheckerSettings
+from agentrun.memory.dedup import NearDuplicateIndex
+from agentrun.memory.embeddings import Embedder
+from agentrun.memory.store import Memory
+from agentrun.schemas import (
+    DatasetMap,
+    Example,
+    ExampleKind,
+    Probe,
+    ProbeKind,
+    Reason,
+    ReasonCode,
+    Verdict,
+)
+
+log = logging.getLogger(__name__)
+ROLES = {"system", "user", "assistant"}
+NAME = re.compile(r"\b(?:[A-Z][a-z]{2,}|\d+)\b")
+
+
+def normalize(text: str) -> str:
+    """Lower-case and keep only words, single-spaced (for leak matching)."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+@dataclass
+class CheckResult:
+    """Verdicts for a batch, in input order."""
+
+    examples: list[Example]
+
+    @property
+    def accepted(self) -> list[Example]:
+        return [e for e in self.examples if e.verdict and e.verdict.accepted]
+
+    @property
+    def rejected(self) -> list[Example]:
+        return [e for e in self.examples if e.verdict and not e.verdict.accepted]
+
+
+class Checker:
+    """Checks candidates against the map, the probes and the workspace's memory."""
+
+    def __init__(self, dataset_map: DatasetMap, memory: Memory, embedder: Embedder,
+                 settings: CheckerSettings):
+        self.map = dataset_map
+        self.memory = memory
+        self.embedder = embedder
+        self.settings = settings
+        self.node_ids = dataset_map.node_ids()
+        self.leak_patterns = [(p, normalize(p.prompt)) for p in dataset_map.probes()
+                              if p.kind != ProbeKind.absorption]
+        self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
+        self.node_names = {n.id: _names(" ".join([n.title] + [f.text for f in n.facts]))
+                           for n in dataset_map.nodes}
+
+    def check(self, candidates: list[Example], round_key: str) -> CheckResult:
+        """Decide every candidate; nothing is written (see `commit`)."""
+        index = self._near_index(round_key)
+        stored = self.memory.existing([c.id for c in candidates])
+        batch_ids: set[str] = set()
+        for ex in candidates:
+            reasons = self._cheap_checks(ex, stored, batch_ids, index, round_key)
+            ex.verdict = Verdict(accepted=not reasons, reasons=reasons)
+            if not reasons:
+                batch_ids.add(ex.id)
+                index.add(ex.id, ex.content())
+        self._embedding_checks([c for c in candidates if c.verdict and c.verdict.accepted],
+                               round_key)
+        return CheckResult(candidates)
+
+    def commit(self, result: CheckResult, round_key: str) -> None:
+        """Upsert the accepted examples into memory (idempotent by content hash)."""
+        accepted = result.accepted
+        self.memory.add(accepted, self._vectors(accepted), round_key)
+
+    # -- cheap checks
+
+    def _cheap_checks(self, ex: Example, stored: dict[str, dict[str, object]],
+                      batch_ids: set[str], index: NearDuplicateIndex,
+                      round_key: str) -> list[Reason]:
+        problem = self._schema_problem(ex)
+        if problem is not None:
+            return [problem]
+        meta = stored.get(ex.id)
+        if ex.id in batch_ids or (meta is not None and meta.get("round_key") != round_key):
+            return [Reason(code=ReasonCode.duplicate_of, other=ex.id,
+                           detail="same content already in the corpus")]
+        near = index.query(ex.content())
+        if near is not None and near[0] != ex.id and near[1] >= self.settings.minhash_threshold:
+            return [Reason(code=ReasonCode.near_duplicate_of, other=near[0],
+                           detail=f"word 3-gram Jaccard {near[1]:.2f}")]
+        missing = [a for a in ex.anchors_used if a not in self.node_ids]
+        if ex.node_id not in self.node_ids or missing:
+            return [Reason(code=ReasonCode.broken_anchor, other=", ".join(missing) or ex.node_id,
+                           detail="the example uses a node that is not in the map")]
+        leak = self._leak(ex)
+        if leak is not None:
+            return [Reason(code=ReasonCode.leaks_probe, other=leak.id,
+                           detail=f"contains the {leak.kind} probe's prompt")]
+        if not self._on_node(ex):
+            return [Reason(code=ReasonCode.off_node, other=ex.node_id,
+                           detail="names nothing the node's facts name")]
+        return []
+
+    def _schema_problem(self, ex: Example) -> Reason | None:
+        msgs = ex.messages
+        if msgs is not None:
+            bad = (not msgs or msgs[-1].get("role") != "assistant"
+                   or any(m.get("role") not in ROLES or not str(m.get("content", "")).strip()
+                          for m in msgs))
+            if bad:
+                return Reason(code=ReasonCode.malformed,
+                              detail="messages must be non-empty turns ending with the assistant")
+        elif not (ex.text or "").strip():
+            return Reason(code=ReasonCode.malformed, detail="neither messages nor text")
+        size = len(ex.content())
+        if size < self.settings.min_chars:
+            return Reason(code=ReasonCode.too_short, detail=f"{size} characters")
+        if size > self.settings.max_chars:
+            return Reason(code=ReasonCode.too_long, detail=f"{size} characters")
+        return None
+
+    def _leak(self, ex: Example) -> Probe | None:
+        if ex.messages:
+            for m in ex.messages:
+                if m["role"] == "user" and normalize(m["content"]) in self.probe_prompts:
+                    return self.probe_prompts[normalize(m["content"])]
+        content = normalize(ex.content())
+        for probe, pattern in self.leak_patterns:
+            if len(pattern.split()) >= 4 and pattern in content:
+                return probe
+        return None
+
+    def _on_node(self, ex: Example) -> bool:
+        names = self.node_names.get(ex.node_id, set())
+        answer = " ".join(m["content"] for m in ex.messages or [] if m["role"] == "assistant")
+        return not names or bool(_names(answer or ex.content()) & names)
+
+    # -- memory-backed checks
+
+    def _near_index(self, round_key: str) -> NearDuplicateIndex:
+        index = NearDuplicateIndex(self.settings.minhash_threshold, self.settings.num_perm)
+        for doc_id, doc, meta in self.memory.documents():
+            if meta.get("round_key") != round_key:
+                index.add(doc_id, doc)
+        return index
+
+    def _vectors(self, examples: list[Example]) -> np.ndarray:
+        return self.embedder.embed([e.content() for e in examples])
+
+    def _embedding_checks(self, accepted: list[Example], round_key: str) -> None:
+        if not accepted:
+            return
+        vectors = self._vectors(accepted)
+        nearest = self.memory.nearest(vectors, exclude_round=round_key)
+        sims = vectors @ vectors.T
+        for i, ex in enumerate(accepted):
+            limit = self.settings.embed_threshold.get(ex.kind, 0.97)
+            clash: tuple[str, float] | None = None
+            if nearest[i] is not None and nearest[i].similarity >= limit:  # type: ignore[union-attr]
+                clash = (nearest[i].id, nearest[i].similarity)  # type: ignore[union-attr]
+            earlier = [j for j in range(i) if accepted[j].verdict.accepted  # type: ignore[union-attr]
+                       and sims[i, j] >= limit]
+            if clash is None and earlier:
+                clash = (accepted[earlier[0]].id, float(sims[i, earlier[0]]))
+            if clash is not None:
+                ex.verdict = Verdict(accepted=False, reasons=[Reason(
+                    code=ReasonCode.near_duplicate_of, other=clash[0],
+                    detail=f"embedding cosine {clash[1]:.3f} ≥ {limit} ({ExampleKind(ex.kind)})")])
+
+
+def _names(text: str) -> set[str]:
+    return {w.lower() for w in NAME.findall(text)}

@@ -1,0 +1,230 @@
+"""The contractors: generate the corpus around each node, structurally and with a model.
+
+Structural generators need no model (cloze, reversal, question and multi-hop exercises from
+facts and anchors; restatements of facts); model generators write rephrasings and dialogues.
+Every model request a step needs goes to the backend as one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from agentrun.agents.architect import question_form, split_fact
+from agentrun.models.base import Backend, GenRequest
+from agentrun.models.structured import generate_structured
+from agentrun.prompts import render_chat, template_hash
+from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, ProbeKind, Provenance
+
+log = logging.getLogger(__name__)
+
+STYLES = ["plain", "encyclopedic", "storytelling", "concise", "explanatory"]
+ASKS = [
+    "Tell me about {title}.",
+    "What should I know about {title}?",
+    "Explain {title} in your own words.",
+    "Give me an overview of {title}.",
+]
+
+
+class RephrasingOut(BaseModel):
+    """A rephrased passage."""
+
+    text: str = Field(min_length=20, max_length=700)
+
+
+class Turn(BaseModel):
+    """One exchange of a dialogue."""
+
+    student: str = Field(min_length=5, max_length=200)
+    tutor: str = Field(min_length=5, max_length=400)
+
+
+class DialogueOut(BaseModel):
+    """A multi-turn study dialogue."""
+
+    turns: list[Turn] = Field(min_length=1, max_length=4)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Where contractors stand: the run, iteration and round, and how much each node needs."""
+
+    run: str
+    iteration: int
+    round: int
+    seed: int
+
+
+def _provenance(job: Job, generator: str, model: str = "", template: str = "",
+                params: dict[str, object] | None = None) -> Provenance:
+    return Provenance(
+        role="contractor", generator=generator, model=model, template=template,
+        template_hash=template_hash(template) if template else "", params=params or {},
+        run=job.run, iteration=job.iteration,
+    )
+
+
+def _chat(user: str, assistant: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+# ---------------------------------------------------------------- structural generators
+
+
+def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield cloze, reversal, question and multi-hop exercises for a node (no model)."""
+    # Facts behind generalization probes are never asked in the probe's question form.
+    probed = {fid for p in node.probes if p.kind != ProbeKind.absorption for fid in p.fact_ids}
+    for fact in node.facts:
+        split = split_fact(fact.text)
+        if split is None:
+            continue
+        prefix, fw, answer = split
+        yield _exercise(node, job, "cloze",
+                        f"Fill in the blank about {node.title}: {prefix} {fw} ____.".replace("  ", " "),
+                        f"{answer}. The full statement: {fact.text}")
+        yield _exercise(node, job, "reversal",
+                        f"In the notes on {node.title}, which statement mentions {answer}?",
+                        fact.text)
+        if fact.id not in probed:
+            yield _exercise(node, job, "question", question_form(prefix, fw), fact.text)
+    yield from _multi_hop(node, dataset_map, job)
+
+
+def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        link = anchor.evidence.split(": ", 1)[-1]
+        detail = " ".join(f.text for f in dst.facts[:2])
+        ex = _exercise(node, job, "multi_hop",
+                       f"How is {node.title} connected to {dst.title}?",
+                       f"{link} About {dst.title}: {detail}")
+        ex.anchors_used = [dst.id]
+        ex.markers = ["[ANCHOR]"]
+        yield ex
+
+
+def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -> Example:
+    return Example(
+        node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
+        messages=_chat(user, assistant),
+        provenance=_provenance(job, f"structural:{generator}"),
+    ).with_id()
+
+
+def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
+    """Yield restatements of groups of facts (the fallback when no model writes them)."""
+    facts = [f.text for f in node.facts]
+    for size in (3, 2, 4):
+        for start in range(0, len(facts), size):
+            group = facts[start : start + size]
+            ask = ASKS[(start // size) % len(ASKS)].format(title=node.title)
+            yield Example(
+                node_id=node.id, kind=ExampleKind.rephrasing, level=node.level,
+                messages=_chat(ask, " ".join(group)),
+                provenance=_provenance(job, "structural:restatement"),
+            ).with_id()
+
+
+# ---------------------------------------------------------------- model generators
+
+
+def model_requests(node: Node, kind: ExampleKind, count: int, job: Job) -> list[GenRequest]:
+    """Build `count` model requests of one kind for a node (varied facts, styles and seeds)."""
+    facts = [f.text for f in node.facts]
+    requests = []
+    for i in range(count):
+        k = job.round * 7 + i
+        group = facts[(3 * k) % max(len(facts), 1) :][:4] or facts[:4]
+        seed = job.seed + 1000 * job.iteration + 100 * job.round + i
+        if kind == ExampleKind.dialogue:
+            msgs = render_chat("contractors.dialogue.md", title=node.title, facts=group, turns=2)
+            template = "contractors.dialogue.md"
+        else:
+            msgs = render_chat("contractors.rephrasing.md", title=node.title, facts=group,
+                               style=STYLES[k % len(STYLES)])
+            template = "contractors.rephrasing.md"
+        requests.append(GenRequest(messages=msgs, max_new_tokens=220, temperature=0.7,
+                                   seed=seed, tags={"node": node.id, "kind": kind,
+                                                    "template": template, "k": k}))
+    return requests
+
+
+def model_examples(
+    backend: Backend, requests: list[GenRequest], job: Job, retries: int,
+    dataset_map: DatasetMap,
+) -> list[Example]:
+    """Run all model requests as one batch per output schema and turn outputs into examples."""
+    examples: list[Example] = []
+    for kind, schema in ((ExampleKind.rephrasing, RephrasingOut),
+                         (ExampleKind.dialogue, DialogueOut)):
+        reqs = [r for r in requests if r.tags["kind"] == kind]
+        if not reqs:
+            continue
+        outputs = generate_structured(backend, reqs, schema, retries=retries)
+        for req, out in zip(reqs, outputs, strict=True):
+            if out is None:
+                continue
+            node = dataset_map.node(req.tags["node"])
+            prov = _provenance(job, f"model:{kind}", backend.model_id, req.tags["template"],
+                               req.params())
+            examples.append(_from_output(node, kind, out, prov, req.tags["k"]))
+    return examples
+
+
+def _from_output(node: Node, kind: ExampleKind, out: BaseModel, prov: Provenance,
+                 k: int) -> Example:
+    if isinstance(out, DialogueOut):
+        messages: list[dict[str, str]] = []
+        for turn in out.turns:
+            messages += _chat(turn.student, turn.tutor)
+        return Example(node_id=node.id, kind=kind, level=Level.meso, messages=messages,
+                       provenance=prov).with_id()
+    assert isinstance(out, RephrasingOut)
+    ask = ASKS[k % len(ASKS)].format(title=node.title)
+    return Example(node_id=node.id, kind=kind, level=node.level,
+                   messages=_chat(ask, out.text), provenance=prov).with_id()
+
+
+# ---------------------------------------------------------------- a round of work
+
+
+def candidates_for(
+    dataset_map: DatasetMap,
+    deficits: dict[str, dict[ExampleKind, int]],
+    seen: set[str],
+    job: Job,
+    backend: Backend | None,
+    retries: int,
+) -> list[Example]:
+    """Produce candidates that fill each node's deficits; model work goes out as one batch."""
+    rng = random.Random(f"{job.seed}-{job.iteration}-{job.round}")
+    out: list[Example] = []
+    requests: list[GenRequest] = []
+    for node_id, kinds in sorted(deficits.items()):
+        node = dataset_map.node(node_id)
+        for kind, need in sorted(kinds.items()):
+            if need <= 0:
+                continue
+            if kind in (ExampleKind.rephrasing, ExampleKind.dialogue) and backend is not None:
+                requests += model_requests(node, kind, need, job)
+                if kind == ExampleKind.rephrasing:
+                    out += _take(structural_rephrasings(node, job), seen, 1, rng)
+                continue
+            pool = (structural_exercises(node, dataset_map, job) if kind == ExampleKind.exercise
+                    else structural_rephrasings(node, job))
+            out += _take(pool, seen, need, rng)
+    if requests and backend is not None:
+        out += model_examples(backend, requests, job, retries, dataset_map)
+    return out
+
+
+def _take(pool: Iterator[Example], seen: set[str], need: int, rng: random.Random) -> list[Example]:
+    fresh = [e for e in pool if e.id not in seen]
+    rng.shuffle(fresh)
+    return fresh[:need]

@@ -1,0 +1,91 @@
+"""The LLM response cache: a re-executed graph node re-does no paid work.
+
+Keyed by (model, messages, schema, sampling params); every response is written as it arrives,
+so a run killed halfway through a batch keeps what was already generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from agentrun.models.base import Backend, GenRequest, OnResult
+
+
+class ResponseCache:
+    """A small SQLite key-value store of generated texts."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT)")
+
+    @staticmethod
+    def key(model_id: str, req: GenRequest) -> str:
+        """Return the cache key of a request to a model."""
+        blob = json.dumps([model_id, req.messages, req.schema, req.params()], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        """Return the cached texts of those keys that are present."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT key, text FROM responses WHERE key IN ({marks})", part
+                )
+                found.update(dict(rows.fetchall()))
+        return found
+
+    def put(self, key: str, text: str) -> None:
+        """Store one response."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, text))
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+class CachedBackend:
+    """A backend wrapper that answers repeated requests from the cache."""
+
+    def __init__(self, inner: Backend, cache: ResponseCache):
+        self.inner = inner
+        self.cache = cache
+        self.model_id = inner.model_id
+        self.hits = 0
+
+    def count_tokens(self, text: str) -> int:
+        """Return the inner backend's token count."""
+        return self.inner.count_tokens(text)
+
+    def generate(self, requests: list[GenRequest], on_result: OnResult | None = None) -> list[str]:
+        """Serve cached requests, send the rest to the inner backend as one batch."""
+        keys = [ResponseCache.key(self.model_id, r) for r in requests]
+        cached = self.cache.get_many(keys)
+        results = [cached.get(k, "") for k in keys]
+        misses = [i for i, k in enumerate(keys) if k not in cached]
+        self.hits += len(requests) - len(misses)
+        if on_result is not None:
+            for i, k in enumerate(keys):
+                if k in cached:
+                    on_result(i, cached[k])
+
+        def store(j: int, text: str) -> None:
+            i = misses[j]
+            self.cache.put(keys[i], text)
+            results[i] = text
+            if on_result is not None:
+                on_result(i, text)
+
+        if misses:
+            self.inner.generate([requests[i] for i in misses], on_result=store)
+        return results

@@ -1,0 +1,108 @@
+"""Persistent Chroma memory of a workspace, shared by all its runs.
+
+Two collections: `sources` (the facts of the material) and `examples` (every accepted example,
+with node, kind, run, iteration and round in metadata). Writes are upserts by content hash, so
+re-running a step after a crash adds nothing twice. One writer process at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentrun.schemas import Example
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """The nearest stored example to a query, with its cosine similarity."""
+
+    id: str
+    similarity: float
+
+
+class Memory:
+    """Chroma collections of one workspace."""
+
+    def __init__(self, folder: Path):
+        import chromadb
+        from chromadb.config import Settings
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.client = chromadb.PersistentClient(
+            path=str(folder), settings=Settings(anonymized_telemetry=False, allow_reset=False)
+        )
+        space = {"hnsw:space": "cosine"}
+        self.examples = self.client.get_or_create_collection("examples", metadata=space)
+        self.sources = self.client.get_or_create_collection("sources", metadata=space)
+
+    def count(self) -> int:
+        """Return how many examples the workspace remembers."""
+        return int(self.examples.count())
+
+    def existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Return the metadata of those ids already stored."""
+        if not ids:
+            return {}
+        got = self.examples.get(ids=ids, include=["metadatas"])
+        metas = got.get("metadatas") or [{}] * len(got["ids"])
+        return {i: dict(m or {}) for i, m in zip(got["ids"], metas, strict=True)}
+
+    def nearest(
+        self, vectors: np.ndarray, exclude_round: str | None = None
+    ) -> list[Neighbour | None]:
+        """Return each vector's nearest stored example (skipping one round's own entries)."""
+        if len(vectors) == 0 or self.count() == 0:
+            return [None] * len(vectors)
+        where = {"round_key": {"$ne": exclude_round}} if exclude_round else None
+        res = self.examples.query(
+            query_embeddings=vectors.tolist(), n_results=1, where=where, include=["distances"]
+        )
+        out: list[Neighbour | None] = []
+        for ids, dists in zip(res["ids"], res["distances"] or [], strict=True):
+            out.append(Neighbour(ids[0], 1.0 - float(dists[0])) if ids else None)
+        return out
+
+    def add(self, examples: list[Example], vectors: np.ndarray, round_key: str) -> None:
+        """Upsert accepted examples with their embeddings."""
+        if not examples:
+            return
+        self.examples.upsert(
+            ids=[e.id for e in examples],
+            embeddings=vectors.tolist(),
+            documents=[e.content() for e in examples],
+            metadatas=[
+                {
+                    "node_id": e.node_id,
+                    "kind": str(e.kind),
+                    "run": e.provenance.run,
+                    "iteration": e.provenance.iteration,
+                    "round_key": round_key,
+                }
+                for e in examples
+            ],
+        )
+
+    def documents(self, page: int = 5000) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Yield (id, document, metadata) of every stored example, a page at a time."""
+        total = self.count()
+        for offset in range(0, total, page):
+            got = self.examples.get(
+                limit=page, offset=offset, include=["documents", "metadatas"]
+            )
+            docs = got.get("documents") or []
+            metas = got.get("metadatas") or []
+            for i, d, m in zip(got["ids"], docs, metas, strict=True):
+                yield i, d or "", dict(m or {})
+
+    def add_sources(self, ids: list[str], texts: list[str], vectors: np.ndarray,
+                    metadatas: list[dict[str, Any]]) -> None:
+        """Upsert chunks of the source material."""
+        if ids:
+            self.sources.upsert(
+                ids=ids, embeddings=vectors.tolist(), documents=texts, metadatas=metadatas
+            )

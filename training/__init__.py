@@ -1,0 +1,1 @@
+"""Dataset export to TRL formats, the SFT entry point, and probe scoring."""

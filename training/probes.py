@@ -1,0 +1,102 @@
+"""Score probes on a model: greedy answer contains the target, and the target's mean
+log-probability under teacher forcing (a smooth signal even for very small models).
+
+Both are batched: N probes take N / batch_size forward passes and generate calls.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class ProbeScore:
+    """A probe's score on one model."""
+
+    correct: bool
+    logprob: float
+    answer: str
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and articles, collapse spaces."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return " ".join(w for w in text.split() if w not in {"a", "an", "the"})
+
+
+def contains_target(answer: str, target: str) -> bool:
+    """Return whether the normalized answer contains the normalized target."""
+    t = normalize_answer(target)
+    return bool(t) and t in normalize_answer(answer)
+
+
+def _prompt_text(tokenizer: Any, prompt: str, chat: bool) -> str:
+    if chat and tokenizer.chat_template:
+        return str(tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                 tokenize=False, add_generation_prompt=True))
+    return prompt
+
+
+@torch.inference_mode()
+def score(model: Any, tokenizer: Any, prompts: list[str], targets: list[str], *,
+          chat: bool = True, batch_size: int = 16, max_new_tokens: int = 24) -> list[ProbeScore]:
+    """Score every (prompt, target) pair on `model`."""
+    texts = [_prompt_text(tokenizer, p, chat) for p in prompts]
+    logprobs = _target_logprobs(model, tokenizer, texts, targets, chat, batch_size)
+    answers = _greedy(model, tokenizer, texts, batch_size, max_new_tokens)
+    return [ProbeScore(contains_target(a, t), lp, a)
+            for a, t, lp in zip(answers, targets, logprobs, strict=True)]
+
+
+def _target_logprobs(model: Any, tokenizer: Any, texts: list[str], targets: list[str],
+                     chat: bool, batch_size: int) -> list[float]:
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        rows, spans = [], []
+        for text, target in zip(texts[start:start + batch_size], targets[start:start + batch_size],
+                                strict=True):
+            p = tokenizer(text, add_special_tokens=False).input_ids
+            t = tokenizer(target if chat else " " + target.strip(),
+                          add_special_tokens=False).input_ids
+            rows.append(p + t)
+            spans.append((len(p), len(p) + len(t)))
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for i, (a, b) in enumerate(spans):
+            positions = torch.arange(a - 1, b - 1, device=device)
+            tokens = ids[i, a:b].to(device)
+            out.append(float(logp[i, positions, tokens].mean()) if b > a else 0.0)
+    return out
+
+
+def _greedy(model: Any, tokenizer: Any, texts: list[str], batch_size: int,
+            max_new_tokens: int) -> list[str]:
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device = next(model.parameters()).device
+    answers: list[str] = []
+    try:
+        for start in range(0, len(texts), batch_size):
+            enc = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(device)
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            answers += tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:],
+                                              skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+    return [a.strip() for a in answers]
