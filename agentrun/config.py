@@ -107,6 +107,8 @@ class CheckerSettings(_Section):
         }
     )
     """Cosine similarity above which an example is a near duplicate, per kind (default 0.97)."""
+    min_grounding: float = Field(default=0.6, ge=0, le=1)
+    """Share of an answer's content words that must come from its node or anchored nodes."""
     min_chars: int = Field(default=12, ge=1)
     """Shorter examples are rejected as too short."""
     max_chars: int = Field(default=4000, ge=10)

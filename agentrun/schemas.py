@@ -63,6 +63,7 @@ class ReasonCode(StrEnum):
     contradicts = "contradicts"
     leaks_probe = "leaks_probe"
     off_node = "off_node"
+    ungrounded = "ungrounded"
     too_long = "too_long"
     too_short = "too_short"
 
@@ -145,6 +146,7 @@ class DatasetMap(_Model):
     """The dataset's architectural passport: nodes, anchors, formats, version and history."""
 
     version: int = 1
+    sources_digest: str = ""
     nodes: list[Node] = Field(default_factory=list)
     anchors: list[Anchor] = Field(default_factory=list)
     formats: list[str] = Field(default_factory=lambda: ["sft"])

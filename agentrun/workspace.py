@@ -27,8 +27,6 @@ from agentrun.config import CONFIG_FILE
 from agentrun.errors import AgentrunError, ConfigError
 from agentrun.schemas import DatasetMap
 
-SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
-
 
 @dataclass(frozen=True)
 class Workspace:
@@ -187,3 +185,15 @@ def load_map(path: Path) -> DatasetMap:
         err = exc.errors()[0]
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         raise ConfigError(f"{path}: {loc}: {err['msg']}") from exc
+
+
+def load_examples(path: Path) -> list[Any]:
+    """Read Example records from a JSONL file."""
+    from agentrun.schemas import Example
+
+    return [Example.model_validate(row) for row in read_jsonl(path)]
+
+
+def save_examples(path: Path, examples: Iterable[Any]) -> int:
+    """Write Example records as JSONL (atomic)."""
+    return write_jsonl(path, (e.model_dump(mode="json", exclude_none=True) for e in examples))

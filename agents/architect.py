@@ -12,7 +12,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
 
+from langgraph.runtime import Runtime
+from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agentrun.models.base import Backend, GenRequest
@@ -33,7 +37,11 @@ from agentrun.schemas import (
     Revision,
     SourceSpan,
 )
+from agentrun.config import AgentrunConfig
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
 from agentrun.sources import Note
+from agentrun.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -321,3 +329,84 @@ def _raise_quotas(node: Node, weak: list[ProbeKind]) -> str:
         node.quota[kind] = node.quota.get(kind, 0) + extra
     what = ", ".join(f"{k} +{v}" for k, v in sorted(moved.items()))
     return f"{node.id}: weak on {', '.join(str(k) for k in weak)}; quota {what}"
+
+
+# ---------------------------------------------------------------- graph nodes
+
+
+def sources_digest(notes: list[Note]) -> str:
+    """Return a digest of the sources (the map is re-planned when it changes)."""
+    from agentrun.schemas import content_hash
+
+    return content_hash("\n".join(f"{n.path}\n{n.text}" for n in notes))
+
+
+def ingest_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """Read the sources (failing clearly on bad files) and open or create the run folder."""
+    from agentrun.sources import read_sources
+    from agentrun.workspace import Run, Workspace
+
+    ws = Workspace.open(runtime.context.workspace)
+    notes = read_sources(ws.sources_dir)
+    run = Run(Path(state["run_dir"])) if state.get("run_dir") else ws.new_run()
+    run.create()
+    log.info("ingested %d notes into run %s", len(notes), run.id)
+    return {"run_dir": str(run.root), "sources_digest": sources_digest(notes),
+            "started_at": state.get("started_at") or time.time(), "iteration": 1, "round": 0,
+            "accepted": 0, "rejected": 0, "rejected_by_reason": {}, "revisions": []}
+
+
+def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -> DatasetMap:
+    """Return the workspace's map: reused if it matches the sources (hand edits kept), else
+    planned from the sources, enriched by the architect model, and saved to `map.yaml`."""
+    from agentrun.services import backend
+    from agentrun.sources import read_sources
+    from agentrun.workspace import load_map, save_map
+
+    notes = read_sources(ws.sources_dir)
+    digest = sources_digest(notes)
+    if ws.map_path.exists():
+        existing = load_map(ws.map_path)
+        if existing.sources_digest == digest:
+            return existing
+    dataset_map = plan_map(notes, cfg.generation.quotas)
+    dataset_map.sources_digest = digest
+    if use_model and cfg.generation.model_generators:
+        n = enrich_summaries(dataset_map, backend(cfg, ws, "architect"),
+                             cfg.generation.structured_retries, cfg.generation.seed)
+        log.info("the architect model wrote %d of %d summaries", n, len(dataset_map.nodes))
+    save_map(dataset_map, ws.map_path)
+    return dataset_map
+
+
+def plan_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """Plan (or reuse) the map and freeze a copy in the run folder."""
+    from agentrun.services import resolve
+    from agentrun.workspace import save_map
+
+    cfg, ws, run = resolve(runtime.context, state)
+    dataset_map = plan_workspace(ws, cfg)
+    save_map(dataset_map, run.map_path)
+    return {"map_version": dataset_map.version}
+
+
+def revise_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dispatch", "export"]]:
+    """Revise the map from the evaluation; start another cycle if the budget allows."""
+    from agentrun.services import resolve
+    from agentrun.workspace import load_map, save_map
+
+    cfg, ws, run = resolve(runtime.context, state)
+    dataset_map = load_map(run.map_path)
+    report = EvalReport.model_validate_json(Path(state["report"]).read_text())
+    revision = revise_map(dataset_map, report, cfg.evaluation.weak_logprob_gain)
+    save_map(dataset_map, run.map_path)
+    save_map(dataset_map, ws.map_path)
+    elapsed = time.time() - state["started_at"]
+    more = (state["iteration"] < cfg.budgets.cycles and elapsed < cfg.budgets.wall_time_s
+            and state["accepted"] < cfg.budgets.max_examples)
+    update = {"map_version": dataset_map.version,
+              "revisions": [*state.get("revisions", []), revision.reason]}
+    if more:
+        return Command(goto="dispatch", update={**update, "iteration": state["iteration"] + 1,
+                                                "round": 0})
+    return Command(goto="export", update=update)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from langgraph.runtime import Runtime
 
 from agentrun.config import CheckerSettings
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
@@ -30,7 +35,9 @@ from agentrun.schemas import (
 
 log = logging.getLogger(__name__)
 ROLES = {"system", "user", "assistant"}
-NAME = re.compile(r"\b(?:[A-Z][a-z]{2,}|\d+)\b")
+# A capitalized word that does not open a sentence, or a number: what a model may invent.
+INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
+SENTENCE = re.compile(r"[^.!?]+[.!?]")
 
 
 def normalize(text: str) -> str:
@@ -66,8 +73,14 @@ class Checker:
         self.leak_patterns = [(p, normalize(p.prompt)) for p in dataset_map.probes()
                               if p.kind != ProbeKind.absorption]
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
-        self.node_names = {n.id: _names(" ".join([n.title] + [f.text for f in n.facts]))
+        own = {n.id: _content_words(" ".join([n.title] + [f.text for f in n.facts]))
+               for n in dataset_map.nodes}
+        self.node_vocab = {n.id: set(own[n.id]).union(*(own[a.dst] for a in
+                                                         dataset_map.neighbours(n.id)))
                            for n in dataset_map.nodes}
+        self.vocabulary = set().union(*own.values()) | {
+            w.lower() for n in dataset_map.nodes
+            for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
 
     def check(self, candidates: list[Example], round_key: str) -> CheckResult:
         """Decide every candidate; nothing is written (see `commit`)."""
@@ -115,8 +128,17 @@ class Checker:
                            detail=f"contains the {leak.kind} probe's prompt")]
         if not self._on_node(ex):
             return [Reason(code=ReasonCode.off_node, other=ex.node_id,
-                           detail="names nothing the node's facts name")]
+                           detail="most of its words are not in the node's sources")]
+        invented = self._invented(ex)
+        if invented:
+            return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
+                           detail=f"names not in the sources: {', '.join(invented[:5])}")]
         return []
+
+    def _invented(self, ex: Example) -> list[str]:
+        """Return the names and numbers of the answer that no source fact contains."""
+        names = INNER_NAME.findall(_answer(ex))
+        return sorted({n for n in names if n.lower() not in self.vocabulary})
 
     def _schema_problem(self, ex: Example) -> Reason | None:
         msgs = ex.messages
@@ -130,6 +152,11 @@ class Checker:
         elif not (ex.text or "").strip():
             return Reason(code=ReasonCode.malformed, detail="neither messages nor text")
         size = len(ex.content())
+        sentences = [normalize(s) for s in SENTENCE.findall(ex.content())]
+        if len(sentences) != len(set(sentences)):
+            return Reason(code=ReasonCode.malformed, detail="repeats a sentence")
+        if msgs is not None and any(len(m["content"].split()) < 3 for m in msgs):
+            return Reason(code=ReasonCode.malformed, detail="a turn of fewer than three words")
         if size < self.settings.min_chars:
             return Reason(code=ReasonCode.too_short, detail=f"{size} characters")
         if size > self.settings.max_chars:
@@ -148,9 +175,12 @@ class Checker:
         return None
 
     def _on_node(self, ex: Example) -> bool:
-        names = self.node_names.get(ex.node_id, set())
-        answer = " ".join(m["content"] for m in ex.messages or [] if m["role"] == "assistant")
-        return not names or bool(_names(answer or ex.content()) & names)
+        """Most content words of the answer must come from the node or its anchored nodes."""
+        words = _content_words(_answer(ex))
+        if not words:
+            return False
+        vocab = self.node_vocab.get(ex.node_id, set())
+        return sum(w in vocab for w in words) / len(words) >= self.settings.min_grounding
 
     # -- memory-backed checks
 
@@ -185,5 +215,60 @@ class Checker:
                     detail=f"embedding cosine {clash[1]:.3f} ≥ {limit} ({ExampleKind(ex.kind)})")])
 
 
-def _names(text: str) -> set[str]:
-    return {w.lower() for w in NAME.findall(text)}
+STOP = set("""about above after again against also among because been before being below
+between both could does doing down during each every from further have having here into
+itself just more most much only other over same should some such than that their them then
+there these they this those through under until very were what when where which while whom
+will with would your""".split())
+
+
+def _content_words(text: str) -> list[str]:
+    """Return the words of 4+ letters that carry content (lower-cased, crude plural folding)."""
+    words = re.findall(r"[a-z]{4,}", text.lower())
+    return [w.removesuffix("s") for w in words if w not in STOP]
+
+
+def _answer(ex: Example) -> str:
+    """Return what the example teaches: its assistant turns, or its text."""
+    if ex.messages:
+        return " ".join(m["content"] for m in ex.messages if m["role"] == "assistant")
+    return ex.text or ""
+
+
+# ---------------------------------------------------------------- graph node
+
+
+def checker_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """Check one round's candidates and record verdicts; a re-executed round adds nothing."""
+    from agentrun.services import embedder, memory, resolve
+    from agentrun.workspace import load_examples, load_map, save_examples
+
+    cfg, ws, run = resolve(runtime.context, state)
+    folder = run.round_dir(state["iteration"], state["round"])
+    round_key = f"{run.id}/{folder.name}"
+    if not (folder / "accepted.jsonl").exists():
+        checker = Checker(load_map(run.map_path), memory(str(ws.memory_dir)), embedder(cfg),
+                          cfg.checker)
+        result = checker.check(load_examples(folder / "candidates.jsonl"), round_key)
+        # Memory first, then the files: a crash in between re-checks this round, and the
+        # round's own memory entries are skipped by `round_key`, so nothing is lost or doubled.
+        checker.commit(result, round_key)
+        save_examples(folder / "rejected.jsonl", result.rejected)
+        save_examples(folder / "accepted.jsonl", result.accepted)
+    accepted, rejected = _collect(run)
+    save_examples(run.accepted_path, accepted)
+    save_examples(run.rejected_path, rejected)
+    reasons = Counter(r.code.value for e in rejected for r in (e.verdict.reasons if e.verdict
+                                                                 else []))
+    return {"accepted": len(accepted), "rejected": len(rejected),
+            "rejected_by_reason": dict(reasons)}
+
+
+def _collect(run: Any) -> tuple[list[Example], list[Example]]:
+    """Gather every finished round's verdicts, in round order."""
+    from agentrun.workspace import load_examples
+
+    rounds = sorted(p for p in run.data_dir.glob("rounds/*") if (p / "accepted.jsonl").exists())
+    accepted = [e for p in rounds for e in load_examples(p / "accepted.jsonl")]
+    rejected = [e for p in rounds for e in load_examples(p / "rejected.jsonl")]
+    return accepted, rejected

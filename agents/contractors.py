@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
+from langgraph.runtime import Runtime
+from langgraph.types import Command
 from pydantic import BaseModel, Field
 
+from agentrun import progress
 from agentrun.agents.architect import question_form, split_fact
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat, template_hash
@@ -166,7 +173,9 @@ def model_examples(
         reqs = [r for r in requests if r.tags["kind"] == kind]
         if not reqs:
             continue
-        outputs = generate_structured(backend, reqs, schema, retries=retries)
+        with progress.task(f"generate {kind}s", total=len(reqs)) as advance:
+            outputs = generate_structured(backend, reqs, schema, retries=retries,
+                                          on_result=lambda i, t: advance())
         for req, out in zip(reqs, outputs, strict=True):
             if out is None:
                 continue
@@ -228,3 +237,67 @@ def _take(pool: Iterator[Example], seen: set[str], need: int, rng: random.Random
     fresh = [e for e in pool if e.id not in seen]
     rng.shuffle(fresh)
     return fresh[:need]
+
+
+# ---------------------------------------------------------------- graph nodes
+
+
+def deficits_of(dataset_map: DatasetMap, accepted: list[Example],
+                budget: int) -> dict[str, dict[ExampleKind, int]]:
+    """Return what each node still needs per kind, trimmed round-robin to the example budget."""
+    have = Counter((e.node_id, ExampleKind(e.kind)) for e in accepted)
+    need = {n.id: {k: q - have[(n.id, k)] for k, q in n.quota.items() if q > have[(n.id, k)]}
+            for n in dataset_map.nodes}
+    remaining = budget - len(accepted)
+    granted: dict[str, dict[ExampleKind, int]] = {}
+    while remaining > 0 and any(need.values()):
+        for node_id, kinds in need.items():
+            for kind in list(kinds):
+                if remaining <= 0:
+                    break
+                granted.setdefault(node_id, {}).setdefault(kind, 0)
+                granted[node_id][kind] += 1
+                remaining -= 1
+                kinds[kind] -= 1
+                if kinds[kind] == 0:
+                    del kinds[kind]
+    return granted
+
+
+def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
+        Literal["contractors", "train"]]:
+    """Send contractors after the nodes' deficits, or go to training when quotas are met."""
+    from agentrun.services import resolve
+    from agentrun.workspace import load_examples, load_map
+
+    cfg, _, run = resolve(runtime.context, state)
+    deficits = deficits_of(load_map(run.map_path), load_examples(run.accepted_path),
+                           cfg.budgets.max_examples)
+    if deficits and state["round"] < cfg.budgets.max_rounds:
+        return Command(goto="contractors")
+    log.info("quotas met or rounds spent (round %d); training", state["round"])
+    return Command(goto="train")
+
+
+def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """Generate one round of candidates; a re-executed round reuses its saved candidates."""
+    from agentrun.services import backend, resolve
+    from agentrun.workspace import load_examples, load_map, save_examples
+
+    cfg, ws, run = resolve(runtime.context, state)
+    round_ = state["round"] + 1
+    path = run.round_dir(state["iteration"], round_) / "candidates.jsonl"
+    if not path.exists():
+        dataset_map = load_map(run.map_path)
+        accepted = load_examples(run.accepted_path)
+        seen = {e.id for p in run.data_dir.glob("rounds/*/candidates.jsonl")
+                for e in load_examples(p)}
+        job = Job(run=run.id, iteration=state["iteration"], round=round_,
+                  seed=cfg.generation.seed)
+        model = backend(cfg, ws, "contractor") if cfg.generation.model_generators else None
+        candidates = candidates_for(dataset_map, deficits_of(dataset_map, accepted,
+                                                             cfg.budgets.max_examples),
+                                    seen, job, model, cfg.generation.structured_retries)
+        save_examples(path, candidates)
+        log.info("round %d: %d candidates", round_, len(candidates))
+    return {"round": round_}

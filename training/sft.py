@@ -85,13 +85,13 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
         output_dir=str(out_dir), num_train_epochs=recipe["epochs"], max_steps=recipe["max_steps"],
         per_device_train_batch_size=recipe["batch_size"],
         gradient_accumulation_steps=recipe["grad_accum"], learning_rate=recipe["learning_rate"],
-        lr_scheduler_type="cosine", warmup_ratio=0.05, max_length=recipe["max_seq_len"],
+        lr_scheduler_type="cosine", warmup_steps=0.05, max_length=recipe["max_seq_len"],
         # Padding-free batches on GPU (flash attention); on CPU sort-free padding is cheaper.
         padding_free=recipe.get("padding_free", False),
         bf16=recipe["bf16"], gradient_checkpointing=recipe["gradient_checkpointing"],
         logging_steps=1, save_strategy="steps", save_steps=recipe.get("save_steps", 50),
         save_total_limit=2, report_to=recipe.get("report_to", ["tensorboard"]),
-        logging_dir=str(out_dir / "tensorboard"), seed=recipe["seed"], data_seed=recipe["seed"],
+        seed=recipe["seed"], data_seed=recipe["seed"],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         disable_tqdm=True, dataset_num_proc=None,
     )

@@ -1,0 +1,276 @@
+"""The `agentrun` command line: init, plan, run, resume, status, export."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from functools import wraps
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.tree import Tree
+
+from agentrun.errors import AgentrunError
+
+app = typer.Typer(
+    help="Design fine-tuning datasets like a processor: map the sources, generate and check "
+    "a corpus, train a LoRA adapter, evaluate what it learned, and revise the map.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+EXAMPLE = "orvane"
+
+
+def friendly(fn: F) -> F:
+    """Turn a user's mistake into one red line and exit code 2, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AgentrunError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; continue with `agentrun resume RUN`")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _setup(verbose: bool) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "transformers", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+class RichReporter:
+    """Progress bars for generation, training and scoring."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, name: str, total: int) -> None:
+        self.tasks[name] = self.progress.add_task(name, total=total or None, info="")
+
+    def advance(self, name: str, amount: int = 1, info: str = "") -> None:
+        task = self.tasks.get(name)
+        if task is None:
+            return
+        if info.startswith("total="):
+            self.progress.update(task, total=int(info.split("=")[1]))
+            return
+        self.progress.update(task, advance=amount, info=info)
+
+    def stop(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if task is not None:
+            self.progress.update(task, visible=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console)
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
+
+
+@app.command()
+@friendly
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    force: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
+) -> None:
+    """Create a workspace from the bundled example (agentrun.yaml and sources/)."""
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise AgentrunError(f"{directory}: folder is not empty; pick another or pass --force")
+    example = Path(str(files("agentrun.examples") / EXAMPLE))
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(example / "agentrun.yaml", directory / "agentrun.yaml")
+    shutil.copytree(example / "sources", directory / "sources", dirs_exist_ok=True)
+    console.print(f"workspace ready: {directory}\nnext: [bold]agentrun plan {directory}[/] "
+                  f"or [bold]agentrun run {directory}[/]")
+
+
+@app.command()
+@friendly
+def plan(
+    directory: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    no_model: Annotated[bool, typer.Option("--no-model",
+                                           help="Structure only: skip model summaries.")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Draw the dataset map from the sources, write map.yaml and show it as a tree."""
+    _setup(verbose)
+    from agentrun.runner import plan as plan_map
+
+    dataset_map = plan_map(directory, use_model=not no_model)
+    console.print(map_tree(dataset_map))
+    if dataset_map.unresolved_links:
+        err.print(f"[yellow]{len(dataset_map.unresolved_links)} unresolved links:[/] "
+                  + "; ".join(dataset_map.unresolved_links[:10]))
+    console.print(f"map written to {Path(directory) / 'map.yaml'}")
+
+
+def map_tree(dataset_map: Any) -> Tree:
+    """Render the map as a tree: nodes with level, facts, probes and anchors."""
+    tree = Tree(f"[bold]dataset map[/] v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
+                f"{len(dataset_map.anchors)} anchors, {len(dataset_map.probes())} probes")
+    for node in dataset_map.nodes:
+        branch = tree.add(f"[bold]{node.title}[/] ({node.id}) [cyan]{node.level}[/] "
+                          f"{len(node.facts)} facts, {len(node.probes)} probes")
+        for a in dataset_map.neighbours(node.id):
+            branch.add(f"→ {a.dst} [dim]{a.relation}[/]")
+    return tree
+
+
+@app.command()
+@friendly
+def run(
+    directory: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    cycles: Annotated[int | None, typer.Option(help="Full cycles (generate → train → "
+                                               "evaluate → revise).")] = None,
+    max_examples: Annotated[int | None, typer.Option(help="Accepted examples, at most.")] = None,
+    max_rounds: Annotated[int | None, typer.Option(help="Generation rounds per cycle.")] = None,
+    wall_time: Annotated[float | None, typer.Option(help="Seconds after which no new cycle "
+                                                    "starts.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Training steps per cycle "
+                                                  "(overrides the recipe).")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run the whole loop on a workspace and leave everything in runs/<run_id>/."""
+    _setup(verbose)
+    from agentrun.progress import set_reporter
+    from agentrun.runner import start_run
+
+    budgets = {k: v for k, v in (("max_rounds", max_rounds), ("wall_time_s", wall_time))
+               if v is not None}
+    overrides: dict[str, Any] = {"budgets": budgets} if budgets else {}
+    if max_steps is not None:
+        overrides["training"] = {"max_steps": max_steps}
+    with _progress() as bars:
+        set_reporter(RichReporter(bars))
+        run_, state = start_run(directory, cycles, max_examples, overrides)
+    _summary(run_, state)
+
+
+@app.command()
+@friendly
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    verbose: Verbose = False,
+) -> None:
+    """Continue an interrupted run from its last checkpoint."""
+    _setup(verbose)
+    from agentrun.progress import set_reporter
+    from agentrun.runner import resume_run
+
+    with _progress() as bars:
+        set_reporter(RichReporter(bars))
+        run_, state = resume_run(run_dir)
+    _summary(run_, state)
+
+
+@app.command()
+@friendly
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    rejections: Annotated[bool, typer.Option(help="List rejected examples by reason.")] = False,
+) -> None:
+    """Show where a run stands: status, next step, counts and scores."""
+    from agentrun.runner import read_meta, run_state
+    from agentrun.workspace import Run, load_examples
+
+    run_ = Run.find(run_dir)
+    meta = read_meta(run_)
+    snap = run_state(run_)
+    console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
+                  + (f", next: {', '.join(snap['next'])}" if snap["next"] else ""))
+    if meta.get("error"):
+        console.print(f"[red]last error:[/] {meta['error']}")
+    _summary(run_, snap["values"], header=False)
+    if rejections:
+        for ex in load_examples(run_.rejected_path):
+            reasons = "; ".join(f"{r.code}: {r.detail} {r.other}".strip()
+                                for r in (ex.verdict.reasons if ex.verdict else []))
+            console.print(f"{ex.id} [{ex.node_id}/{ex.kind}] {reasons}", highlight=False)
+
+
+@app.command()
+@friendly
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    fmt: Annotated[str, typer.Option("--format", help="sft | prompt-completion | text")] = "sft",
+    out: Annotated[Path | None, typer.Option(help="Output JSONL (default: "
+                                             "RUN/export/<format>.jsonl).")] = None,
+) -> None:
+    """Write the run's accepted examples in a format trainers read."""
+    from agentrun.training.export import EXPORTERS
+    from agentrun.training.export import export as write
+    from agentrun.workspace import Run, load_examples
+
+    if fmt not in EXPORTERS:
+        raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(EXPORTERS)}")
+    run_ = Run.find(run_dir)
+    target = out or run_.root / "export" / f"{fmt}.jsonl"
+    n = write(load_examples(run_.accepted_path), fmt, target)
+    console.print(f"{n} examples written to {target}")
+
+
+def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
+    if header:
+        console.print(f"\n[bold]run {run_.id}[/] finished: {run_.root}")
+    table = Table(title="examples", show_edge=False)
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    table.add_column("by reason")
+    reasons = state.get("rejected_by_reason") or {}
+    table.add_row(str(state.get("accepted", 0)), str(state.get("rejected", 0)),
+                  ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "-")
+    console.print(table)
+    if state.get("train_loss") is not None:
+        console.print(f"training loss: {state['train_loss']:.3f}")
+    scores = state.get("scores") or {}
+    if scores:
+        t = Table(title="probes before → after", show_edge=False)
+        for col in ("kind", "n", "accuracy", "mean log-prob"):
+            t.add_column(col, justify="right" if col != "kind" else "left")
+        for kind, s in scores.items():
+            t.add_row(kind, str(int(s["n"])), f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
+                      f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}")
+        console.print(t)
+
+
+def main() -> None:
+    """Entry point for `python -m agentrun`."""
+    app(prog_name="agentrun")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The run's context: what a person (or Studio's form) chooses before a run starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Which workspace to work on and which settings to override for this run."""
+
+    workspace: str = field(
+        default="examples/orvane",
+        metadata={"description": "Path of the workspace (agentrun.yaml, sources/, map.yaml)."},
+    )
+    cycles: int | None = field(
+        default=None,
+        metadata={"description": "Full cycles generate → train → evaluate → revise (overrides "
+                                 "budgets.cycles)."},
+    )
+    max_examples: int | None = field(
+        default=None,
+        metadata={"description": "Accepted examples per run, at most (overrides "
+                                 "budgets.max_examples)."},
+    )
+    overrides: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"description": "Any other settings, nested like agentrun.yaml (highest "
+                                 "precedence)."},
+    )
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """Return the overrides as one nested mapping (flags above `overrides`)."""
+        merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v
+                                  for k, v in self.overrides.items()}
+        budgets = dict(merged.get("budgets", {}))
+        if self.cycles is not None:
+            budgets["cycles"] = self.cycles
+        if self.max_examples is not None:
+            budgets["max_examples"] = self.max_examples
+        if budgets:
+            merged["budgets"] = budgets
+        return merged
