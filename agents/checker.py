@@ -155,8 +155,9 @@ class Checker:
         sentences = [normalize(s) for s in SENTENCE.findall(ex.content())]
         if len(sentences) != len(set(sentences)):
             return Reason(code=ReasonCode.malformed, detail="repeats a sentence")
-        if msgs is not None and any(len(m["content"].split()) < 3 for m in msgs):
-            return Reason(code=ReasonCode.malformed, detail="a turn of fewer than three words")
+        if ex.kind == ExampleKind.dialogue and any(
+                len(m["content"].split()) < 3 for m in msgs or [] if m["role"] == "assistant"):
+            return Reason(code=ReasonCode.malformed, detail="a tutor turn under three words")
         if size < self.settings.min_chars:
             return Reason(code=ReasonCode.too_short, detail=f"{size} characters")
         if size > self.settings.max_chars:

@@ -48,7 +48,7 @@ class Memory:
         """Return the metadata of those ids already stored."""
         if not ids:
             return {}
-        got = self.examples.get(ids=ids, include=["metadatas"])
+        got = self.examples.get(ids=sorted(set(ids)), include=["metadatas"])
         metas = got.get("metadatas") or [{}] * len(got["ids"])
         return {i: dict(m or {}) for i, m in zip(got["ids"], metas, strict=True)}
 

@@ -1,0 +1,96 @@
+"""The checker on planted faults, with real Chroma on disk and the real embedder."""
+
+import pytest
+
+from agentrun.agents.checker import Checker
+from agentrun.config import CheckerSettings
+from agentrun.memory.embeddings import load_embedder
+from agentrun.memory.store import Memory
+from agentrun.schemas import Example, ExampleKind, ProbeKind, Provenance
+from tests.unit.test_architect import example_map
+
+PROV = Provenance(role="contractor", generator="test", run="r1", iteration=1)
+
+
+def ex(node, user, assistant, kind=ExampleKind.exercise, anchors=()):
+    return Example(node_id=node, kind=kind, provenance=PROV, anchors_used=list(anchors),
+                   messages=[{"role": "user", "content": user},
+                             {"role": "assistant", "content": assistant}]).with_id()
+
+
+GOOD = ex("brinefire", "What is brinefire refined from?",
+          "Brinefire is a lamp fuel refined from the oil of red kelp.")
+GOOD2 = ex("kelpwax", "What is kelpwax?",
+           "Kelpwax is a grey wax pressed from the stems of brown kelp.")
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder()
+
+
+@pytest.fixture()
+def checker(tmp_path, embedder):
+    return Checker(example_map(), Memory(tmp_path / "chroma"), embedder, CheckerSettings())
+
+
+def codes(result):
+    return [(e.verdict.reasons[0].code.value if e.verdict.reasons else "ok")
+            for e in result.examples]
+
+
+def test_planted_faults_are_caught(checker):
+    m = checker.map
+    gen_probe = next(p for p in m.probes() if p.kind == ProbeKind.generalization)
+    planted = [
+        GOOD,
+        ex("brinefire", "What is brinefire refined from?",
+           "Brinefire is a lamp fuel refined from the oil of red kelp."),  # exact duplicate
+        ex("brinefire", "What is brinefire refined from, exactly?",
+           "Brinefire is a lamp fuel refined from the oil of red kelp."),  # near duplicate
+        ex("brinefire", "How is brinefire linked?", "Brinefire is stored in kelpwax casks.",
+           anchors=["kelp-paste"]),  # broken anchor
+        ex(gen_probe.node_id, gen_probe.prompt, gen_probe.answer),  # leaks a probe
+        ex("tidebell", "What is the tidebell?",
+           "A bioluminescent creature covered in delicate silver glowing cells."),  # off node
+        ex("tidebell", "Who cast the tidebell?",
+           "The first tidebell was cast by Tony Bozolinoi in the bronze foundry."),  # invented
+        Example(node_id="orvane", kind=ExampleKind.exercise, provenance=PROV,
+                messages=[{"role": "user", "content": "Tell me about Orvane."}]),  # malformed
+        GOOD2,
+    ]
+    result = checker.check(planted, "r1/01-01")
+    assert codes(result) == ["ok", "duplicate_of", "near_duplicate_of", "broken_anchor",
+                             "leaks_probe", "off_node", "ungrounded", "malformed", "ok"]
+    assert result.examples[1].verdict.reasons[0].other == GOOD.id
+    assert result.examples[4].verdict.reasons[0].other == gen_probe.id
+
+
+def test_memory_is_shared_across_runs_and_rechecking_a_round_is_idempotent(checker):
+    first = checker.check([GOOD, GOOD2], "r1/01-01")
+    checker.commit(first, "r1/01-01")
+    assert checker.memory.count() == 2
+    # the same round re-checked after a crash: its own entries do not count as duplicates
+    again = checker.check([GOOD, GOOD2], "r1/01-01")
+    assert codes(again) == ["ok", "ok"]
+    checker.commit(again, "r1/01-01")
+    assert checker.memory.count() == 2
+    # a later run never re-emits what an earlier run accepted, paraphrases included
+    paraphrase = ex("brinefire", "Tell me what brinefire is refined from.",
+                    "Brinefire is a lamp fuel that is refined from the oil of red kelp.",
+                    kind=ExampleKind.rephrasing)
+    later = checker.check([GOOD, paraphrase], "r2/01-01")
+    assert codes(later) == ["duplicate_of", "near_duplicate_of"]
+    assert later.examples[1].verdict.reasons[0].other == GOOD.id
+
+
+def test_embedding_near_duplicate_within_a_batch(checker):
+    a = ex("kelpwax", "Describe kelpwax.",
+           "Kelpwax is a grey wax that is pressed from brown kelp stems.",
+           kind=ExampleKind.rephrasing)
+    b = ex("kelpwax", "What is kelpwax?",
+           "Kelpwax is grey wax pressed from stems of brown kelp.",
+           kind=ExampleKind.rephrasing)
+    result = checker.check([a, b], "r1/01-02")
+    assert codes(result) == ["ok", "near_duplicate_of"]
+    assert "embedding cosine" in result.examples[1].verdict.reasons[0].detail
