@@ -93,7 +93,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
         save_total_limit=2, report_to=recipe.get("report_to", ["tensorboard"]),
         seed=recipe["seed"], data_seed=recipe["seed"],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        disable_tqdm=True, dataset_num_proc=None,
+        disable_tqdm=True, dataset_num_proc=None, logging_nan_inf_filter=False,
     )
 
     class MarkComplete(TrainerCallback):

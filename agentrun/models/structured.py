@@ -28,7 +28,8 @@ def parse_output(text: str, model: type[T]) -> T:
     text = text.strip()
     if text.startswith("```"):
         text = text.strip("`").removeprefix("json").strip()
-    return model.model_validate_json(text)
+    # strict=False: grammars may let a control character into a string; keep the output.
+    return model.model_validate(json.loads(text, strict=False))
 
 
 def generate_structured(

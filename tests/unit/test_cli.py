@@ -1,0 +1,80 @@
+"""Bad input gets one clear line naming the file or setting, exit code 2, and no run folder."""
+
+import pytest
+from typer.testing import CliRunner
+
+from agentrun.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    result = runner.invoke(app, [str(a) for a in args])
+    text = result.output.strip()
+    assert "Traceback" not in text
+    return result.exit_code, text
+
+
+def test_help_lists_every_command():
+    code, text = invoke("--help")
+    assert code == 0
+    for command in ("init", "plan", "run", "resume", "status", "export"):
+        assert command in text
+
+
+def test_init_creates_a_workspace_and_refuses_a_full_folder(tmp_path):
+    code, _ = invoke("init", tmp_path / "ws")
+    assert code == 0 and len(list((tmp_path / "ws" / "sources").glob("*.md"))) == 11
+    code, text = invoke("init", tmp_path / "ws")
+    assert code == 2 and "not empty" in text
+
+
+def test_missing_workspace(tmp_path):
+    code, text = invoke("run", tmp_path / "nope")
+    assert code == 2 and "no such workspace" in text and "agentrun init" in text
+
+
+@pytest.mark.parametrize("yaml_text, expected", [
+    ("budgets: [\n", "agentrun.yaml: line"),
+    ("budgets:\n  cycels: 2\n", "unknown key 'budgets.cycels'"),
+    ("roles:\n  student: {model: /no/such/model}\n", "roles.student.model: model '/no/such/model'"),
+])
+def test_bad_config_is_one_line_and_leaves_no_run(workspace, yaml_text, expected):
+    (workspace / "agentrun.yaml").write_text(yaml_text)
+    code, text = invoke("run", workspace)
+    assert code == 2 and expected in text and len(text.splitlines()) == 1
+    assert not (workspace / "runs").exists()
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("blob.md", b"\x00\x01\x02", "looks binary"),
+    ("empty.md", b"", "empty file"),
+])
+def test_bad_source_file_is_named(workspace, name, content, expected):
+    (workspace / "sources" / name).write_bytes(content)
+    code, text = invoke("run", workspace)
+    assert code == 2 and name in text and expected in text
+    assert not (workspace / "runs").exists()
+
+
+def test_empty_sources(workspace):
+    for f in (workspace / "sources").iterdir():
+        f.unlink()
+    code, text = invoke("plan", workspace)
+    assert code == 2 and "no source files" in text
+
+
+def test_server_down_names_the_role(workspace):
+    (workspace / "agentrun.yaml").write_text(
+        "roles:\n  architect: {backend: openai, model: m, base_url: 'http://127.0.0.1:9/v1',"
+        " max_retries: 0, timeout_s: 2}\n")
+    code, text = invoke("plan", workspace)
+    assert code == 2 and "roles.architect" in text and "not reachable" in text
+    assert not (workspace / "map.yaml").exists()
+
+
+def test_unknown_run_and_export_format(tmp_path):
+    code, text = invoke("status", tmp_path / "nope")
+    assert code == 2 and "no such run" in text
+    code, text = invoke("resume", tmp_path)
+    assert code == 2 and "no such run" in text
