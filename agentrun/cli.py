@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from functools import wraps
 from importlib.resources import files
@@ -76,9 +75,11 @@ class RichReporter:
         self.tasks: dict[str, Any] = {}
 
     def start(self, name: str, total: int) -> None:
+        """Add a bar (indeterminate when the total is unknown)."""
         self.tasks[name] = self.progress.add_task(name, total=total or None, info="")
 
     def advance(self, name: str, amount: int = 1, info: str = "") -> None:
+        """Advance a bar; `total=N` as info sets its total."""
         task = self.tasks.get(name)
         if task is None:
             return
@@ -88,6 +89,7 @@ class RichReporter:
         self.progress.update(task, advance=amount, info=info)
 
     def stop(self, name: str) -> None:
+        """Leave the finished bar on screen."""
         task = self.tasks.pop(name, None)
         if task is not None:
             self.progress.update(task, visible=True)
@@ -273,4 +275,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

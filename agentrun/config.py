@@ -145,7 +145,8 @@ class Training(_Section):
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-tiny": dict(
         lora_r=16, lora_alpha=32, lora_dropout=0.0,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"],
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj",
+                        "gate_proj"],
         learning_rate=1e-3, epochs=3.0, max_steps=-1, batch_size=8, grad_accum=1,
         max_seq_len=384, bf16=False, gradient_checkpointing=False,
     ),

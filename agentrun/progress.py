@@ -31,13 +31,16 @@ class LogReporter:
     """Logs the start and end of each task."""
 
     def start(self, name: str, total: int) -> None:
+        """Log the start."""
         log.info("%s: %d to do", name, total)
 
     def advance(self, name: str, amount: int = 1, info: str = "") -> None:
+        """Log the status text at debug level."""
         if info:
             log.debug("%s: %s", name, info)
 
     def stop(self, name: str) -> None:
+        """Log the end."""
         log.info("%s: done", name)
 
 

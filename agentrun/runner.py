@@ -1,15 +1,15 @@
 """The Python API: plan a workspace, run the loop durably, resume a run, read its status.
 
-    from agentrun.runner import start_run
-    run, state = start_run("examples/orvane", cycles=1)
+from agentrun.runner import start_run
+run, state = start_run("examples/orvane", cycles=1)
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 

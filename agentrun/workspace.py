@@ -39,29 +39,36 @@ class Workspace:
         """Open an existing workspace; raise a one-line error if it is not one."""
         root = Path(path).expanduser().resolve()
         if not root.is_dir():
-            raise AgentrunError(f"{root}: no such workspace; create one with `agentrun init {path}`")
+            raise AgentrunError(
+                f"{root}: no such workspace; create one with `agentrun init {path}`"
+            )
         if not (root / "sources").is_dir():
             raise AgentrunError(f"{root}: no sources/ folder; put your notes in {root / 'sources'}")
         return cls(root)
 
     @property
     def config_path(self) -> Path:
+        """The config path."""
         return self.root / CONFIG_FILE
 
     @property
     def sources_dir(self) -> Path:
+        """The sources dir."""
         return self.root / "sources"
 
     @property
     def map_path(self) -> Path:
+        """The map path."""
         return self.root / "map.yaml"
 
     @property
     def runs_dir(self) -> Path:
+        """The runs dir."""
         return self.root / "runs"
 
     @property
     def memory_dir(self) -> Path:
+        """The memory dir."""
         return self.root / "memory"
 
     def new_run(self) -> Run:
@@ -80,38 +87,47 @@ class Run:
 
     @property
     def id(self) -> str:
+        """The id."""
         return self.root.name
 
     @property
     def workspace(self) -> Workspace:
+        """The workspace."""
         return Workspace(self.root.parent.parent)
 
     @property
     def checkpoints(self) -> Path:
+        """The checkpoints."""
         return self.root / "checkpoints.sqlite"
 
     @property
     def data_dir(self) -> Path:
+        """The data dir."""
         return self.root / "data"
 
     @property
     def accepted_path(self) -> Path:
+        """The accepted path."""
         return self.data_dir / "accepted.jsonl"
 
     @property
     def rejected_path(self) -> Path:
+        """The rejected path."""
         return self.data_dir / "rejected.jsonl"
 
     @property
     def map_path(self) -> Path:
+        """The map path."""
         return self.root / "map.yaml"
 
     @property
     def reports_dir(self) -> Path:
+        """The reports dir."""
         return self.root / "reports"
 
     @property
     def logs_dir(self) -> Path:
+        """The logs dir."""
         return self.root / "logs"
 
     def adapter_dir(self, iteration: int) -> Path:

@@ -19,6 +19,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
+from agentrun.config import AgentrunConfig
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat
@@ -37,9 +40,6 @@ from agentrun.schemas import (
     Revision,
     SourceSpan,
 )
-from agentrun.config import AgentrunConfig
-from agentrun.graphs.context import Context
-from agentrun.graphs.state import State
 from agentrun.sources import Note
 from agentrun.workspace import Workspace
 
@@ -281,14 +281,14 @@ def revise_map(dataset_map: DatasetMap, report: EvalReport, weak_gain: float) ->
         stats.setdefault(f"{r.kind}.acc_after", []).append(float(r.correct_after))
     changes: list[str] = []
     for node in dataset_map.nodes:
-        stats = {k: sum(v) / len(v) for k, v in by_node.get(node.id, {}).items()}
+        means = {k: sum(v) / len(v) for k, v in by_node.get(node.id, {}).items()}
         node.metrics = _metrics(node, report)
-        weak = [k for k in ProbeKind if f"{k}.gain" in stats
-                and stats[f"{k}.gain"] < weak_gain and stats[f"{k}.acc_after"] < 1.0]
+        weak = [k for k in ProbeKind if f"{k}.gain" in means
+                and means[f"{k}.gain"] < weak_gain and means[f"{k}.acc_after"] < 1.0]
         if weak:
             changes.append(_raise_quotas(node, weak))
             node.status = "weak"
-        elif stats:
+        elif means:
             node.status = "learned"
     dataset_map.version += 1
     revision = Revision(
@@ -323,8 +323,8 @@ REMEDY: dict[ProbeKind, dict[ExampleKind, int]] = {
 
 def _raise_quotas(node: Node, weak: list[ProbeKind]) -> str:
     moved: Counter[ExampleKind] = Counter()
-    for kind in weak:
-        moved.update(REMEDY[kind])
+    for probe_kind in weak:
+        moved.update(REMEDY[probe_kind])
     for kind, extra in moved.items():
         node.quota[kind] = node.quota.get(kind, 0) + extra
     what = ", ".join(f"{k} +{v}" for k, v in sorted(moved.items()))
@@ -357,8 +357,11 @@ def ingest_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
 
 
 def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -> DatasetMap:
-    """Return the workspace's map: reused if it matches the sources (hand edits kept), else
-    planned from the sources, enriched by the architect model, and saved to `map.yaml`."""
+    """Return the workspace's map, planning it when the sources changed.
+
+    A map whose sources digest matches is reused as it is (hand edits kept); otherwise the map
+    is planned from the sources, enriched by the architect model, and saved to `map.yaml`.
+    """
     from agentrun.services import backend
     from agentrun.sources import read_sources
     from agentrun.workspace import load_map, save_map

@@ -53,10 +53,12 @@ class CheckResult:
 
     @property
     def accepted(self) -> list[Example]:
+        """The accepted examples."""
         return [e for e in self.examples if e.verdict and e.verdict.accepted]
 
     @property
     def rejected(self) -> list[Example]:
+        """The rejected examples."""
         return [e for e in self.examples if e.verdict and not e.verdict.accepted]
 
 

@@ -93,7 +93,8 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
             continue
         prefix, fw, answer = split
         yield _exercise(node, job, "cloze",
-                        f"Fill in the blank about {node.title}: {prefix} {fw} ____.".replace("  ", " "),
+                        " ".join(f"Fill in the blank about {node.title}: {prefix} {fw} ____."
+                                 .split()),
                         f"{answer}. The full statement: {fact.text}")
         yield _exercise(node, job, "reversal",
                         f"In the notes on {node.title}, which statement mentions {answer}?",

@@ -23,7 +23,7 @@ def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True,
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True,
                                                  dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel

@@ -1,5 +1,7 @@
-"""The orchestrator graph: ingest → plan → (dispatch → contractors → checker)* → train →
-evaluate → revise → (another cycle | export).
+"""The orchestrator graph, exported for LangGraph Studio.
+
+ingest → architect → (dispatch → contractors → checker)* → train → evaluate → revise →
+(another cycle | export).
 
 `graph` is compiled without a checkpointer for `langgraph dev` / Studio (the server brings
 its own); the CLI compiles `build()` with a SQLite checkpointer per run.

@@ -58,7 +58,7 @@ class Memory:
         """Return each vector's nearest stored example (skipping one round's own entries)."""
         if len(vectors) == 0 or self.count() == 0:
             return [None] * len(vectors)
-        where = {"round_key": {"$ne": exclude_round}} if exclude_round else None
+        where: Any = {"round_key": {"$ne": exclude_round}} if exclude_round else None
         res = self.examples.query(
             query_embeddings=vectors.tolist(), n_results=1, where=where, include=["distances"]
         )
@@ -104,5 +104,6 @@ class Memory:
         """Upsert chunks of the source material."""
         if ids:
             self.sources.upsert(
-                ids=ids, embeddings=vectors.tolist(), documents=texts, metadatas=metadatas
+                ids=ids, embeddings=vectors.tolist(), documents=texts,
+                metadatas=metadatas,  # type: ignore[arg-type]
             )

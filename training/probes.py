@@ -1,5 +1,7 @@
-"""Score probes on a model: greedy answer contains the target, and the target's mean
-log-probability under teacher forcing (a smooth signal even for very small models).
+"""Score probes on a model: greedy answer and target log-probability.
+
+The greedy answer must contain the target; the target's mean log-probability under teacher
+forcing is a smooth signal even for very small models.
 
 Both are batched: N probes take N / batch_size forward passes and generate calls.
 """

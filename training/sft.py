@@ -97,7 +97,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     )
 
     class MarkComplete(TrainerCallback):
-        def on_save(self, a, state, control, **kw):  # type: ignore[no-untyped-def]
+        def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             ckpt = out_dir / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 (ckpt / COMPLETE).write_text("ok")
@@ -109,7 +109,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if losses and not all(math.isfinite(x) for x in losses):
         raise FloatingPointError(f"training loss became NaN at step {trainer.state.global_step}")
-    trainer.model.save_pretrained(out_dir, safe_serialization=True)
+    trainer.model.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[union-attr,operator]
     metrics = {
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,

@@ -33,9 +33,10 @@ class LocalBackend:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(
+        model: Any = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=dtype, local_files_only=True
-        ).to(self.device)
+        )
+        self.model = model.to(self.device)
         self.model.eval()
         self._grammars: dict[str, Any] = {}
         self._compiler: Any = None
@@ -100,7 +101,8 @@ class LocalBackend:
             **sampling,
         )
         new_tokens = out[:, enc["input_ids"].shape[1] :]
-        return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [t.strip() for t in texts]
 
     def _logits_processors(self, reqs: list[GenRequest]) -> list[Any] | None:
         if not any(r.schema for r in reqs):

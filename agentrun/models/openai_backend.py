@@ -97,7 +97,8 @@ class OpenAIBackend:
                 if attempt == self.max_retries:
                     raise BackendError(self._describe(exc)) from exc
                 delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
-                log.warning("retrying after %s (attempt %d): %s", type(exc).__name__, attempt + 1, exc)
+                log.warning("retrying after %s (attempt %d): %s", type(exc).__name__,
+                            attempt + 1, exc)
                 time.sleep(delay)
             except openai.APIStatusError as exc:
                 raise BackendError(self._describe(exc)) from exc
@@ -108,6 +109,7 @@ class OpenAIBackend:
         if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
             return f"{where}: server not reachable ({type(exc).__name__}); start it or fix base_url"
         if isinstance(exc, openai.NotFoundError):
-            return f"{where}: model '{self.model_id}' not found on the server; fix {self.setting}.model"
+            return (f"{where}: model '{self.model_id}' not found on the server; "
+                    f"fix {self.setting}.model")
         status = getattr(exc, "status_code", "?")
         return f"{where}: request failed with HTTP {status}: {str(exc)[:200]}"

@@ -1,5 +1,8 @@
-"""Structured output: a pydantic schema per output, enforced while decoding where the backend
-allows, then validated, with a bounded retry that feeds the validation error back."""
+"""Structured output: a pydantic schema per output, validated, with a bounded retry.
+
+The schema is enforced while decoding where the backend allows; the validation error is fed
+back on retry.
+"""
 
 from __future__ import annotations
 
