@@ -1,0 +1,46 @@
+"""Integration fixtures: the real embedded model, real servers, real subprocess runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import small_workspace
+
+pytestmark = pytest.mark.integration
+
+FAST_CONFIG = """
+roles:
+  contractor: {backend: local, model: embedded, batch_size: 2}
+budgets: {cycles: 1, max_examples: 60, max_rounds: 1}
+generation:
+  quotas: {exercise: 4, rephrasing: 1, dialogue: 1}
+training: {preset: cpu-tiny, max_steps: 4, batch_size: 4, max_seq_len: 256}
+evaluation: {max_new_tokens: 12}
+"""
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    from agentrun.models.embedded import smollm2_dir
+
+    return smollm2_dir()
+
+
+@pytest.fixture()
+def fast_workspace(tmp_path: Path, smollm2: Path) -> Path:
+    ws = small_workspace(tmp_path)
+    (ws / "agentrun.yaml").write_text(FAST_CONFIG)
+    return ws
+
+
+def agentrun(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    """Start the real CLI in a subprocess."""
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.Popen([sys.executable, "-m", "agentrun.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **kwargs)  # type: ignore[call-overload]

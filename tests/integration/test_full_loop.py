@@ -1,0 +1,56 @@
+"""One full cycle on a reduced example with the real embedded model, asserted on artifacts."""
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+
+from agentrun.schemas import EvalReport, Example, ProbeKind
+from agentrun.workspace import load_map
+from tests.integration.conftest import agentrun
+
+pytestmark = pytest.mark.integration
+
+
+def test_one_full_cycle_leaves_every_artifact(fast_workspace):
+    proc = agentrun("run", str(fast_workspace))
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "probes before → after" in out and "accepted" in out
+    (run,) = (fast_workspace / "runs").iterdir()
+
+    # the map used, in the run and in the workspace, validates
+    m = load_map(run / "map.yaml")
+    assert load_map(fast_workspace / "map.yaml").version == m.version == 2  # revised once
+    assert len(m.nodes) == 3 and m.history
+
+    # the corpus loads with datasets in TRL's conversational format
+    from datasets import load_dataset
+
+    train = load_dataset("json", data_files=str(run / "data" / "train.sft.jsonl"), split="train")
+    assert train.column_names == ["messages"] and len(train) > 10
+    accepted = [Example.model_validate_json(line) for line in
+                (run / "data" / "accepted.jsonl").read_text().splitlines()]
+    assert len(accepted) == len(train) and len({e.id for e in accepted}) == len(accepted)
+    assert {e.kind for e in accepted} >= {"exercise", "rephrasing"}
+    for line in (run / "data" / "rejected.jsonl").read_text().splitlines():
+        ex = Example.model_validate_json(line)
+        assert not ex.verdict.accepted and ex.verdict.reasons
+
+    # the adapter is safetensors with its recipe, loads with peft, and has moved from init
+    adapter = run / "adapters" / "iter-1"
+    assert json.loads((adapter / "recipe.json").read_text())["max_steps"] == 4
+    weights = load_file(adapter / "adapter_model.safetensors")
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
+    from peft import PeftConfig
+
+    assert PeftConfig.from_pretrained(adapter).r == 16
+
+    # the report scores every probe before and after
+    report = EvalReport.model_validate_json((run / "reports" / "eval-iter-1.json").read_text())
+    assert {r.probe_id for r in report.probes} == {p.id for p in m.probes()}
+    assert {r.kind for r in report.probes} == set(ProbeKind)
+    assert all(r.logprob_before < 0 and r.logprob_after < 0 for r in report.probes)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["accepted"] == len(accepted) and summary["train_loss"] > 0
+    assert json.loads((run / "run.json").read_text())["status"] == "done"
