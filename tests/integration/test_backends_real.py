@@ -1,0 +1,93 @@
+"""Real backends: SmolLM2 under the schema constraint, and `transformers serve` on 127.0.0.1."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, Field
+
+from agentrun.agents.contractors import RephrasingOut
+from agentrun.models.base import GenRequest
+from agentrun.models.local import LocalBackend
+from agentrun.models.openai_backend import OpenAIBackend
+from agentrun.models.structured import generate_structured
+from agentrun.prompts import render_chat
+from tests.integration.conftest import agentrun
+
+pytestmark = pytest.mark.integration
+
+
+class Answer(BaseModel):
+    answer: str = Field(max_length=80)
+
+
+def requests(n):
+    return [GenRequest(messages=render_chat("contractors.rephrasing.md", title="Brinefire",
+                                            facts=[f"Brinefire burns for {i + 2} hours.",
+                                                   "It is refined from red kelp."],
+                                            style="plain"),
+                       max_new_tokens=120, temperature=0.7, seed=i) for i in range(n)]
+
+
+def test_embedded_model_writes_valid_json_under_the_constraint(smollm2):
+    backend = LocalBackend(smollm2, batch_size=8, device="cpu")
+    out = generate_structured(backend, requests(8), RephrasingOut, retries=0)
+    valid = [o for o in out if o is not None]
+    # the grammar makes the JSON well-formed; only length bounds can still fail validation
+    assert len(valid) >= 6
+    assert all(20 <= len(o.text) <= 700 for o in valid)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(smollm2):
+    port = free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-{port}.log", "w")
+    proc = subprocess.Popen([str(exe), "serve", str(smollm2), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, "transformers serve failed"
+            time.sleep(1)
+    yield f"{base}/v1", str(smollm2)
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def test_openai_backend_against_transformers_serve(served):
+    base_url, model = served
+    backend = OpenAIBackend(model, base_url, max_concurrency=4, timeout_s=120)
+    seen = []
+    texts = backend.generate(requests(4), on_result=lambda i, t: seen.append(i))
+    assert len(texts) == 4 and all(texts) and sorted(seen) == [0, 1, 2, 3]
+    # the server may ignore response_format: validation and the bounded retry still hold
+    out = generate_structured(backend, requests(2), Answer, retries=1)
+    assert len(out) == 2
+
+
+def test_plan_with_the_architect_behind_the_server(served, fast_workspace):
+    base_url, model = served
+    (fast_workspace / "agentrun.yaml").write_text(
+        f"roles:\n  architect: {{backend: openai, model: '{model}', base_url: '{base_url}'}}\n")
+    proc = agentrun("plan", str(fast_workspace))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "3 nodes" in out and (fast_workspace / "map.yaml").exists()
