@@ -71,6 +71,14 @@ class Workspace:
         """The memory dir."""
         return self.root / "memory"
 
+    def corpus(self) -> list[Any]:
+        """Return every example the workspace's runs accepted, once each, oldest run first."""
+        seen: dict[str, Any] = {}
+        for path in sorted(self.runs_dir.glob("*/data/accepted.jsonl")):
+            for ex in load_examples(path):
+                seen.setdefault(ex.id, ex)
+        return list(seen.values())
+
     def new_run(self) -> Run:
         """Create a fresh run folder with a sortable, unique id."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -243,13 +244,17 @@ def _take(pool: Iterator[Example], seen: set[str], need: int, rng: random.Random
 # ---------------------------------------------------------------- graph nodes
 
 
-def deficits_of(dataset_map: DatasetMap, accepted: list[Example],
-                budget: int) -> dict[str, dict[ExampleKind, int]]:
-    """Return what each node still needs per kind, trimmed round-robin to the example budget."""
-    have = Counter((e.node_id, ExampleKind(e.kind)) for e in accepted)
+def deficits_of(dataset_map: DatasetMap, corpus: list[Example],
+                budget_left: int) -> dict[str, dict[ExampleKind, int]]:
+    """Return what each node still needs per kind, trimmed round-robin to the example budget.
+
+    `corpus` is everything the workspace already has (every run's accepted examples), so a
+    new run only generates where quotas are not yet met.
+    """
+    have = Counter((e.node_id, ExampleKind(e.kind)) for e in corpus)
     need = {n.id: {k: q - have[(n.id, k)] for k, q in n.quota.items() if q > have[(n.id, k)]}
             for n in dataset_map.nodes}
-    remaining = budget - len(accepted)
+    remaining = budget_left
     granted: dict[str, dict[ExampleKind, int]] = {}
     while remaining > 0 and any(need.values()):
         for node_id, kinds in need.items():
@@ -269,11 +274,11 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
         Literal["contractors", "train"]]:
     """Send contractors after the nodes' deficits, or go to training when quotas are met."""
     from agentrun.services import resolve
-    from agentrun.workspace import load_examples, load_map
+    from agentrun.workspace import load_map
 
-    cfg, _, run = resolve(runtime.context, state)
-    deficits = deficits_of(load_map(run.map_path), load_examples(run.accepted_path),
-                           cfg.budgets.max_examples)
+    cfg, ws, run = resolve(runtime.context, state)
+    deficits = deficits_of(load_map(run.map_path), ws.corpus(),
+                           cfg.budgets.max_examples - state["accepted"])
     if deficits and state["round"] < cfg.budgets.max_rounds:
         return Command(goto="contractors")
     log.info("quotas met or rounds spent (round %d); training", state["round"])
@@ -290,15 +295,16 @@ def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, objec
     path = run.round_dir(state["iteration"], round_) / "candidates.jsonl"
     if not path.exists():
         dataset_map = load_map(run.map_path)
-        accepted = load_examples(run.accepted_path)
-        seen = {e.id for p in run.data_dir.glob("rounds/*/candidates.jsonl")
-                for e in load_examples(p)}
+        corpus = ws.corpus()
+        seen = {e.id for e in corpus} | {e.id for p in run.data_dir.glob(
+            "rounds/*/candidates.jsonl") for e in load_examples(p)}
+        # Seeds differ per run (cached answers would repeat) and stay fixed on resume.
         job = Job(run=run.id, iteration=state["iteration"], round=round_,
-                  seed=cfg.generation.seed)
+                  seed=cfg.generation.seed + zlib.crc32(run.id.encode()) % 1_000_000)
         model = backend(cfg, ws, "contractor") if cfg.generation.model_generators else None
-        candidates = candidates_for(dataset_map, deficits_of(dataset_map, accepted,
-                                                             cfg.budgets.max_examples),
-                                    seen, job, model, cfg.generation.structured_retries)
+        deficits = deficits_of(dataset_map, corpus, cfg.budgets.max_examples - state["accepted"])
+        candidates = candidates_for(dataset_map, deficits, seen, job, model,
+                                    cfg.generation.structured_retries)
         save_examples(path, candidates)
         log.info("round %d: %d candidates", round_, len(candidates))
     return {"round": round_}

@@ -96,12 +96,12 @@ def _parse(line: str) -> dict[str, Any] | None:
 
 
 def train_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Train this iteration's adapter on every example the run accepted so far."""
+    """Train this iteration's adapter on the workspace corpus (all runs so far)."""
     from agentrun.services import resolve, student_dir
-    from agentrun.workspace import load_examples
 
-    cfg, _, run = resolve(runtime.context, state)
-    result = train_adapter(load_examples(run.accepted_path), student_dir(cfg),
+    cfg, ws, run = resolve(runtime.context, state)
+    # The adapter learns the workspace's whole corpus: earlier runs' examples and this run's.
+    result = train_adapter(ws.corpus(), student_dir(cfg),
                            run.adapter_dir(state["iteration"]), cfg.recipe(),
                            run.logs_dir / "train.log")
     return {"adapter": str(result.adapter), "train_loss": result.metrics.get("train_loss")}

@@ -6,13 +6,13 @@ import pytest
 from safetensors.torch import load_file
 
 from agentrun.schemas import EvalReport, Example, ProbeKind
-from agentrun.workspace import load_map
+from agentrun.workspace import load_examples, load_map
 from tests.integration.conftest import agentrun
 
 pytestmark = pytest.mark.integration
 
 
-def test_one_full_cycle_leaves_every_artifact(fast_workspace):
+def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace):
     proc = agentrun("run", str(fast_workspace))
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
@@ -54,3 +54,15 @@ def test_one_full_cycle_leaves_every_artifact(fast_workspace):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["accepted"] == len(accepted) and summary["train_loss"] > 0
     assert json.loads((run / "run.json").read_text())["status"] == "done"
+
+
+    # a second run never re-emits what the first accepted, and trains on both runs' examples
+    second = agentrun("run", str(fast_workspace), "--max-steps", "2")
+    out, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, out
+    run2 = max((fast_workspace / "runs").iterdir())
+    ids1 = {e.id for e in accepted}
+    ids2 = {e.id for e in load_examples(run2 / "data" / "accepted.jsonl")}
+    assert ids2 and not ids1 & ids2
+    trained = (run2 / "adapters" / "iter-1.train.jsonl").read_text().count("\n")
+    assert trained == len(ids1) + len(ids2)

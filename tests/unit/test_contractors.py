@@ -54,9 +54,9 @@ def test_multi_hop_exercises_use_anchors():
 
 def test_deficits_respect_the_example_budget():
     m = example_map()
-    total = sum(sum(k.values()) for k in deficits_of(m, [], budget=10_000).values())
+    total = sum(sum(k.values()) for k in deficits_of(m, [], budget_left=10_000).values())
     assert total == sum(sum(n.quota.values()) for n in m.nodes)
-    trimmed = deficits_of(m, [], budget=15)
+    trimmed = deficits_of(m, [], budget_left=15)
     assert sum(sum(k.values()) for k in trimmed.values()) == 15
     assert len(trimmed) >= 5  # round-robin spreads the budget over nodes
 
