@@ -221,10 +221,22 @@ def status(
         console.print(f"[red]last error:[/] {meta['error']}")
     _summary(run_, snap["values"], header=False)
     if rejections:
-        for ex in load_examples(run_.rejected_path):
-            reasons = "; ".join(f"{r.code}: {r.detail} {r.other}".strip()
-                                for r in (ex.verdict.reasons if ex.verdict else []))
-            console.print(f"{ex.id} [{ex.node_id}/{ex.kind}] {reasons}", highlight=False)
+        _rejections(load_examples(run_.rejected_path))
+
+
+def _rejections(rejected: list[Any]) -> None:
+    """Print rejected examples grouped by their first reason."""
+    groups: dict[str, list[Any]] = {}
+    for ex in rejected:
+        code = ex.verdict.reasons[0].code.value if ex.verdict and ex.verdict.reasons else "?"
+        groups.setdefault(code, []).append(ex)
+    for code, rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        console.print(f"\n[bold]{code}[/] ({len(rows)})")
+        for ex in rows:
+            reason = ex.verdict.reasons[0]
+            clash = f" ↔ {reason.other}" if reason.other else ""
+            console.print(f"  {ex.id} {ex.node_id}/{ex.kind}: {reason.detail}{clash}",
+                          markup=False, highlight=False)
 
 
 @app.command()
