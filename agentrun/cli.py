@@ -129,18 +129,48 @@ def plan(
     directory: Annotated[Path, typer.Argument(help="Workspace folder.")],
     no_model: Annotated[bool, typer.Option("--no-model",
                                            help="Structure only: skip model summaries.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Validate a hand-edited map.yaml and "
+                                        "list every problem with its path; change nothing.")
+                     ] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Draw the dataset map from the sources, write map.yaml and show it as a tree."""
-    _setup(verbose)
-    from agentrun.runner import plan as plan_map
+    """Draw the dataset map from the sources, write map.yaml and show it as a tree.
 
+    Re-planning after the sources changed keeps the ids and the hand edits of unchanged nodes
+    and prints what changed.
+    """
+    _setup(verbose)
+    if check:
+        _check_map(directory / "map.yaml")
+        return
+    from agentrun.runner import plan as plan_map
+    from agentrun.workspace import load_map
+
+    path = directory / "map.yaml"
+    version = load_map(path).version if path.exists() else 0
     dataset_map = plan_map(directory, use_model=not no_model)
     console.print(map_tree(dataset_map))
+    if version and dataset_map.version > version:
+        console.print(f"[bold]re-planned[/] v{version} → v{dataset_map.version}:")
+        for change in dataset_map.history[-1].changes:
+            console.print(f"  {change}", markup=False, highlight=False)
     if dataset_map.unresolved_links:
         err.print(f"[yellow]{len(dataset_map.unresolved_links)} unresolved links:[/] "
                   + "; ".join(dataset_map.unresolved_links[:10]))
     console.print(f"map written to {Path(directory) / 'map.yaml'}")
+
+
+def _check_map(path: Path) -> None:
+    from agentrun.workspace import check_map
+
+    dataset_map, problems = check_map(path)
+    for problem in problems:
+        console.print(f"{path}: {problem}", markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    assert dataset_map is not None
+    console.print(f"{path}: ok ({len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} "
+                  f"anchors, {len(dataset_map.probes())} probes)")
 
 
 def map_tree(dataset_map: Any) -> Tree:

@@ -198,17 +198,56 @@ def save_map(dataset_map: DatasetMap, path: Path) -> None:
 
 def load_map(path: Path) -> DatasetMap:
     """Read and validate a map; one-line error naming the path of the first problem."""
+    dataset_map, problems = check_map(path)
+    if problems or dataset_map is None:
+        more = (f" (+{len(problems) - 1} more; see `agentrun plan --check`)"
+                if len(problems) > 1 else "")
+        raise ConfigError(f"{path}: {problems[0]}{more}")
+    return dataset_map
+
+
+def check_map(path: Path) -> tuple[DatasetMap | None, list[str]]:
+    """Validate a (hand-edited) map: types, then references; every problem with its path."""
     if not path.exists():
         raise AgentrunError(f"{path}: no map yet; run `agentrun plan` first")
     from agentrun.config import read_yaml_mapping
 
     data = read_yaml_mapping(path)
     try:
-        return DatasetMap.model_validate(data)
+        dataset_map = DatasetMap.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        raise ConfigError(f"{path}: {loc}: {err['msg']}") from exc
+        return None, [f"{_loc(e['loc'])}: {e['msg']} (got {e.get('input')!r:.60})"
+                      for e in exc.errors()]
+    return dataset_map, reference_problems(dataset_map)
+
+
+def _loc(parts: Iterable[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+
+
+def reference_problems(dataset_map: DatasetMap) -> list[str]:
+    """Return broken references: duplicate ids, anchors or probes naming unknown nodes/facts."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    for i, node in enumerate(dataset_map.nodes):
+        if node.id in ids:
+            problems.append(f"nodes[{i}].id: duplicate id '{node.id}' (also nodes[{ids[node.id]}])")
+        ids.setdefault(node.id, i)
+    for i, anchor in enumerate(dataset_map.anchors):
+        for end in ("src", "dst"):
+            if getattr(anchor, end) not in ids:
+                problems.append(f"anchors[{i}].{end}: unknown node '{getattr(anchor, end)}'")
+    for i, node in enumerate(dataset_map.nodes):
+        facts = {f.id for f in node.facts}
+        known = facts | {f.id for n in dataset_map.nodes for f in n.facts}
+        for j, probe in enumerate(node.probes):
+            where = f"nodes[{i}].probes[{j}]"
+            if probe.node_id != node.id:
+                problems.append(f"{where}.node_id: '{probe.node_id}' but the probe is under "
+                                f"'{node.id}'")
+            problems += [f"{where}.fact_ids: unknown fact '{f}'" for f in probe.fact_ids
+                         if f not in known]
+    return problems
 
 
 def load_examples(path: Path) -> list[Any]:

@@ -241,9 +241,11 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
 # ---------------------------------------------------------------- model enrichment
 
 
-def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int) -> int:
+def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                     only: set[str] | None = None) -> int:
     """Ask the model for node summaries in one batch; keep the structural one where it fails."""
-    nodes = [n for n in dataset_map.nodes if len(n.facts) >= 2]
+    nodes = [n for n in dataset_map.nodes
+             if len(n.facts) >= 2 and (only is None or n.id in only)]
     requests = [
         GenRequest(
             messages=render_chat("architect.summary.md", title=n.title,
@@ -368,18 +370,59 @@ def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -
 
     notes = read_sources(ws.sources_dir)
     digest = sources_digest(notes)
-    if ws.map_path.exists():
-        existing = load_map(ws.map_path)
-        if existing.sources_digest == digest:
-            return existing
+    existing = load_map(ws.map_path) if ws.map_path.exists() else None
+    if existing is not None and existing.sources_digest == digest:
+        return existing
     dataset_map = plan_map(notes, cfg.generation.quotas)
     dataset_map.sources_digest = digest
+    fresh = {n.id for n in dataset_map.nodes}
+    if existing is not None:
+        fresh = merge_replan(existing, dataset_map)
     if use_model and cfg.generation.model_generators:
         n = enrich_summaries(dataset_map, backend(cfg, ws, "architect"),
-                             cfg.generation.structured_retries, cfg.generation.seed)
-        log.info("the architect model wrote %d of %d summaries", n, len(dataset_map.nodes))
+                             cfg.generation.structured_retries, cfg.generation.seed, fresh)
+        log.info("the architect model wrote %d of %d summaries", n, len(fresh))
     save_map(dataset_map, ws.map_path)
     return dataset_map
+
+
+def merge_replan(old: DatasetMap, new: DatasetMap) -> set[str]:
+    """Carry a person's edits from `old` into a re-planned `new`; record the diff in history.
+
+    A node whose facts did not change is kept exactly as it was (summary, level, quotas,
+    probes: hand edits included); a changed node takes the new facts and probes but keeps its
+    level and quotas; anchors a person added between surviving nodes are kept. Returns the
+    ids of nodes that need a new summary.
+    """
+    before = {n.id: n for n in old.nodes}
+    changes: list[str] = []
+    fresh: set[str] = set()
+    for i, node in enumerate(new.nodes):
+        prior = before.get(node.id)
+        if prior is None:
+            changes.append(f"+ node {node.id}: new source ({len(node.facts)} facts)")
+            fresh.add(node.id)
+        elif [f.text for f in prior.facts] == [f.text for f in node.facts]:
+            new.nodes[i] = prior
+        else:
+            gone = {f.text for f in prior.facts} - {f.text for f in node.facts}
+            added = {f.text for f in node.facts} - {f.text for f in prior.facts}
+            node.level, node.quota = prior.level, dict(prior.quota)
+            changes.append(f"~ node {node.id}: facts +{len(added)} -{len(gone)}; "
+                           "probes rewritten, level and quotas kept")
+            fresh.add(node.id)
+    ids = new.node_ids()
+    changes += [f"- node {nid}: its source is gone" for nid in before if nid not in ids]
+    structural = {(a.src, a.dst) for a in new.anchors}
+    for a in old.anchors:
+        if (a.src, a.dst) not in structural and a.src in ids and a.dst in ids:
+            new.anchors.append(a)  # a person's anchor, or one whose link text moved
+    old_pairs = {(a.src, a.dst) for a in old.anchors}
+    changes += [f"+ anchor {s} → {d}" for s, d in sorted(structural - old_pairs)]
+    new.version, new.history = old.version + 1, list(old.history)
+    new.history.append(Revision(version=new.version, at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                reason="sources changed; re-planned", changes=changes))
+    return fresh
 
 
 def plan_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:

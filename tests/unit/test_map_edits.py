@@ -1,0 +1,46 @@
+"""A map is a document a person edits: --check lists problems with paths; re-planning keeps
+the hand edits of unchanged nodes and records what changed."""
+
+import yaml
+
+from agentrun.agents.architect import merge_replan, plan_map
+from agentrun.schemas import ExampleKind
+from agentrun.sources import read_sources
+from agentrun.workspace import check_map, save_map
+from tests.conftest import EXAMPLE
+from tests.unit.test_architect import QUOTAS
+
+
+def test_check_reports_each_problem_with_its_path(tmp_path):
+    path = tmp_path / "map.yaml"
+    save_map(plan_map(read_sources(EXAMPLE / "sources"), QUOTAS), path)
+    data = yaml.safe_load(path.read_text())
+    data["anchors"][1]["dst"] = "photosynth"
+    path.write_text(yaml.safe_dump(data))
+    assert check_map(path)[1] == ["anchors[1].dst: unknown node 'photosynth'"]
+    data["nodes"][3]["level"] = "huge"
+    path.write_text(yaml.safe_dump(data))
+    problems = check_map(path)[1]
+    assert len(problems) == 1 and problems[0].startswith("nodes[3].level:")
+
+
+def test_replan_keeps_hand_edits_of_unchanged_nodes(tmp_path):
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in ("Brinefire.md", "Kelpwax.md"):
+        (sources / name).write_text((EXAMPLE / "sources" / name).read_text())
+    old = plan_map(read_sources(sources), QUOTAS)
+    old.node("kelpwax").summary = "Edited by hand."
+    old.node("kelpwax").quota[ExampleKind.dialogue] = 5
+    old.node("brinefire").quota[ExampleKind.exercise] = 9
+    (sources / "Brinefire.md").write_text((sources / "Brinefire.md").read_text()
+                                          + "\nBrinefire smells faintly of iodine.\n")
+    new = plan_map(read_sources(sources), QUOTAS)
+    fresh = merge_replan(old, new)
+    assert fresh == {"brinefire"}
+    assert new.node("kelpwax").summary == "Edited by hand."
+    assert new.node("kelpwax").quota[ExampleKind.dialogue] == 5
+    assert new.node("brinefire").quota[ExampleKind.exercise] == 9  # kept on a changed node
+    assert new.version == old.version + 1
+    assert new.history[-1].changes == [
+        "~ node brinefire: facts +1 -0; probes rewritten, level and quotas kept"]
