@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ class CheckResult:
     """Verdicts for a batch, in input order."""
 
     examples: list[Example]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    """Embeddings computed while checking, by example id (reused when committing)."""
 
     @property
     def accepted(self) -> list[Example]:
@@ -95,14 +97,16 @@ class Checker:
             if not reasons:
                 batch_ids.add(ex.id)
                 index.add(ex.id, ex.content())
-        self._embedding_checks([c for c in candidates if c.verdict and c.verdict.accepted],
-                               round_key)
-        return CheckResult(candidates)
+        vectors = self._embedding_checks(
+            [c for c in candidates if c.verdict and c.verdict.accepted], round_key)
+        return CheckResult(candidates, vectors)
 
     def commit(self, result: CheckResult, round_key: str) -> None:
         """Upsert the accepted examples into memory (idempotent by content hash)."""
         accepted = result.accepted
-        self.memory.add(accepted, self._vectors(accepted), round_key)
+        vectors = np.stack([result.vectors[e.id] for e in accepted]) if accepted else \
+            np.zeros((0, 0), dtype=np.float32)
+        self.memory.add(accepted, vectors, round_key)
 
     # -- cheap checks
 
@@ -194,13 +198,12 @@ class Checker:
                 index.add(doc_id, doc)
         return index
 
-    def _vectors(self, examples: list[Example]) -> np.ndarray:
-        return self.embedder.embed([e.content() for e in examples])
-
-    def _embedding_checks(self, accepted: list[Example], round_key: str) -> None:
+    def _embedding_checks(self, accepted: list[Example],
+                          round_key: str) -> dict[str, np.ndarray]:
+        """Reject embedding near duplicates; return the vectors of what was checked."""
         if not accepted:
-            return
-        vectors = self._vectors(accepted)
+            return {}
+        vectors = self.embedder.embed([e.content() for e in accepted])
         nearest = self.memory.nearest(vectors, exclude_round=round_key)
         sims = vectors @ vectors.T
         for i, ex in enumerate(accepted):
@@ -216,6 +219,7 @@ class Checker:
                 ex.verdict = Verdict(accepted=False, reasons=[Reason(
                     code=ReasonCode.near_duplicate_of, other=clash[0],
                     detail=f"embedding cosine {clash[1]:.3f} ≥ {limit} ({ExampleKind(ex.kind)})")])
+        return {ex.id: vectors[i] for i, ex in enumerate(accepted)}
 
 
 STOP = set("""about above after again against also among because been before being below
