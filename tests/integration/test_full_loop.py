@@ -5,8 +5,8 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from agentrun.schemas import EvalReport, Example, ProbeKind
-from agentrun.workspace import load_examples, load_map
+from agentrun.schemas import EvalReport, Example, ExampleKind, ProbeKind
+from agentrun.workspace import load_examples, load_map, save_map
 from tests.integration.conftest import agentrun
 
 pytestmark = pytest.mark.integration
@@ -55,8 +55,12 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace):
     assert summary["accepted"] == len(accepted) and summary["train_loss"] > 0
     assert json.loads((run / "run.json").read_text())["status"] == "done"
 
-
-    # a second run never re-emits what the first accepted, and trains on both runs' examples
+    # a second run never re-emits what the first accepted, and trains on both runs' examples;
+    # a hand edit asks for more exercises, so the second run has deficits whatever the revision did
+    ws_map = load_map(fast_workspace / "map.yaml")
+    for node in ws_map.nodes:
+        node.quota[ExampleKind.exercise] = node.quota.get(ExampleKind.exercise, 0) + 3
+    save_map(ws_map, fast_workspace / "map.yaml")
     second = agentrun("run", str(fast_workspace), "--max-steps", "2")
     out, _ = second.communicate(timeout=900)
     assert second.returncode == 0, out
