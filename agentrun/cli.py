@@ -154,9 +154,11 @@ def plan(
         console.print(f"[bold]re-planned[/] v{version} → v{dataset_map.version}:")
         for change in dataset_map.history[-1].changes:
             console.print(f"  {change}", markup=False, highlight=False)
-    if dataset_map.unresolved_links:
-        err.print(f"[yellow]{len(dataset_map.unresolved_links)} unresolved links:[/] "
-                  + "; ".join(dataset_map.unresolved_links[:10]))
+    if dataset_map.problems:
+        err.print(f"[yellow]{len(dataset_map.problems)} problems[/] (kept in map.yaml under "
+                  "`problems:`; planning went on around them):")
+        for problem in dataset_map.problems:
+            err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"map written to {Path(directory) / 'map.yaml'}")
 
 

@@ -73,6 +73,19 @@ class Budgets(_Section):
     """Stop starting new cycles after this many seconds."""
 
 
+class Planning(_Section):
+    """How the architect draws the map."""
+
+    max_node_facts: int = Field(default=40, ge=4)
+    """A note or section with more sentences is split into parts (with a warning)."""
+    model_probes: Literal["auto", "on", "off"] = "auto"
+    """Let the architect model write transfer probes and type anchors (validated against the
+    sources; structural ones are kept where it fails). `auto`: on unless the architect is the
+    embedded 135M model."""
+    max_split_facts: int = Field(default=24, ge=4)
+    """A revision splits a node with more facts than this when its absorption probes fail."""
+
+
 class Generation(_Section):
     """What the contractors emit per node and how."""
 
@@ -182,6 +195,7 @@ class AgentrunConfig(BaseSettings):
 
     roles: Roles = Field(default_factory=Roles)
     budgets: Budgets = Field(default_factory=Budgets)
+    planning: Planning = Field(default_factory=Planning)
     generation: Generation = Field(default_factory=Generation)
     checker: CheckerSettings = Field(default_factory=CheckerSettings)
     embedder: Embedder = Field(default_factory=Embedder)

@@ -27,7 +27,7 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
 
     ws = Workspace.open(workspace)
     cfg = settings(str(ws.root), context.settings_overrides())
-    read_sources(ws.sources_dir)
+    read_sources(ws.sources_dir)  # a folder without one readable note fails here, clearly
     student_dir(cfg)
     return ws, cfg
 

@@ -151,6 +151,8 @@ class DatasetMap(_Model):
     anchors: list[Anchor] = Field(default_factory=list)
     formats: list[str] = Field(default_factory=lambda: ["sft"])
     unresolved_links: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    """What planning could not do cleanly, each with its location (file:line)."""
     history: list[Revision] = Field(default_factory=list)
 
     def node(self, node_id: str) -> Node:

@@ -1,11 +1,14 @@
 """Read a workspace's source material: notes with front-matter, headings and `[[wikilinks]]`.
 
-Reading is strict about what a person can fix (an empty, binary or non-UTF-8 file is an error
-naming the file) and lenient about style (any markdown or plain text yields sentences).
+Reading reports what a person can fix (an empty, binary or non-UTF-8 file, broken
+front-matter) with its location and goes on with the rest; it is lenient about style (any
+markdown or plain text yields sentences). Only a folder without a single readable note is an
+error.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ class Link:
     alias: str | None
     start: int
     sentence: str = ""
+    line: int = 1
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Sentence:
     end: int
     line: int
     section: str
+    paragraph: int = 0
 
 
 @dataclass
@@ -56,10 +61,25 @@ class Note:
     sentences: list[Sentence] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
-def read_sources(sources_dir: Path) -> list[Note]:
-    """Read and parse every note under `sources_dir`, sorted by path."""
+@dataclass
+class Sources:
+    """The readable notes of a folder and the problems found while reading it."""
+
+    notes: list[Note]
+    problems: list[str]
+
+
+def read_sources(sources_dir: Path) -> Sources:
+    """Read and parse every note under `sources_dir`, sorted by path.
+
+    A file that cannot be read as text is skipped and reported; the others are kept.
+
+    Raises:
+        SourceError: the folder is missing or holds no readable note.
+    """
     if not sources_dir.is_dir():
         raise SourceError(f"{sources_dir}: no such folder; put your notes there")
     files = sorted(
@@ -69,7 +89,19 @@ def read_sources(sources_dir: Path) -> list[Note]:
         raise SourceError(
             f"{sources_dir}: no source files (.md, .markdown, .txt); add your notes there"
         )
-    return [parse_note(p.relative_to(sources_dir).as_posix(), read_text(p)) for p in files]
+    notes: list[Note] = []
+    problems: list[str] = []
+    for path in files:
+        try:
+            notes.append(parse_note(path.relative_to(sources_dir).as_posix(), read_text(path)))
+        except SourceError as exc:
+            problems.append(f"{exc} (skipped)")
+    for note in notes:
+        problems.extend(note.problems)
+    if not notes:
+        raise SourceError(problems[0] if len(problems) == 1 else
+                          f"{sources_dir}: no readable note; first problem: {problems[0]}")
+    return Sources(notes, problems)
 
 
 def read_text(path: Path) -> str:
@@ -93,7 +125,7 @@ def read_text(path: Path) -> str:
 
 def parse_note(rel_path: str, text: str) -> Note:
     """Parse front-matter, title, headings, wikilinks and sentences of one note."""
-    meta, body_start = _front_matter(rel_path, text)
+    meta, body_start, problem = _front_matter(rel_path, text)
     headings = [m.group(2).strip() for m in HEADING.finditer(text, body_start)]
     title = str(meta.get("title") or _first_h1(text, body_start) or Path(rel_path).stem)
     aliases = meta.get("aliases") or []
@@ -105,22 +137,32 @@ def parse_note(rel_path: str, text: str) -> Note:
         aliases=[str(a) for a in aliases] if isinstance(aliases, list) else [str(aliases)],
         tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
         headings=headings,
+        problems=[problem] if problem else [],
     )
-    note.sentences = list(_sentences(text, body_start))
-    note.links = _links(text, note.sentences)
+    line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
+    note.sentences = _sentences(text, body_start, line_starts)
+    note.links = _links(text, note.sentences, line_starts)
     return note
 
 
-def _front_matter(rel_path: str, text: str) -> tuple[dict[str, object], int]:
+def _front_matter(rel_path: str, text: str) -> tuple[dict[str, object], int, str]:
+    """Return the front-matter mapping, where the body starts, and a problem (or "")."""
     match = FRONT_MATTER.match(text)
     if not match:
-        return {}, 0
+        return {}, 0, ""
     try:
         meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError:
-        # Broken front-matter: keep the note, ignore its metadata (reported by the architect).
-        return {"_broken": True}, match.end()
-    return (meta if isinstance(meta, dict) else {}), match.end()
+    except yaml.YAMLError as exc:
+        # Broken front-matter: keep the note, ignore its metadata, say where it broke.
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 1-based
+        what = getattr(exc, "problem", None) or "invalid YAML"
+        return {}, match.end(), (f"{rel_path}:{line}: front-matter is not valid YAML ({what}); "
+                                 "its title, aliases and tags are ignored")
+    if not isinstance(meta, dict):
+        return {}, match.end(), (f"{rel_path}:2: front-matter is not a mapping of keys; "
+                                 "it is ignored")
+    return meta, match.end(), ""
 
 
 def _first_h1(text: str, start: int) -> str | None:
@@ -138,12 +180,13 @@ def strip_markup(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sentences(text: str, start: int) -> list[Sentence]:
+def _sentences(text: str, start: int, line_starts: list[int]) -> list[Sentence]:
     """Split the body into sentences, skipping headings, list markers and code fences."""
     out: list[Sentence] = []
     section = ""
     in_code = False
     pos = start
+    paragraph = 0
     for raw_line in text[start:].splitlines(keepends=True):
         line_start, pos = pos, pos + len(raw_line)
         stripped = raw_line.strip()
@@ -151,17 +194,24 @@ def _sentences(text: str, start: int) -> list[Sentence]:
             in_code = not in_code
             continue
         if in_code or not stripped:
+            paragraph += not in_code
             continue
         heading = HEADING.match(stripped)
         if heading:
-            section = strip_markup(heading.group(2))
+            # An H1 is the note's title, not a section of it.
+            section = strip_markup(heading.group(2)) if len(heading.group(1)) > 1 else ""
+            paragraph += 1
             continue
         lead = len(raw_line) - len(raw_line.lstrip(" \t-*>+0123456789.)"))
-        _split_line(text, line_start + lead, pos, section, out)
+        for sentence in _split_line(text, line_start + lead, pos, section):
+            sentence.line = bisect.bisect_right(line_starts, sentence.start)
+            sentence.paragraph = paragraph
+            out.append(sentence)
     return out
 
 
-def _split_line(text: str, begin: int, end: int, section: str, out: list[Sentence]) -> None:
+def _split_line(text: str, begin: int, end: int, section: str) -> list[Sentence]:
+    out: list[Sentence] = []
     chunk = text[begin:end]
     cursor = 0
     for piece in SENTENCE_END.split(chunk) + [""]:
@@ -172,14 +222,17 @@ def _split_line(text: str, begin: int, end: int, section: str, out: list[Sentenc
         plain = strip_markup(piece)
         if len(plain.split()) >= 3:
             start = begin + offset
-            line = text.count("\n", 0, start) + 1
-            out.append(Sentence(plain, start, start + len(piece.rstrip()), line, section))
+            out.append(Sentence(plain, start, start + len(piece.rstrip()), 1, section))
+    return out
 
 
-def _links(text: str, sentences: list[Sentence]) -> list[Link]:
+def _links(text: str, sentences: list[Sentence], line_starts: list[int]) -> list[Link]:
     links = []
+    starts = [s.start for s in sentences]
     for m in WIKILINK.finditer(text):
-        sentence = next((s.text for s in sentences if s.start <= m.start() < s.end), "")
+        i = bisect.bisect_right(starts, m.start()) - 1
+        inside = i >= 0 and sentences[i].start <= m.start() < sentences[i].end
+        sentence = sentences[i].text if inside else ""
         links.append(
             Link(
                 target=m.group(1).strip(),
@@ -187,6 +240,7 @@ def _links(text: str, sentences: list[Sentence]) -> list[Link]:
                 alias=(m.group(3) or "").strip() or None,
                 start=m.start(),
                 sentence=sentence,
+                line=bisect.bisect_right(line_starts, m.start()),
             )
         )
     return links

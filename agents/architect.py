@@ -11,7 +11,8 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -40,7 +41,7 @@ from agentrun.schemas import (
     Revision,
     SourceSpan,
 )
-from agentrun.sources import Note
+from agentrun.sources import Note, Sentence
 from agentrun.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ RELATION_CUES: list[tuple[Relation, re.Pattern[str]]] = [
     (Relation.part_of, re.compile(r"\bpart of\b|\bbelongs to\b|\bin every\b", re.I)),
     (Relation.contrasts, re.compile(r"\bunlike\b|\bwhereas\b|\bin contrast\b|\bnever\b", re.I)),
     (Relation.example_of, re.compile(r"\bfor example\b|\bsuch as\b|\binstance of\b", re.I)),
-    (Relation.prerequisite, re.compile(r"\brequires?\b|\bbefore\b|\bsource of\b|\bfrom\b", re.I)),
+    (Relation.prerequisite, re.compile(
+        r"\brequires?\b|\bneeds?\b|\bbefore\b|\bsource of\b|"
+        r"\b(?:made|refined|derived|distilled|comes?)\s+from\b", re.I)),
     (Relation.generalizes, re.compile(r"\bkind of\b|\btype of\b|\bgenerally\b", re.I)),
 ]
 
@@ -75,82 +78,267 @@ def slug(text: str) -> str:
 
 # ---------------------------------------------------------------- planning (structure first)
 
+# A note longer than this with sections is planned as one node per section.
+SECTION_SPLIT = 12
+# An entity shared by more notes than this is too common to anchor them (e.g. a planet's name).
+MAX_ENTITY_NOTES = 4
+ENTITY = re.compile(r"\b[A-Z][\w'’–-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’–-]*)*")
 
-def plan_map(notes: list[Note], quotas: dict[ExampleKind, int]) -> DatasetMap:
-    """Build the map's skeleton from the notes alone: nodes, facts, anchors and probes."""
-    nodes = [_node_from_note(n, quotas) for n in notes]
-    _dedupe_ids(nodes)
-    index = _title_index(notes, nodes)
-    anchors, unresolved = _anchors(notes, nodes, index)
-    out_degree = Counter(a.src for a in anchors)
+
+@dataclass
+class _Unit:
+    """A future node: a note, a section of one, or a part of an enormous one."""
+
+    note: Note
+    title: str
+    sentences: list[Sentence]
+    section: str = ""
+    parent: int | None = None  # index of the unit this one is part of (within its note)
+
+
+def plan_map(notes: list[Note], quotas: dict[ExampleKind, int],
+             max_node_facts: int = MAX_FACTS) -> DatasetMap:
+    """Build the map's skeleton from the notes alone: nodes, facts, anchors and probes.
+
+    Notes become nodes; the sections of a long note and the parts of an enormous one become
+    nodes of their own, `part_of` the note. Anchors come from wikilinks, from plain mentions
+    of another node's title and, between notes without links, from rare shared names.
+    Everything that could not be planned cleanly is listed in `problems` with its location.
+    """
+    problems: list[str] = []
+    units: list[_Unit] = []
+    for note in notes:
+        offset = len(units)
+        for unit in _units(note, max_node_facts, problems):
+            # parents are numbered within the note; make them indexes into `units`
+            unit.parent = None if unit.parent is None else unit.parent + offset
+            units.append(unit)
+    nodes = [_node_from_unit(u, quotas) for u in units]
+    _dedupe_ids(units, nodes, problems)
+    index = _title_index(units, nodes)
+    anchors, unresolved = _anchors(units, nodes, index, problems)
+    _set_levels(nodes, anchors)
+    problems += _cycles(anchors)
+    dataset_map = DatasetMap(nodes=nodes, anchors=anchors, unresolved_links=unresolved,
+                             problems=problems)
+    by_id = {n.id: n for n in nodes}
+    out: dict[str, list[Anchor]] = {}
+    for a in anchors:
+        out.setdefault(a.src, []).append(a)
     for node in nodes:
-        node.level = _level(node, out_degree[node.id])
-    dataset_map = DatasetMap(nodes=nodes, anchors=anchors, unresolved_links=unresolved)
-    for node in nodes:
-        node.probes = make_probes(node, dataset_map, notes)
+        node.probes = make_probes(node, out.get(node.id, []), by_id)
     return dataset_map
 
 
-def _node_from_note(note: Note, quotas: dict[ExampleKind, int]) -> Node:
-    node_id = slug(note.title)
+def _units(note: Note, max_facts: int, problems: list[str]) -> list[_Unit]:
+    """Cut a note into units: the note, its sections if it is long, parts if enormous."""
+    main = _Unit(note, note.title, [])
+    units = [main]
+    if len(note.sentences) > SECTION_SPLIT and any(s.section for s in note.sentences):
+        sections: dict[str, list[Sentence]] = {}
+        for sentence in note.sentences:
+            sections.setdefault(sentence.section, []).append(sentence)
+        for name, sentences in sections.items():
+            if name and len(sentences) >= 2:
+                units.append(_Unit(note, f"{note.title} ({name})", sentences, name, parent=0))
+            else:
+                main.sentences += sentences
+        main.sentences.sort(key=lambda s: s.start)
+    else:
+        main.sentences = list(note.sentences)
+    out: list[_Unit] = []
+    for unit in units:
+        parts = _paragraph_chunks(unit.sentences, max_facts)
+        if len(parts) > 1:
+            problems.append(f"{note.path}: '{unit.title}' has {len(unit.sentences)} sentences; "
+                            f"split into {len(parts)} nodes of at most {max_facts} facts")
+        first = len(out)
+        for k, part in enumerate(parts):
+            title = unit.title if k == 0 else f"{unit.title} (part {k + 1})"
+            out.append(_Unit(note, title, part, unit.section, unit.parent if k == 0 else first))
+    return out
+
+
+def _paragraph_chunks(sentences: list[Sentence], max_facts: int) -> list[list[Sentence]]:
+    """Split sentences into chunks of at most `max_facts`, cutting between paragraphs."""
+    chunks: list[list[Sentence]] = [[]]
+    for sentence in sentences:
+        current = chunks[-1]
+        if len(current) == max_facts:
+            # cut at the last paragraph break in the second half of the chunk, if any
+            row = [*current, sentence]
+            cut = next((i for i in range(len(current), max_facts // 2 - 1, -1)
+                        if row[i].paragraph != row[i - 1].paragraph), len(current))
+            chunks[-1], tail = current[:cut], current[cut:]
+            chunks.append(tail)
+        chunks[-1].append(sentence)
+    return chunks
+
+
+def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int]) -> Node:
+    node_id = slug(unit.title)
+    note = unit.note
     facts = [
-        Fact(
-            id=f"{node_id}.f{i}",
-            text=s.text,
-            span=SourceSpan(file=note.path, start=s.start, end=s.end, line=s.line),
-        )
-        for i, s in enumerate(note.sentences[:MAX_FACTS])
+        Fact(id=f"{node_id}.f{i}", text=s.text,
+             span=SourceSpan(file=note.path, start=s.start, end=s.end, line=s.line))
+        for i, s in enumerate(unit.sentences)
     ]
-    if len(note.sentences) > MAX_FACTS:
-        log.warning("%s: %d sentences; the node keeps the first %d as facts",
-                    note.path, len(note.sentences), MAX_FACTS)
+    if unit.sentences and (unit.parent is not None or unit.section):
+        span = SourceSpan(file=note.path, start=unit.sentences[0].start,
+                          end=unit.sentences[-1].end, line=unit.sentences[0].line)
+    else:
+        span = SourceSpan(file=note.path, start=0, end=len(note.text))
     return Node(
         id=node_id,
-        title=note.title,
+        title=unit.title,
         summary=facts[0].text if facts else "",
         facts=facts,
-        sources=[SourceSpan(file=note.path, start=0, end=len(note.text))],
-        quota=dict(quotas),
+        sources=[span],
+        # a hub without facts of its own (only sections) has nothing to generate from
+        quota=dict(quotas) if facts else {},
     )
 
 
-def _dedupe_ids(nodes: list[Node]) -> None:
+def _dedupe_ids(units: list[_Unit], nodes: list[Node], problems: list[str]) -> None:
+    first: dict[str, str] = {}
     seen: Counter[str] = Counter()
-    for node in nodes:
+    for unit, node in zip(units, nodes, strict=True):
         seen[node.id] += 1
-        if seen[node.id] > 1:
-            log.warning("duplicate title %r: node id becomes %s-%d", node.title, node.id,
-                        seen[node.id])
-            node.id = f"{node.id}-{seen[node.id]}"
+        if seen[node.id] == 1:
+            first[node.id] = unit.note.path
+            continue
+        new_id = f"{node.id}-{seen[node.id]}"
+        problems.append(f"{unit.note.path}: duplicate title '{node.title}' (also "
+                        f"{first[node.id]}); its node id becomes {new_id}")
+        node.id = new_id
+        for i, fact in enumerate(node.facts):
+            fact.id = f"{new_id}.f{i}"
 
 
-def _title_index(notes: list[Note], nodes: list[Node]) -> dict[str, str]:
+def _title_index(units: list[_Unit], nodes: list[Node]) -> dict[str, str]:
+    """Map every name a link may use (title, file stem, alias, note#section) to a node id."""
     index: dict[str, str] = {}
-    for note, node in zip(notes, nodes, strict=True):
+    for unit, node in zip(units, nodes, strict=True):
+        note = unit.note
         stem = note.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for name in [note.title, stem, *note.aliases]:
+        names = [note.title, stem, *note.aliases] if unit.parent is None else []
+        names += [f"{n}#{unit.section}" for n in (note.title, stem) if unit.section]
+        for name in names:
             index.setdefault(name.strip().lower(), node.id)
     return index
 
 
-def _anchors(
-    notes: list[Note], nodes: list[Node], index: dict[str, str]
-) -> tuple[list[Anchor], list[str]]:
+def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
+             problems: list[str]) -> tuple[list[Anchor], list[str]]:
     anchors: dict[tuple[str, str], Anchor] = {}
     unresolved: list[str] = []
-    for note, node in zip(notes, nodes, strict=True):
-        for link in note.links:
-            dst = index.get(link.target.lower())
+
+    def add(src: str, dst: str, relation: Relation, evidence: str) -> None:
+        if src != dst and (src, dst) not in anchors:
+            anchors[(src, dst)] = Anchor(src=src, dst=dst, relation=relation,
+                                         evidence=evidence[:300])
+
+    unit_of_note: dict[str, int] = {}
+    for i, (unit, node) in enumerate(zip(units, nodes, strict=True)):
+        unit_of_note.setdefault(unit.note.path, i)
+        if unit.parent is not None:
+            add(node.id, nodes[unit.parent].id, Relation.part_of,
+                f"{unit.note.path}: a section of {units[unit.parent].title}")
+    for i, unit in enumerate(units):
+        if unit_of_note[unit.note.path] != i:
+            continue  # a note's links are read once, from its whole text
+        for link in unit.note.links:
+            key = f"{link.target}#{link.heading}" if link.heading else link.target
+            dst = index.get(key.lower()) or index.get(link.target.lower())
             if dst is None:
-                unresolved.append(f"{note.path}: [[{link.target}]]")
+                unresolved.append(f"{unit.note.path}:{link.line}: [[{link.target}]]")
+                problems.append(f"{unit.note.path}:{link.line}: [[{link.target}]] links to "
+                                "a note that does not exist; the link is not an anchor")
                 continue
-            if dst == node.id or (node.id, dst) in anchors:
-                continue
-            anchors[(node.id, dst)] = Anchor(
-                src=node.id, dst=dst, relation=type_relation(link.sentence),
-                evidence=f"{note.path}: {link.sentence}"[:300],
-            )
+            src = _unit_at(units, nodes, i, link.start)
+            add(src, dst, type_relation(link.sentence), f"{unit.note.path}: {link.sentence}")
+    _mention_anchors(units, nodes, index, add)
+    _shared_entity_anchors(units, nodes, index, add)
     return list(anchors.values()), unresolved
+
+
+def _unit_at(units: list[_Unit], nodes: list[Node], first: int, offset: int) -> str:
+    """Return the id of the node (of the note starting at `first`) whose text holds `offset`."""
+    path = units[first].note.path
+    i = first
+    while i < len(units) and units[i].note.path == path:
+        sentences = units[i].sentences
+        if sentences and any(s.start <= offset < s.end for s in sentences):
+            return nodes[i].id
+        i += 1
+    return nodes[first].id
+
+
+def _mention_anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
+                     add: Callable[[str, str, Relation, str], None]) -> None:
+    """Anchor a node to every other note whose title its sentences name without a link."""
+    for unit, node in zip(units, nodes, strict=True):
+        for sentence in unit.sentences:
+            for name in _capitalised_phrases(sentence.text):
+                dst = index.get(name.lower())
+                if dst is not None and len(name) >= 4:
+                    add(node.id, dst, type_relation(sentence.text),
+                        f"{unit.note.path}: {sentence.text}")
+
+
+def _capitalised_phrases(text: str) -> Iterable[str]:
+    """Yield every run of capitalised words (with 'of'/'the' inside) and its longer sub-runs."""
+    for m in ENTITY.finditer(text):
+        words = m.group(0).split()
+        yield m.group(0)
+        for i in range(len(words)):
+            # sub-runs of two words or more: "Hobb Farm" in "The Hobb Farm", never "Farm"
+            for j in range(i + 2, min(len(words), i + 5) + 1):
+                yield " ".join(words[i:j])
+
+
+def _shared_entity_anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
+                           add: Callable[[str, str, Relation, str], None]) -> None:
+    """Link notes without wikilinks that share a rare multi-word name (entity co-occurrence)."""
+    holders: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        if unit.note.links:
+            continue
+        names = {m.group(0) for s in unit.sentences for m in ENTITY.finditer(s.text)
+                 if " " in m.group(0) and m.group(0).lower() not in index}
+        for name in names:
+            holders.setdefault(name, []).append(i)
+    for name, idx in sorted(holders.items()):
+        if 2 <= len(idx) <= MAX_ENTITY_NOTES:
+            for a in idx:
+                for b in idx:
+                    if units[a].note.path != units[b].note.path:
+                        add(nodes[a].id, nodes[b].id, Relation.elaborates,
+                            f"{units[a].note.path}: shares the name {name!r}")
+
+
+def _set_levels(nodes: list[Node], anchors: list[Anchor]) -> None:
+    out_degree = Counter(a.src for a in anchors)
+    has_parts = {a.dst for a in anchors if a.relation == Relation.part_of}
+    for node in nodes:
+        node.level = _level(node, out_degree[node.id], node.id in has_parts)
+
+
+def _cycles(anchors: list[Anchor]) -> list[str]:
+    """Report cycles of prerequisite / part_of anchors (each needs the other first)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_edges_from((a.src, a.dst) for a in anchors
+                         if a.relation in (Relation.prerequisite, Relation.part_of))
+    problems = []
+    for component in nx.strongly_connected_components(graph):
+        if len(component) > 1:
+            cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component))]
+            problems.append(f"anchors: {' → '.join([*cycle, cycle[0]])} is a cycle of "
+                            "prerequisite/part_of anchors; a learner cannot take them in order "
+                            "(retype one with `relation:` in map.yaml)")
+    return problems
 
 
 def type_relation(sentence: str) -> Relation:
@@ -161,8 +349,8 @@ def type_relation(sentence: str) -> Relation:
     return Relation.elaborates
 
 
-def _level(node: Node, out_degree: int) -> Level:
-    if out_degree >= 4:
+def _level(node: Node, out_degree: int, has_parts: bool) -> Level:
+    if has_parts or out_degree >= 4:
         return Level.macro
     if len(node.facts) <= 3:
         return Level.micro
@@ -195,8 +383,11 @@ def question_form(prefix: str, fw: str) -> str:
     return f"{prefix} {wh}?"
 
 
-def make_probes(node: Node, dataset_map: DatasetMap, notes: Iterable[Note]) -> list[Probe]:
-    """Write absorption, generalization and transfer probes for a node from its facts."""
+def make_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]) -> list[Probe]:
+    """Write absorption, generalization and transfer probes for a node from its facts.
+
+    `anchors_out` are the anchors leaving the node; `by_id` finds their other ends.
+    """
     splits = [(f, s) for f in node.facts if (s := split_fact(f.text))]
     probes: list[Probe] = []
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[:2]):
@@ -208,16 +399,22 @@ def make_probes(node: Node, dataset_map: DatasetMap, notes: Iterable[Note]) -> l
                             kind=ProbeKind.generalization,
                             prompt=f"About {node.title}: {question_form(prefix, fw)}",
                             answer=answer, fact_ids=[fact.id]))
-    probes.extend(_transfer_probes(node, dataset_map))
+    probes.extend(_transfer_probes(node, anchors_out, by_id))
     return probes
 
 
-def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
+def _transfer_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]
+                     ) -> list[Probe]:
     """Two-hop probes: identify X from this node's link sentence, then recall a fact of X."""
     probes: list[Probe] = []
-    for anchor in dataset_map.neighbours(node.id)[:2]:
-        dst = dataset_map.node(anchor.dst)
+    bridges = {f.text: f.id for f in node.facts}
+    for anchor in anchors_out:
+        if len(probes) == 2:
+            break
+        dst = by_id[anchor.dst]
         sentence = anchor.evidence.split(": ", 1)[-1]
+        if anchor.relation == Relation.part_of or sentence not in bridges:
+            continue  # the bridge must be a sentence of this node that names the other
         hidden = re.sub(re.escape(dst.title), "X", sentence, flags=re.I)
         if "X" not in hidden:
             continue
@@ -232,7 +429,7 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
             probes.append(Probe(
                 id=f"{node.id}.t{len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
                 prompt=f'The notes on {node.title} say: "{hidden}" {claim} {fw}'.rstrip(),
-                answer=answer, fact_ids=[fact.id],
+                answer=answer, fact_ids=[bridges[sentence], fact.id],
             ))
             break
     return probes
@@ -349,7 +546,7 @@ def ingest_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     from agentrun.workspace import Run, Workspace
 
     ws = Workspace.open(runtime.context.workspace)
-    notes = read_sources(ws.sources_dir)
+    notes = read_sources(ws.sources_dir).notes
     run = Run(Path(state["run_dir"])) if state.get("run_dir") else ws.new_run()
     run.create()
     log.info("ingested %d notes into run %s", len(notes), run.id)
@@ -368,13 +565,15 @@ def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -
     from agentrun.sources import read_sources
     from agentrun.workspace import load_map, save_map
 
-    notes = read_sources(ws.sources_dir)
+    sources = read_sources(ws.sources_dir)
+    notes = sources.notes
     digest = sources_digest(notes)
     existing = load_map(ws.map_path) if ws.map_path.exists() else None
     if existing is not None and existing.sources_digest == digest:
         return existing
-    dataset_map = plan_map(notes, cfg.generation.quotas)
+    dataset_map = plan_map(notes, cfg.generation.quotas, cfg.planning.max_node_facts)
     dataset_map.sources_digest = digest
+    dataset_map.problems = sources.problems + dataset_map.problems
     fresh = {n.id for n in dataset_map.nodes}
     if existing is not None:
         fresh = merge_replan(existing, dataset_map)
@@ -432,6 +631,8 @@ def plan_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
 
     cfg, ws, run = resolve(runtime.context, state)
     dataset_map = plan_workspace(ws, cfg)
+    for problem in dataset_map.problems:
+        log.warning("%s", problem)
     save_map(dataset_map, run.map_path)
     return {"map_version": dataset_map.version}
 

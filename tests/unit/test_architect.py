@@ -7,7 +7,7 @@ QUOTAS = {ExampleKind.exercise: 4, ExampleKind.rephrasing: 1}
 
 
 def example_map():
-    return plan_map(read_sources(EXAMPLE / "sources"), QUOTAS)
+    return plan_map(read_sources(EXAMPLE / "sources").notes, QUOTAS)
 
 
 def test_map_follows_the_vault():
@@ -29,7 +29,9 @@ def test_alias_link_resolves_and_missing_link_is_reported():
                         "letter of the list.\n")]
     m = plan_map(notes, QUOTAS)
     assert [(a.src, a.dst) for a in m.anchors] == [("alpha", "beta")]
-    assert m.unresolved_links == ["a.md: [[Gamma]]"]
+    assert m.unresolved_links == ["a.md:2: [[Gamma]]"]
+    assert any(p.startswith("a.md:2: [[Gamma]] links to a note that does not exist")
+               for p in m.problems)
 
 
 def test_every_kind_of_probe_and_answers_come_from_the_sources():
@@ -38,11 +40,13 @@ def test_every_kind_of_probe_and_answers_come_from_the_sources():
     assert kinds == set(ProbeKind)
     facts = {f.id: f.text for n in m.nodes for f in n.facts}
     for p in m.probes():
-        assert p.answer and p.answer in facts[p.fact_ids[0]], p
+        assert p.answer and p.answer in facts[p.fact_ids[-1]], p
     transfer = [p for p in m.probes() if p.kind == ProbeKind.transfer]
     # a transfer probe hides the linked node behind X: it needs the anchor and the fact
     assert all('"' in p.prompt and "X" in p.prompt for p in transfer)
-    assert all(p.node_id != facts_owner(m, p.fact_ids[0]) for p in transfer)
+    assert all(p.node_id != facts_owner(m, p.fact_ids[-1]) for p in transfer)
+    # ... and the bridge, a sentence of the probed node that names the other one
+    assert all(p.node_id == facts_owner(m, p.fact_ids[0]) for p in transfer)
 
 
 def facts_owner(m, fact_id):
@@ -77,3 +81,87 @@ def test_revision_raises_quotas_of_weak_nodes_and_records_history():
     assert after[ExampleKind.exercise] > before[ExampleKind.exercise]
     assert m.node("kelpwax").status == "weak" and m.node("orvane").status == "learned"
     assert m.node("orvane").metrics.after["absorption"] == -1.0
+
+
+def _long_note(title, sections, per_section=6):
+    body = [f"# {title}\n", f"{title} is the subject of this long note about many things."]
+    for name in sections:
+        body.append(f"\n## {name}\n")
+        body += [f"The {name.lower()} record number {i} of {title} was kept in a blue ledger."
+                 for i in range(per_section)]
+    return "\n".join(body) + "\n"
+
+
+def test_sections_of_a_long_note_become_nodes_and_heading_links_reach_them():
+    notes = [parse_note("harbour.md", _long_note("Harbour", ["Tides", "Cargo"])),
+             parse_note("ship.md", "# Ship\nThe ship follows the [[Harbour#Tides]] all year.\n")]
+    m = plan_map(notes, QUOTAS)
+    assert m.node_ids() == {"harbour", "harbour-tides", "harbour-cargo", "ship"}
+    part_of = {(a.src, a.dst) for a in m.anchors if a.relation == Relation.part_of}
+    assert part_of == {("harbour-tides", "harbour"), ("harbour-cargo", "harbour")}
+    assert ("ship", "harbour-tides") in {(a.src, a.dst) for a in m.anchors}
+    assert m.node("harbour").level == "macro"
+    tides = m.node("harbour-tides")
+    assert len(tides.facts) == 6 and all("tides record" in f.text for f in tides.facts)
+    assert tides.sources[0].line == tides.facts[0].span.line
+
+
+def test_an_enormous_note_is_split_with_a_warning():
+    text = "# Big\n\n" + "\n\n".join(
+        f"Big fact number {i} is written in this paragraph of the note." for i in range(95))
+    m = plan_map([parse_note("big.md", text)], QUOTAS, max_node_facts=40)
+    assert [len(n.facts) for n in m.nodes] == [40, 40, 15]
+    assert [n.id for n in m.nodes] == ["big", "big-part-2", "big-part-3"]
+    assert {(a.src, a.dst) for a in m.anchors} == {("big-part-2", "big"), ("big-part-3", "big")}
+    (problem,) = m.problems
+    assert problem.startswith("big.md: 'Big' has 95 sentences; split into 3 nodes")
+
+
+def test_duplicate_titles_get_distinct_ids_and_are_reported():
+    notes = [parse_note("a/kelp.md", "# Kelp\nKelp grows on the reef at low tide.\n"),
+             parse_note("b/kelp.md", "# Kelp\nKelp is dried on racks in the sun.\n")]
+    m = plan_map(notes, QUOTAS)
+    assert [n.id for n in m.nodes] == ["kelp", "kelp-2"]
+    assert m.nodes[1].facts[0].id == "kelp-2.f0"
+    assert m.problems == ["b/kelp.md: duplicate title 'Kelp' (also a/kelp.md); its node id "
+                          "becomes kelp-2"]
+
+
+def test_cyclic_prerequisites_are_reported():
+    notes = [parse_note("a.md", "# Alpha\nAlpha requires [[Beta]] to work at all.\n"),
+             parse_note("b.md", "# Beta\nBeta requires [[Alpha]] to work at all.\n")]
+    (problem,) = plan_map(notes, QUOTAS).problems
+    assert "is a cycle of prerequisite/part_of anchors" in problem
+    assert "alpha" in problem and "beta" in problem
+
+
+def test_plain_text_without_links_is_anchored_by_mentions_and_shared_names():
+    notes = [parse_note("mill.txt", "The Old Mill grinds barley for Hobb Farm every autumn. "
+                        "The miller is called Jon Weir."),
+             parse_note("farm.txt", "Hobb Farm grows barley on the east hill. "
+                        "Jon Weir buys its barley each year."),
+             parse_note("hobb farm.md", "# Hobb Farm\nThe farm has stood for a century.\n")]
+    m = plan_map(notes, QUOTAS)
+    pairs = {(a.src, a.dst): a for a in m.anchors}
+    # a plain mention of another note's title is an anchor, with its sentence as evidence
+    assert "grinds barley for Hobb Farm" in pairs[("mill", "hobb-farm")].evidence
+    # two link-less notes naming the same rare person are anchored both ways
+    assert "Jon Weir" in pairs[("mill", "farm")].evidence and ("farm", "mill") in pairs
+
+
+def test_planning_time_grows_near_linearly(tmp_path):
+    import time
+
+    from agentrun.examples.synthetic import write_vault
+
+    def plan_time(n):
+        sources = write_vault(tmp_path / str(n), n)
+        t = time.perf_counter()
+        m = plan_map(read_sources(sources).notes, QUOTAS)
+        elapsed = time.perf_counter() - t
+        assert len(m.nodes) == n and not m.unresolved_links
+        return elapsed
+
+    plan_time(20)  # warm caches
+    small, large = plan_time(50), plan_time(500)
+    assert large / small < 20, (small, large)  # 10x the notes: about 10x the time, never 100x

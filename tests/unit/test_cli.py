@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agentrun.cli import app
+from agentrun.workspace import load_map
 
 runner = CliRunner()
 
@@ -50,10 +51,19 @@ def test_bad_config_is_one_line_and_leaves_no_run(workspace, yaml_text, expected
     ("blob.md", b"\x00\x01\x02", "looks binary"),
     ("empty.md", b"", "empty file"),
 ])
-def test_bad_source_file_is_named(workspace, name, content, expected):
+def test_bad_source_file_is_named_and_planning_goes_on(workspace, name, content, expected):
     (workspace / "sources" / name).write_bytes(content)
+    code, text = invoke("plan", workspace, "--no-model")
+    flat = " ".join(text.split())  # the console wraps long lines
+    assert code == 0 and f"sources/{name}: {expected}" in flat and "(skipped)" in flat
+    dataset_map = load_map(workspace / "map.yaml")
+    assert len(dataset_map.nodes) == 11 and any(name in p for p in dataset_map.problems)
+    # alone in the folder, the same file stops a run before any run folder exists
+    for note in (workspace / "sources").iterdir():
+        if note.name != name:
+            note.unlink()
     code, text = invoke("run", workspace)
-    assert code == 2 and name in text and expected in text
+    assert code == 2 and name in text and expected in text and len(text.splitlines()) == 1
     assert not (workspace / "runs").exists()
 
 

@@ -13,7 +13,7 @@ from tests.unit.test_architect import QUOTAS
 
 def test_check_reports_each_problem_with_its_path(tmp_path):
     path = tmp_path / "map.yaml"
-    save_map(plan_map(read_sources(EXAMPLE / "sources"), QUOTAS), path)
+    save_map(plan_map(read_sources(EXAMPLE / "sources").notes, QUOTAS), path)
     data = yaml.safe_load(path.read_text())
     data["anchors"][1]["dst"] = "photosynth"
     path.write_text(yaml.safe_dump(data))
@@ -29,13 +29,13 @@ def test_replan_keeps_hand_edits_of_unchanged_nodes(tmp_path):
     sources.mkdir()
     for name in ("Brinefire.md", "Kelpwax.md"):
         (sources / name).write_text((EXAMPLE / "sources" / name).read_text())
-    old = plan_map(read_sources(sources), QUOTAS)
+    old = plan_map(read_sources(sources).notes, QUOTAS)
     old.node("kelpwax").summary = "Edited by hand."
     old.node("kelpwax").quota[ExampleKind.dialogue] = 5
     old.node("brinefire").quota[ExampleKind.exercise] = 9
     (sources / "Brinefire.md").write_text((sources / "Brinefire.md").read_text()
                                           + "\nBrinefire smells faintly of iodine.\n")
-    new = plan_map(read_sources(sources), QUOTAS)
+    new = plan_map(read_sources(sources).notes, QUOTAS)
     fresh = merge_replan(old, new)
     assert fresh == {"brinefire"}
     assert new.node("kelpwax").summary == "Edited by hand."

@@ -22,9 +22,11 @@ def test_front_matter_title_and_spans():
     assert text[s.start:s.end] == "Kelp grows on the reef at low tide." and s.line == 5
 
 
-def test_broken_front_matter_keeps_note():
-    note = parse_note("b.md", "---\ntitle: [oops\n---\n# Title\nSome text goes right here.\n")
+def test_broken_front_matter_keeps_note_and_says_where():
+    note = parse_note("b.md", "---\ntags: [a]\ntitle: [oops\n---\n# Title\nSome text goes here.\n")
     assert note.title == "Title" and len(note.sentences) == 1
+    (problem,) = note.problems
+    assert problem.startswith("b.md:3: front-matter is not valid YAML")
 
 
 def test_strip_markup():
@@ -37,13 +39,27 @@ def test_strip_markup():
     (b"\x00\x01binary", "looks binary"),
     (b"caf\xe9 au lait", "not UTF-8"),
 ])
-def test_bad_files_name_the_file(tmp_path, content, message):
+def test_bad_files_are_skipped_and_named(tmp_path, content, message):
     (tmp_path / "good.md").write_text("A fine note with a sentence.")
     bad = tmp_path / "bad.md"
     bad.write_bytes(content)
+    sources = read_sources(tmp_path)
+    assert [n.path for n in sources.notes] == ["good.md"]
+    (problem,) = sources.problems
+    assert str(bad) in problem and message in problem and "skipped" in problem
+    # alone, the same file is an error naming it
+    (tmp_path / "good.md").unlink()
     with pytest.raises(SourceError) as info:
         read_sources(tmp_path)
     assert str(bad) in str(info.value) and message in str(info.value)
+
+
+def test_line_numbers_and_paragraphs_of_a_long_note():
+    text = "# T\n\n" + "\n\n".join(f"Paragraph {i} has one sentence here." for i in range(300))
+    note = parse_note("t.md", text)
+    assert [s.line for s in note.sentences[:3]] == [3, 5, 7]
+    assert note.sentences[-1].line == 3 + 2 * 299
+    assert len({s.paragraph for s in note.sentences}) == 300
 
 
 def test_empty_sources_folder(tmp_path):
