@@ -140,6 +140,11 @@ class Revision(_Model):
     at: str
     reason: str
     changes: list[str] = Field(default_factory=list)
+    """Each change in one line: what, where, and why."""
+    failed: dict[str, list[ProbeKind]] = Field(default_factory=dict)
+    """Per node, the probe kinds whose scores the revision acted on."""
+    quotas: dict[str, dict[ExampleKind, list[int]]] = Field(default_factory=dict)
+    """Per node and example kind, the quota moved as [before, after]."""
 
 
 class DatasetMap(_Model):

@@ -237,9 +237,8 @@ def reference_problems(dataset_map: DatasetMap) -> list[str]:
         for end in ("src", "dst"):
             if getattr(anchor, end) not in ids:
                 problems.append(f"anchors[{i}].{end}: unknown node '{getattr(anchor, end)}'")
+    known = {f.id for n in dataset_map.nodes for f in n.facts}
     for i, node in enumerate(dataset_map.nodes):
-        facts = {f.id for f in node.facts}
-        known = facts | {f.id for n in dataset_map.nodes for f in n.facts}
         for j, probe in enumerate(node.probes):
             where = f"nodes[{i}].probes[{j}]"
             if probe.node_id != node.id:

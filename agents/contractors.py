@@ -126,6 +126,31 @@ def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -
     ).with_id()
 
 
+SYNTHESIS_ASKS = [
+    "How do {a} and {b} fit together?",
+    "Bring together what the notes say about {a} and {b}.",
+    "What links {a} to {b}, and what follows from it?",
+]
+
+
+def structural_syntheses(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield cross-anchor syntheses: the linking sentence with facts of both ends (no model)."""
+    mine = {f.text for f in node.facts}
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        link = anchor.evidence.split(": ", 1)[-1]
+        opening = link if link in mine else f"{node.title} and {dst.title} are linked."
+        for i, theirs in enumerate(dst.facts[:4]):
+            own = node.facts[i % len(node.facts)].text if node.facts else ""
+            body = " ".join(dict.fromkeys(t for t in (opening, theirs.text, own) if t))
+            ask = SYNTHESIS_ASKS[i % len(SYNTHESIS_ASKS)].format(a=node.title, b=dst.title)
+            ex = Example(node_id=node.id, kind=ExampleKind.synthesis, level=Level.macro,
+                         markers=["[SYNTHESIS]", "[ANCHOR]"], anchors_used=[dst.id],
+                         messages=_chat(ask, body),
+                         provenance=_provenance(job, "structural:synthesis")).with_id()
+            yield ex
+
+
 def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
     """Yield restatements of groups of facts (the fallback when no model writes them)."""
     facts = [f.text for f in node.facts]
@@ -227,12 +252,20 @@ def candidates_for(
                 if kind == ExampleKind.rephrasing:
                     out += _take(structural_rephrasings(node, job), seen, 1, rng)
                 continue
-            pool = (structural_exercises(node, dataset_map, job) if kind == ExampleKind.exercise
-                    else structural_rephrasings(node, job))
-            out += _take(pool, seen, need, rng)
+            out += _take(_structural_pool(node, kind, dataset_map, job), seen, need, rng)
     if requests and backend is not None:
         out += model_examples(backend, requests, job, retries, dataset_map)
     return out
+
+
+def _structural_pool(node: Node, kind: ExampleKind, dataset_map: DatasetMap,
+                     job: Job) -> Iterator[Example]:
+    """Return the structural generator for a kind (restatements stand in for model kinds)."""
+    if kind == ExampleKind.exercise:
+        return structural_exercises(node, dataset_map, job)
+    if kind == ExampleKind.synthesis:
+        return structural_syntheses(node, dataset_map, job)
+    return structural_rephrasings(node, job)
 
 
 def _take(pool: Iterator[Example], seen: set[str], need: int, rng: random.Random) -> list[Example]:

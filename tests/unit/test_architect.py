@@ -1,6 +1,7 @@
 from agentrun.agents.architect import plan_map, revise_map, split_fact, type_relation
-from agentrun.schemas import EvalReport, ExampleKind, ProbeKind, ProbeResult, Relation
+from agentrun.schemas import EvalReport, ExampleKind, Probe, ProbeKind, ProbeResult, Relation
 from agentrun.sources import parse_note, read_sources
+from agentrun.workspace import reference_problems
 from tests.conftest import EXAMPLE
 
 QUOTAS = {ExampleKind.exercise: 4, ExampleKind.rephrasing: 1}
@@ -77,10 +78,55 @@ def test_revision_raises_quotas_of_weak_nodes_and_records_history():
                      weak_gain=0.5)
     assert m.version == 2 and m.history[-1] == rev
     assert len(rev.changes) == 1 and rev.changes[0].startswith("kelpwax")
-    after = m.node("kelpwax").quota
-    assert after[ExampleKind.exercise] > before[ExampleKind.exercise]
-    assert m.node("kelpwax").status == "weak" and m.node("orvane").status == "learned"
+    kelpwax = m.node("kelpwax")
+    failed = set(rev.failed["kelpwax"])
+    assert list(rev.failed) == ["kelpwax"] and failed == {p.kind for p in kelpwax.probes}
+    # each failed kind moved its remedy's quotas, recorded as [before, after]
+    assert rev.quotas["kelpwax"][ExampleKind.rephrasing] == [before[ExampleKind.rephrasing],
+                                                            before[ExampleKind.rephrasing] + 2]
+    if ProbeKind.transfer in failed:
+        assert rev.quotas["kelpwax"][ExampleKind.synthesis] == [0, 2]
+    assert all(kelpwax.quota[k] >= v for k, v in before.items())
+    assert kelpwax.status == "weak" and m.node("orvane").status == "learned"
     assert m.node("orvane").metrics.after["absorption"] == -1.0
+
+
+def _report(m, weak_nodes):
+    return EvalReport(run="r", iteration=1, adapter="a", data="d", probes=[
+        ProbeResult(probe_id=p.id, node_id=p.node_id, kind=p.kind, correct_before=False,
+                    correct_after=False, logprob_before=-8.0,
+                    logprob_after=-7.9 if p.node_id in weak_nodes else -1.0)
+        for p in m.probes()])
+
+
+def test_revision_splits_a_node_too_big_to_absorb():
+    text = "# Big\n\n" + " ".join(f"Big fact number {i} is kept in the long ledger of the "
+                                   f"harbour at shelf {i}." for i in range(30))
+    m = plan_map([parse_note("big.md", text)], QUOTAS)
+    probe_ids = {p.id for p in m.probes()}
+    rev = revise_map(m, _report(m, {"big"}), weak_gain=0.5, max_split_facts=24)
+    big, part = m.nodes
+    assert (len(big.facts), len(part.facts)) == (15, 15) and part.id == "big-part-2"
+    assert {p.id for p in m.probes()} == probe_ids  # probes move, none is lost
+    assert all(p.node_id == part.id for p in part.probes)
+    assert any(a.src == part.id and a.dst == "big" and a.relation == Relation.part_of
+               for a in m.anchors)
+    assert any("split" in c and "big-part-2" in c for c in rev.changes)
+    assert not reference_problems(m)
+
+
+def test_revision_adds_the_anchor_a_failed_transfer_probe_needs():
+    m = example_map()
+    kelpwax, tidebell = m.node("kelpwax"), m.node("tidebell")
+    assert not any(a.src == "kelpwax" and a.dst == "tidebell" for a in m.anchors)
+    kelpwax.probes.append(Probe(id="kelpwax.t9", node_id="kelpwax", kind=ProbeKind.transfer,
+                                prompt="Which town seals its casks with the wax?",
+                                answer="Tidebell", fact_ids=[kelpwax.facts[0].id,
+                                                           tidebell.facts[0].id]))
+    rev = revise_map(m, _report(m, {"kelpwax"}), weak_gain=0.5)
+    assert any(a.src == "kelpwax" and a.dst == "tidebell" for a in m.anchors)
+    assert "+ anchor kelpwax → tidebell: transfer probe kelpwax.t9 combines facts of both" \
+        in rev.changes
 
 
 def _long_note(title, sections, per_section=6):

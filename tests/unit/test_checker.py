@@ -94,3 +94,13 @@ def test_embedding_near_duplicate_within_a_batch(checker):
     result = checker.check([a, b], "r1/01-02")
     assert codes(result) == ["ok", "near_duplicate_of"]
     assert "embedding cosine" in result.examples[1].verdict.reasons[0].detail
+
+
+def test_structural_syntheses_pass_the_checker(checker):
+    from agentrun.agents.contractors import Job, candidates_for
+
+    job = Job(run="r1", iteration=1, round=1, seed=0)
+    out = candidates_for(checker.map, {"brinefire": {ExampleKind.synthesis: 4},
+                                       "orvane": {ExampleKind.synthesis: 4}}, set(), job, None, 0)
+    result = checker.check(out, "r1/1/1")
+    assert len(out) == 8 and codes(result) == ["ok"] * 8

@@ -84,3 +84,16 @@ def test_seen_candidates_are_not_offered_again():
     first = candidates_for(m, deficits, set(), JOB, None, retries=0)
     again = candidates_for(m, deficits, {e.id for e in first}, JOB, None, retries=0)
     assert first and again == []
+
+
+def test_syntheses_cross_an_anchor_with_facts_of_both_ends():
+    m = example_map()
+    out = candidates_for(m, {"brinefire": {ExampleKind.synthesis: 3}}, set(), JOB, None, 0)
+    assert len(out) == 3 and all(e.kind == ExampleKind.synthesis for e in out)
+    facts = {n.id: {f.text for f in n.facts} for n in m.nodes}
+    for ex in out:
+        (other,) = ex.anchors_used
+        answer = ex.messages[-1]["content"]
+        assert "[SYNTHESIS]" in ex.markers and ex.level == "macro"
+        assert any(f in answer for f in facts[other]) and any(f in answer for f in
+                                                              facts["brinefire"])
