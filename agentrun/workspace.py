@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -190,10 +191,91 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+MAP_HEADER = """\
+The dataset map: edit it by hand, then `agentrun plan --check`.
+Ids are stable; comments you add here are kept when agentrun rewrites the file.
+"""
+
+
 def save_map(dataset_map: DatasetMap, path: Path) -> None:
-    """Write the map as readable YAML (atomic)."""
-    data = dataset_map.model_dump(mode="json", exclude_none=True)
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    """Write the map as readable YAML (atomic), keeping the comments of the file it replaces.
+
+    A file with comments is loaded round-trip (ruamel.yaml) and updated in place: nodes, facts
+    and probes are matched by id and anchors by their ends, so a comment a person wrote next
+    to a node or a quota stays next to it. A file without comments is simply rewritten (with
+    libyaml: ruamel's round trip costs seconds on a map of hundreds of notes).
+    """
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    data: Any = dataset_map.model_dump(mode="json", exclude_none=True)
+    if not (path.exists() and _has_comments(path.read_text(encoding="utf-8"))):
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        body = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
+        header = "".join(f"# {line}\n" for line in MAP_HEADER.splitlines())
+        atomic_write_text(path, header + body)
+        return
+    rt = YAML()
+    rt.width = 100
+    rt.indent(mapping=2, sequence=2, offset=0)  # the layout PyYAML writes
+    old = None
+    if path.exists():
+        try:
+            old = rt.load(path.read_text(encoding="utf-8"))
+        except Exception:  # an unreadable old file is simply replaced  # noqa: BLE001
+            old = None
+    if isinstance(old, CommentedMap):
+        data = merge_yaml(old, data)
+    else:
+        data = CommentedMap(data)
+        data.yaml_set_start_comment(MAP_HEADER)
+    buffer = io.StringIO()
+    rt.dump(data, buffer)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _has_comments(text: str) -> bool:
+    """Tell whether a map file holds comments besides agentrun's header.
+
+    It may say yes for a quoted value containing ' #': that only costs the slower path.
+    """
+    header = len(MAP_HEADER.splitlines())
+    return any(re.search(r"(^|\s)#", line) for line in text.splitlines()[header:])
+
+
+def _identity(item: Any) -> Any:
+    """Return what identifies a list item across rewrites: its id, or an anchor's ends."""
+    if isinstance(item, dict):
+        if "id" in item:
+            return item["id"]
+        if "src" in item and "dst" in item:
+            return (item["src"], item["dst"])
+    return None
+
+
+def merge_yaml(old: Any, new: Any) -> Any:
+    """Return `new` built into the round-trip structure `old`, so its comments survive."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [k for k in old if k not in new]:
+            del old[key]
+        for key, value in new.items():
+            old[key] = merge_yaml(old[key], value) if key in old else value
+        return old
+    if isinstance(old, list) and isinstance(new, list):
+        old_keys = [_identity(i) for i in old]
+        new_keys = [_identity(i) for i in new]
+        if old_keys == new_keys:  # same items in the same order: merge in place
+            for i, value in enumerate(new):
+                old[i] = merge_yaml(old[i], value)
+            return old
+        by_key = {k: item for k, item in zip(old_keys, old, strict=True) if k is not None}
+        from ruamel.yaml.comments import CommentedSeq
+
+        return CommentedSeq([merge_yaml(by_key[k], v) if k in by_key else v
+                             for k, v in zip(new_keys, new, strict=True)])
+    return old if old == new and type(old) is type(new) else new
 
 
 def load_map(path: Path) -> DatasetMap:

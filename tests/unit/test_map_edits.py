@@ -44,3 +44,29 @@ def test_replan_keeps_hand_edits_of_unchanged_nodes(tmp_path):
     assert new.version == old.version + 1
     assert new.history[-1].changes == [
         "~ node brinefire: facts +1 -0; probes rewritten, level and quotas kept"]
+
+
+def test_rewriting_the_map_keeps_a_persons_comments(tmp_path):
+    path = tmp_path / "map.yaml"
+    dataset_map = plan_map(read_sources(EXAMPLE / "sources").notes, QUOTAS)
+    save_map(dataset_map, path)
+    text = path.read_text()
+    assert text.startswith("# The dataset map: edit it by hand")
+    # a person annotates a node and one of its quotas
+    text = text.replace("- id: kelpwax\n", "- id: kelpwax  # ask Mirel about the wax\n", 1)
+    text = text.replace("    exercise: 4\n", "    exercise: 4  # keep low: easy node\n", 1)
+    path.write_text(text)
+    # a revision raises a quota and splits nothing; a new anchor is appended
+    from agentrun.workspace import load_map
+
+    edited = load_map(path)
+    edited.node("brinefire").quota[ExampleKind.exercise] = 9
+    edited.anchors.append(edited.anchors[0].model_copy(update={"src": "kelpwax",
+                                                                "dst": "tidebell"}))
+    save_map(edited, path)
+    again = path.read_text()
+    assert "# ask Mirel about the wax" in again and "# keep low: easy node" in again
+    assert again.startswith("# The dataset map: edit it by hand")
+    reloaded = load_map(path)
+    assert reloaded.node("brinefire").quota[ExampleKind.exercise] == 9
+    assert reloaded == edited
