@@ -132,6 +132,9 @@ def plan(
     check: Annotated[bool, typer.Option("--check", help="Validate a hand-edited map.yaml and "
                                         "list every problem with its path; change nothing.")
                      ] = False,
+    show: Annotated[bool, typer.Option("--show", help="Also draw the map: map.html (graph and "
+                                       "semantic-load table) and map.png beside map.yaml.")
+                    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Draw the dataset map from the sources, write map.yaml and show it as a tree.
@@ -160,6 +163,12 @@ def plan(
         for problem in dataset_map.problems:
             err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"map written to {Path(directory) / 'map.yaml'}")
+    if show:
+        from agentrun.mapview import write_html, write_png
+
+        page = write_html(dataset_map, Path(directory) / "map.html")
+        picture = write_png(dataset_map, Path(directory) / "map.png")
+        console.print(f"drawn: {page} and {picture}")
 
 
 def _check_map(path: Path) -> None:

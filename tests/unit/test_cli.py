@@ -88,3 +88,17 @@ def test_unknown_run_and_export_format(tmp_path):
     assert code == 2 and "no such run" in text
     code, text = invoke("resume", tmp_path)
     assert code == 2 and "no such run" in text
+
+
+def test_plan_show_draws_the_map(workspace):
+    code, text = invoke("plan", workspace, "--no-model", "--show")
+    assert code == 0 and "drawn:" in text
+    page = (workspace / "map.html").read_text()
+    dataset_map = load_map(workspace / "map.yaml")
+    # every node and every anchor is drawn, and the table carries every node's load
+    assert page.count("<circle") == len(dataset_map.nodes)
+    assert page.count("<line") == len(dataset_map.anchors)
+    assert page.count("<tr>") == len(dataset_map.nodes) + 1
+    assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # works offline
+    png = (workspace / "map.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
