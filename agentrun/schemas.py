@@ -98,7 +98,11 @@ class Probe(_Model):
     prompt: str
     answer: str
     fact_ids: list[str] = Field(default_factory=list)
+    """The facts the probe needs; the answer is in the last one."""
     split: str = "eval"
+    origin: str = "structural"
+    """`structural` (built from the sources) or `model:<id>` (written by the architect model
+    and checked against the sources)."""
 
 
 class Anchor(_Model):

@@ -151,10 +151,12 @@ def _front_matter(rel_path: str, text: str) -> tuple[dict[str, object], int, str
     if not match:
         return {}, 0, ""
     try:
-        meta = yaml.safe_load(match.group(1)) or {}
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+        meta = yaml.load(match.group(1), Loader=loader) or {}  # noqa: S506
     except yaml.YAMLError as exc:
         # Broken front-matter: keep the note, ignore its metadata, say where it broke.
-        mark = getattr(exc, "problem_mark", None)
+        # where the broken construct starts (libyaml reports its end one line later)
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 1-based
         what = getattr(exc, "problem", None) or "invalid YAML"
         return {}, match.end(), (f"{rel_path}:{line}: front-matter is not valid YAML ({what}); "

@@ -70,6 +70,19 @@ class SummaryOut(BaseModel):
     summary: str = Field(min_length=10, max_length=300)
 
 
+class TransferProbeOut(BaseModel):
+    """A question that needs facts of two anchored nodes, and its short answer."""
+
+    question: str = Field(min_length=10, max_length=300)
+    answer: str = Field(min_length=1, max_length=80)
+
+
+class RelationOut(BaseModel):
+    """The relation an anchor's sentence expresses."""
+
+    relation: Relation
+
+
 def slug(text: str) -> str:
     """Return a stable, readable id for a title."""
     s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
@@ -400,7 +413,83 @@ def make_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]) -
                             prompt=f"About {node.title}: {question_form(prefix, fw)}",
                             answer=answer, fact_ids=[fact.id]))
     probes.extend(_transfer_probes(node, anchors_out, by_id))
+    transfer = sum(p.kind == ProbeKind.transfer for p in probes)
+    probes.extend(_inner_transfer_probes(node, 2 - transfer, start=transfer))
     return probes
+
+
+LEADING_WORDS = {"the", "a", "an", "it", "in", "on", "this", "these", "its", "his", "her",
+                 "their", "after", "before", "during", "when", "while", "with", "by", "for"}
+
+
+def names_in(text: str) -> set[str]:
+    """Return the proper names of a sentence: capitalised runs, sentence-initial words aside."""
+    names = set()
+    for m in ENTITY.finditer(text):
+        words = m.group(0).split()
+        while words and words[0].lower() in LEADING_WORDS:
+            words = words[1:]
+        name = " ".join(words)
+        if len(name) >= 4 and (m.start() > 0 or len(words) > 1):
+            names.add(name)
+    return names
+
+
+def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
+    """Two-fact probes inside a node: X is named in one fact and completed in another.
+
+    For notes without anchors (a single paragraph, plain text): the bridge fact, with a name
+    hidden as X, identifies X; the probe then asks for the end of another fact about X.
+    """
+    if need <= 0:
+        return []
+    holders: dict[str, list[int]] = {}
+    for i, fact in enumerate(node.facts):
+        for name in names_in(fact.text):
+            if name.lower() != node.title.lower():
+                holders.setdefault(name, []).append(i)
+    probes: list[Probe] = []
+    used: set[int] = set()
+    for name, idx in sorted(holders.items(), key=lambda kv: (-len(kv[0]), kv[0])):
+        if len(probes) == need or len(idx) < 2:
+            continue
+        bridge, target = node.facts[idx[0]], node.facts[idx[-1]]
+        split = split_fact(target.text)
+        if idx[-1] in used or split is None:
+            continue
+        prefix, fw, answer = split
+        if name.lower() not in prefix.lower() or name.lower() in answer.lower():
+            continue
+        used.add(idx[-1])
+        probes.append(Probe(
+            id=f"{node.id}.t{start + len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
+            prompt=(f'The notes on {node.title} say: "{hide(bridge.text, name)}" '
+                    f"{hide(prefix, name)} {fw}").rstrip(),
+            answer=answer, fact_ids=[bridge.id, target.id]))
+    return probes
+
+
+def hide(text: str, name: str, mask: str = "X") -> str:
+    """Replace every case-insensitive occurrence of `name` in `text` with `mask`.
+
+    Plain string search, not a regex per name: with hundreds of titles, compiled patterns
+    would overflow `re`'s cache and planning would stop being linear.
+    """
+    low, key = text.lower(), name.lower()
+    out, i = [], 0
+    while key and (j := low.find(key, i)) >= 0:
+        out += [text[i:j], mask]
+        i = j + len(key)
+    return "".join(out) + text[i:]
+
+
+def _subject_as_x(prefix: str, title: str) -> str:
+    """Turn a fact's opening about `title` into a claim about X ("It …", "The T …")."""
+    low, key = prefix.lower(), title.lower()
+    for lead in ("the " + key, key, "it"):
+        if low.startswith(lead) and (len(low) == len(lead) or not low[len(lead)].isalnum()):
+            return "X" + prefix[len(lead):]
+    return f"About X: {prefix}"
 
 
 def _transfer_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]
@@ -415,17 +504,15 @@ def _transfer_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Nod
         sentence = anchor.evidence.split(": ", 1)[-1]
         if anchor.relation == Relation.part_of or sentence not in bridges:
             continue  # the bridge must be a sentence of this node that names the other
-        hidden = re.sub(re.escape(dst.title), "X", sentence, flags=re.I)
-        if "X" not in hidden:
+        hidden = hide(sentence, dst.title)
+        if hidden == sentence:
             continue
         for fact in dst.facts[1:]:
             split = split_fact(fact.text)
             if split is None:
                 continue
             prefix, fw, answer = split
-            claim = re.sub(rf"^(It|{re.escape(dst.title)}|The {re.escape(dst.title)})\b", "X",
-                           prefix, flags=re.I)
-            claim = claim if claim.startswith("X") else f"About X: {claim}"
+            claim = _subject_as_x(prefix, dst.title)
             probes.append(Probe(
                 id=f"{node.id}.t{len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
                 prompt=f'The notes on {node.title} say: "{hidden}" {claim} {fw}'.rstrip(),
@@ -433,6 +520,47 @@ def _transfer_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Nod
             ))
             break
     return probes
+
+
+def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind, list[int]]:
+    """Count, per probe kind, the probes the sources really support, as [supported, total].
+
+    Absorption and generalization: the answer is in the source text at its fact's span.
+    Transfer: the answer is in the other node's source text and the bridge is a sentence of
+    the probed node's source that names the other node (so the answer is derivable).
+    """
+    texts = {n.path: n.text for n in notes}
+    facts = {f.id: (node, f) for node in dataset_map.nodes for f in node.facts}
+    counts = {k: [0, 0] for k in ProbeKind}
+
+    def source_of(fact: Fact) -> str:
+        from agentrun.sources import strip_markup
+
+        span = fact.span
+        return strip_markup(texts.get(span.file, "")[span.start:span.end]) if span else ""
+
+    for probe in dataset_map.probes():
+        counts[probe.kind][1] += 1
+        found = [facts[f] for f in probe.fact_ids if f in facts]
+        if not found or probe.answer.lower() not in source_of(found[-1][1]).lower():
+            continue
+        if probe.kind == ProbeKind.transfer:
+            (bridge_node, bridge), (other, target) = found[0], found[-1]
+            if other.id == probe.node_id:  # inside a node: both facts name what X hides
+                names = list(names_in(source_of(target))) if bridge.id != target.id else []
+            else:
+                names = [other.title, *_names_of(other, notes)]
+            if bridge_node.id != probe.node_id or not any(
+                    n.lower() in source_of(bridge).lower() for n in names):
+                continue
+        counts[probe.kind][0] += 1
+    return counts
+
+
+def _names_of(node: Node, notes: list[Note]) -> list[str]:
+    """Return the other names of a node's note (aliases), by which a bridge may name it."""
+    files = {s.file for s in node.sources}
+    return [a for n in notes if n.path in files for a in n.aliases]
 
 
 # ---------------------------------------------------------------- model enrichment
@@ -458,6 +586,87 @@ def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, se
             node.summary = out.summary
             written += 1
     return written
+
+
+def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                          only: set[str] | None = None) -> int:
+    """Let the model write transfer probes across anchors, in one batch; keep valid ones.
+
+    A model probe replaces a structural one only if its answer is a phrase of the other
+    node's facts and the question does not give it away (`_valid_transfer`).
+    """
+    by_id = {n.id: n for n in dataset_map.nodes}
+    jobs: list[tuple[Node, Node, Anchor]] = []
+    per_node: Counter[str] = Counter()
+    for anchor in dataset_map.anchors:
+        src, dst = by_id[anchor.src], by_id[anchor.dst]
+        wanted = (only is None or src.id in only) and per_node[src.id] < 2
+        if wanted and anchor.relation != Relation.part_of and src.facts and dst.facts:
+            per_node[src.id] += 1
+            jobs.append((src, dst, anchor))
+    requests = [
+        GenRequest(messages=render_chat(
+            "architect.transfer.md", src_title=src.title, dst_title=dst.title,
+            src_facts=[f.text for f in src.facts[:6]], dst_facts=[f.text for f in dst.facts[:6]],
+            link=anchor.evidence.split(": ", 1)[-1]),
+            max_new_tokens=120, temperature=0.0, seed=seed)
+        for src, dst, anchor in jobs
+    ]
+    outputs = generate_structured(backend, requests, TransferProbeOut, retries=retries)
+    written: dict[str, list[Probe]] = {}
+    for (src, dst, anchor), out in zip(jobs, outputs, strict=True):
+        answer_fact = _valid_transfer(out, src, dst) if out is not None else None
+        if out is None or answer_fact is None:
+            continue
+        bridge = next((f.id for f in src.facts if f.text in anchor.evidence), src.facts[0].id)
+        mine = written.setdefault(src.id, [])
+        mine.append(Probe(id=f"{src.id}.t{len(mine)}", node_id=src.id, kind=ProbeKind.transfer,
+                          prompt=out.question, answer=out.answer.strip().rstrip("."),
+                          fact_ids=[bridge, answer_fact], origin=f"model:{backend.model_id}"))
+    for node_id, probes in written.items():
+        node = by_id[node_id]
+        kept = [p for p in node.probes if p.kind != ProbeKind.transfer]
+        structural = [p for p in node.probes if p.kind == ProbeKind.transfer]
+        for i, p in enumerate(structural[len(probes):], start=len(probes)):
+            kept.append(p.model_copy(update={"id": f"{node_id}.t{i}"}))
+        node.probes = kept + probes
+    return sum(len(p) for p in written.values())
+
+
+def _valid_transfer(out: TransferProbeOut, src: Node, dst: Node) -> str | None:
+    """Return the id of the fact of `dst` holding the answer, if the probe is sound."""
+    answer = " ".join(out.answer.lower().strip().rstrip(".").split())
+    question = out.question.lower()
+    if len(answer) < 3 or answer in question or "?" not in out.question:
+        return None
+    about_src = src.title.lower() in question or any(
+        w in question for f in src.facts for w in re.findall(r"[a-z]{6,}", f.text.lower()))
+    if not about_src:
+        return None
+    return next((f.id for f in dst.facts if answer in " ".join(f.text.lower().split())), None)
+
+
+def model_relations(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                    only: set[str] | None = None) -> int:
+    """Let the model type the anchors that carry a linking sentence, in one batch."""
+    by_id = {n.id: n for n in dataset_map.nodes}
+    anchors = [a for a in dataset_map.anchors if (only is None or a.src in only)
+               and a.relation != Relation.part_of and a.evidence.split(": ", 1)[-1]
+               in {f.text for f in by_id[a.src].facts}]
+    requests = [
+        GenRequest(messages=render_chat(
+            "architect.relation.md", src_title=by_id[a.src].title,
+            dst_title=by_id[a.dst].title, sentence=a.evidence.split(": ", 1)[-1]),
+            max_new_tokens=24, temperature=0.0, seed=seed)
+        for a in anchors
+    ]
+    outputs = generate_structured(backend, requests, RelationOut, retries=retries)
+    changed = 0
+    for anchor, out in zip(anchors, outputs, strict=True):
+        if out is not None and out.relation != anchor.relation:
+            anchor.relation = out.relation
+            changed += 1
+    return changed
 
 
 def _grounded(text: str, node: Node) -> bool:
@@ -644,11 +853,27 @@ def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -
     if existing is not None:
         fresh = merge_replan(existing, dataset_map)
     if use_model and cfg.generation.model_generators:
-        n = enrich_summaries(dataset_map, backend(cfg, ws, "architect"),
-                             cfg.generation.structured_retries, cfg.generation.seed, fresh)
-        log.info("the architect model wrote %d of %d summaries", n, len(fresh))
+        enrich_with_model(dataset_map, cfg, backend(cfg, ws, "architect"), fresh)
     save_map(dataset_map, ws.map_path)
     return dataset_map
+
+
+def enrich_with_model(dataset_map: DatasetMap, cfg: AgentrunConfig, architect: Backend,
+                      fresh: set[str]) -> None:
+    """Add what the architect model can: summaries; with a strong model, relations and probes.
+
+    Each step is one batch; whatever fails its schema or its check against the sources keeps
+    the structural version, so a weak model never makes the map worse.
+    """
+    retries, seed = cfg.generation.structured_retries, cfg.generation.seed
+    n = enrich_summaries(dataset_map, architect, retries, seed, fresh)
+    log.info("the architect model wrote %d of %d summaries", n, len(fresh))
+    mode = cfg.planning.model_probes
+    if mode == "on" or (mode == "auto" and cfg.roles.architect.model != "embedded"):
+        typed = model_relations(dataset_map, architect, retries, seed, fresh)
+        probes = model_transfer_probes(dataset_map, architect, retries, seed, fresh)
+        log.info("the architect model retyped %d anchors and wrote %d transfer probes",
+                 typed, probes)
 
 
 def merge_replan(old: DatasetMap, new: DatasetMap) -> set[str]:

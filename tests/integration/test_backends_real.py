@@ -17,6 +17,8 @@ from agentrun.models.local import LocalBackend
 from agentrun.models.openai_backend import OpenAIBackend
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat
+from agentrun.schemas import ProbeKind
+from agentrun.workspace import load_map
 from tests.integration.conftest import agentrun
 
 pytestmark = pytest.mark.integration
@@ -91,3 +93,10 @@ def test_plan_with_the_architect_behind_the_server(served, fast_workspace):
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert "3 nodes" in out and (fast_workspace / "map.yaml").exists()
+    # a non-embedded architect also types anchors and writes transfer probes; whatever it
+    # wrote passed the check against the sources, and the rest stayed structural
+    m = load_map(fast_workspace / "map.yaml")
+    facts = {f.id: f.text for n in m.nodes for f in n.facts}
+    transfer = [p for p in m.probes() if p.kind == ProbeKind.transfer]
+    assert transfer and all(p.answer.lower() in facts[p.fact_ids[-1]].lower() for p in transfer)
+    assert {p.origin for p in transfer} <= {"structural", f"model:{model}"}

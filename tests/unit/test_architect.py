@@ -202,12 +202,96 @@ def test_planning_time_grows_near_linearly(tmp_path):
 
     def plan_time(n):
         sources = write_vault(tmp_path / str(n), n)
-        t = time.perf_counter()
-        m = plan_map(read_sources(sources).notes, QUOTAS)
-        elapsed = time.perf_counter() - t
+        best = float("inf")
+        for _ in range(3):  # best of three: the machine is shared
+            t = time.perf_counter()
+            m = plan_map(read_sources(sources).notes, QUOTAS)
+            best = min(best, time.perf_counter() - t)
         assert len(m.nodes) == n and not m.unresolved_links
-        return elapsed
+        return best
 
     plan_time(20)  # warm caches
     small, large = plan_time(50), plan_time(500)
     assert large / small < 20, (small, large)  # 10x the notes: about 10x the time, never 100x
+
+
+class ArchitectFake:
+    """Plays a strong architect model: answers from the prompt it is given, one batch a call."""
+
+    model_id = "fake-architect"
+
+    def __init__(self, wrong_every=3):
+        self.batches, self.wrong_every, self.calls = [], wrong_every, 0
+
+    def generate(self, requests, on_result=None):
+        import json
+
+        self.batches.append(len(requests))
+        out = []
+        for r in requests:
+            prompt = r.messages[-1]["content"]
+            if "relation" in r.schema["properties"]:
+                text = json.dumps({"relation": "example_of"})
+            else:
+                self.calls += 1
+                src = prompt.split('"', 2)[1]
+                fact_b = prompt.split("Note B", 1)[1].split("\n- ", 1)[1].split("\n", 1)[0]
+                answer = " ".join(fact_b.rstrip(".").split()[-3:])
+                if self.calls % self.wrong_every == 0:
+                    answer = "a phrase in no note"
+                text = json.dumps({"question": f"In the notes on {src}, which linked thing "
+                                               "is meant, and what is said of it?",
+                                   "answer": answer})
+            out.append(text)
+        return out
+
+
+def test_a_strong_architect_writes_transfer_probes_checked_against_the_sources():
+    from agentrun.agents.architect import model_relations, model_transfer_probes
+
+    m = example_map()
+    structural = {p.id: p for p in m.probes() if p.kind == ProbeKind.transfer}
+    fake = ArchitectFake()
+    written = model_transfer_probes(m, fake, retries=0, seed=0)
+    assert fake.batches == [fake.calls]  # every node's requests in one batch
+    model = [p for p in m.probes() if p.origin == "model:fake-architect"]
+    assert written == len(model) and 0 < written < fake.calls  # a wrong answer was refused
+    facts = {f.id: f.text for n in m.nodes for f in n.facts}
+    owner = {f.id: n.id for n in m.nodes for f in n.facts}
+    for p in model:
+        assert p.answer in facts[p.fact_ids[-1]] and p.answer not in p.prompt
+        assert owner[p.fact_ids[0]] == p.node_id != owner[p.fact_ids[-1]]
+    # nodes the model did not serve keep their structural transfer probes; ids stay unique
+    ids = [p.id for p in m.probes()]
+    assert len(ids) == len(set(ids)) and not reference_problems(m)
+    assert len([p for p in m.probes() if p.kind == ProbeKind.transfer]) >= len(structural)
+    retyped = model_relations(m, fake, retries=0, seed=0)
+    assert retyped > 0 and fake.batches[-1] >= retyped
+    assert all(a.relation in (Relation.example_of, Relation.part_of) or
+               a.evidence.split(": ", 1)[-1] not in facts.values() for a in m.anchors)
+
+
+PARAGRAPH = (
+    "# The Velm Accord\n\nThe Velm Accord was signed in 1312 by the river towns of Osk and "
+    "Pardu. The accord was drafted by Ilsa Marren, a clerk of the salt court. Ilsa Marren later "
+    "served as the first warden of the toll bridge at Osk. The toll bridge collected a tax on "
+    "every barge of amber. Pardu left the accord after the flood of 1340 destroyed its docks.\n")
+
+
+def test_probe_answers_are_supported_by_the_sources():
+    from agentrun.agents.architect import probe_support
+
+    notes = read_sources(EXAMPLE / "sources").notes
+    support = probe_support(plan_map(notes, QUOTAS), notes)
+    assert all(s == t > 0 for s, t in support.values()), support
+    # a lone paragraph without links still gets two-fact transfer probes, all derivable
+    note = parse_note("velm.md", PARAGRAPH)
+    m = plan_map([note], QUOTAS)
+    transfer = [p for p in m.probes() if p.kind == ProbeKind.transfer]
+    assert transfer and all(len(set(p.fact_ids)) == 2 and "X" in p.prompt for p in transfer)
+    assert all(p.answer not in p.prompt for p in transfer)
+    support = probe_support(m, [note])
+    assert support[ProbeKind.transfer] == [len(transfer), len(transfer)]
+    # and the measure is not blind: an answer that is in no source is not counted
+    transfer[0].answer = "the duke of nowhere"
+    assert probe_support(m, [note])[ProbeKind.transfer][0] == len(transfer) - 1

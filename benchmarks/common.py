@@ -1,0 +1,60 @@
+"""Shared helpers of the benchmarks: timing pairs side by side and appending results to docs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+HEADER = """# Benchmarks
+
+Each section is appended by a script in `benchmarks/` (run it with `python benchmarks/<name>.py
+--help` for its options). Timings on shared machines are noisy: ratios are measured side by
+side (A, B, A, B …) and reported as medians.
+"""
+
+
+def paired_times(a: Callable[[], object], b: Callable[[], object], pairs: int
+                 ) -> tuple[list[float], list[float]]:
+    """Time `a` and `b` alternately `pairs` times; return both lists of seconds."""
+    ta, tb = [], []
+    for _ in range(pairs):
+        for fn, out in ((a, ta), (b, tb)):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return ta, tb
+
+
+def median_ratio(ta: list[float], tb: list[float]) -> float:
+    """Return the median of the per-pair ratios b/a."""
+    return statistics.median(y / x for x, y in zip(ta, tb, strict=True))
+
+
+def machine() -> str:
+    """Describe the machine and the versions that matter, in one line."""
+    versions = ", ".join(f"{p} {version(p)}" for p in ("agentrun", "torch", "transformers"))
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"{versions}")
+
+
+def table(head: list[str], rows: list[list[object]]) -> str:
+    """Return a markdown table."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def append_results(title: str, settings: str, body: str) -> None:
+    """Append a dated section to docs/BENCHMARKS.md (created with its header if missing)."""
+    if not DOCS.exists():
+        DOCS.write_text(HEADER, encoding="utf-8")
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    section = f"\n## {title} ({stamp})\n\n{machine()}; {settings}\n\n{body}\n"
+    with DOCS.open("a", encoding="utf-8") as f:
+        f.write(section)

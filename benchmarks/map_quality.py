@@ -1,0 +1,121 @@
+"""How good is the architect's map, and how does planning scale?
+
+python benchmarks/map_quality.py --fictional ../data/fictional_knowledge.json
+
+1. For the bundled example and for the first 10 entries of `fictional_knowledge.json` (each
+   paragraph written as a note; get the file from the kaistAI/factual-knowledge-acquisition
+   repository), count nodes, anchors, facts and probes per kind, and the share of probe
+   answers the sources really support (`probe_support`). For the fictional entries, also the
+   share of the dataset's own probe targets that the map's facts contain (fact coverage).
+2. Planning time for synthetic vaults of 50 and 500 notes, measured in pairs, and the ratio
+   (10 is linear).
+
+Structure only (no model), so the numbers are deterministic. Prints tables and appends them to
+docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import append_results, median_ratio, paired_times, table  # noqa: E402
+
+from agentrun.agents.architect import plan_map, probe_support  # noqa: E402
+from agentrun.config import AgentrunConfig  # noqa: E402
+from agentrun.examples.synthetic import write_vault  # noqa: E402
+from agentrun.schemas import DatasetMap, ProbeKind  # noqa: E402
+from agentrun.sources import Note, read_sources  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+QUOTAS = AgentrunConfig().generation.quotas
+
+
+def fictional_notes(path: Path, count: int, folder: Path) -> tuple[Path, list[dict[str, object]]]:
+    """Write the first `count` paragraphs as notes titled by their opening noun phrase."""
+    entries = json.loads(path.read_text(encoding="utf-8"))[:count]
+    sources = folder / "sources"
+    sources.mkdir(parents=True, exist_ok=True)
+    for i, entry in enumerate(entries):
+        text = str(entry["train_context"])
+        first = re.split(r",| was | is | were | are | \(", text, maxsplit=1)[0]
+        title = " ".join(first.split()[:8]).strip(" .")
+        (sources / f"{i:03d}.md").write_text(f"# {title}\n\n{text}\n", encoding="utf-8")
+    return sources, entries
+
+
+def describe(name: str, dataset_map: DatasetMap, notes: list[Note]) -> list[object]:
+    """Return one table row: sizes and the share of supported probe answers per kind."""
+    support = probe_support(dataset_map, notes)
+    kinds = [f"{s}/{t}" for s, t in (support[k] for k in ProbeKind)]
+    return [name, len(notes), len(dataset_map.nodes), len(dataset_map.anchors),
+            sum(len(n.facts) for n in dataset_map.nodes), *kinds, len(dataset_map.problems)]
+
+
+def coverage(dataset_map: DatasetMap, entries: list[dict[str, object]]) -> dict[str, float]:
+    """Share of the dataset's own probe targets present in some fact of the map."""
+    facts = " \n".join(f.text.lower() for n in dataset_map.nodes for f in n.facts)
+    out = {}
+    for key in ("mem_target", "gen_target", "hard_gen_target"):
+        targets = [str(t).lower() for e in entries for t in e[key]]  # type: ignore[attr-defined]
+        out[key] = sum(t in facts for t in targets) / len(targets)
+    return out
+
+
+def scaling(pairs: int, small: int, large: int) -> tuple[float, float, float]:
+    """Median planning seconds at two vault sizes (read + plan), and their paired ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        a_src, b_src = write_vault(Path(tmp) / "a", small), write_vault(Path(tmp) / "b", large)
+
+        def plan(src: Path) -> DatasetMap:
+            return plan_map(read_sources(src).notes, QUOTAS)
+
+        plan(a_src)  # warm imports and caches
+        ta, tb = paired_times(lambda: plan(a_src), lambda: plan(b_src), pairs)
+    return sorted(ta)[len(ta) // 2], sorted(tb)[len(tb) // 2], median_ratio(ta, tb)
+
+
+def main() -> None:
+    """Measure, print, append to docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--fictional", type=Path, help="path to fictional_knowledge.json")
+    parser.add_argument("--entries", type=int, default=10)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs=2, default=[50, 500])
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+
+    head = ["sources", "notes", "nodes", "anchors", "facts", "absorption supported",
+            "generalization supported", "transfer supported", "problems"]
+    example = read_sources(ROOT / "examples" / "orvane" / "sources")
+    rows = [describe("bundled example", plan_map(example.notes, QUOTAS), example.notes)]
+    extra = ""
+    if args.fictional:
+        with tempfile.TemporaryDirectory() as tmp:
+            sources, entries = fictional_notes(args.fictional, args.entries, Path(tmp))
+            notes = read_sources(sources).notes
+            fk_map = plan_map(notes, QUOTAS)
+            rows.append(describe(f"fictional_knowledge[:{args.entries}]", fk_map, notes))
+            cov = coverage(fk_map, entries)
+        extra = ("\n\nShare of fictional_knowledge's own probe targets contained in the map's "
+                 "facts: " + ", ".join(f"{k} {v:.0%}" for k, v in cov.items()) + ".")
+    small, large = args.sizes
+    t_small, t_large, ratio = scaling(args.pairs, small, large)
+    timing = table(["notes", "planning time (median)"],
+                   [[small, f"{t_small:.2f} s"], [large, f"{t_large:.2f} s"],
+                    [f"ratio {large}/{small}", f"{ratio:.1f} (linear: {large / small:.0f})"]])
+    body = table(head, rows) + extra + "\n\n" + timing
+    print(body)
+    if not args.no_append:
+        append_results("map quality and planning scale",
+                       f"structure only, {args.pairs} pairs", body)
+
+
+if __name__ == "__main__":
+    main()
