@@ -530,6 +530,7 @@ def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind,
     the probed node's source that names the other node (so the answer is derivable).
     """
     texts = {n.path: n.text for n in notes}
+    aliases = {n.path: n.aliases for n in notes}
     facts = {f.id: (node, f) for node in dataset_map.nodes for f in node.facts}
     counts = {k: [0, 0] for k in ProbeKind}
 
@@ -549,18 +550,12 @@ def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind,
             if other.id == probe.node_id:  # inside a node: both facts name what X hides
                 names = list(names_in(source_of(target))) if bridge.id != target.id else []
             else:
-                names = [other.title, *_names_of(other, notes)]
+                names = [other.title, *(a for s in other.sources for a in aliases.get(s.file, []))]
             if bridge_node.id != probe.node_id or not any(
                     n.lower() in source_of(bridge).lower() for n in names):
                 continue
         counts[probe.kind][0] += 1
     return counts
-
-
-def _names_of(node: Node, notes: list[Note]) -> list[str]:
-    """Return the other names of a node's note (aliases), by which a bridge may name it."""
-    files = {s.file for s in node.sources}
-    return [a for n in notes if n.path in files for a in n.aliases]
 
 
 # ---------------------------------------------------------------- model enrichment
