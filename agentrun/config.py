@@ -120,6 +120,9 @@ class CheckerSettings(_Section):
         }
     )
     """Cosine similarity above which an example is a near duplicate, per kind (default 0.97)."""
+    containment_threshold: float = Field(default=0.9, gt=0, le=1)
+    """Share of an example's word 3-grams inside another (at most twice its size) above which
+    it is a near duplicate: the same text with a little filler."""
     min_grounding: float = Field(default=0.6, ge=0, le=1)
     """Share of an answer's content words that must come from its node or anchored nodes."""
     min_chars: int = Field(default=12, ge=1)

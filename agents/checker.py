@@ -1,7 +1,8 @@
 """The consistency checker: accept or reject each candidate with typed reasons.
 
 Checks run cheapest first: schema and length → exact hash → MinHash-LSH near duplicates →
-anchor resolution → probe leakage → off-node → embedding near duplicates (Chroma). The
+anchor resolution → probe leakage → fact consistency (a restated fact with another number,
+name or polarity) → invented names → off-node → embedding near duplicates (Chroma). The
 memory it checks against is the workspace's, shared by every run.
 """
 
@@ -38,6 +39,103 @@ ROLES = {"system", "user", "assistant"}
 # A capitalized word that does not open a sentence, or a number: what a model may invent.
 INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
 SENTENCE = re.compile(r"[^.!?]+[.!?]")
+
+
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS |= {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+                 "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
+                 "twice": "2", "dozen": "12"}
+NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without"}
+
+
+@dataclass(frozen=True)
+class KeyFact:
+    """A fact reduced to what a contradiction can change: its numbers, names and polarity."""
+
+    fact_id: str
+    node_id: str
+    words: frozenset[str]
+    numbers: tuple[str, ...]
+    names: frozenset[str]
+    negated: bool
+
+
+def key_parts(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str], bool]:
+    """Split a sentence into content words, numbers (words folded to digits), names, negation."""
+    tokens = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?", text)
+    lower = [t.lower() for t in tokens]
+    numbers = tuple(sorted(NUMBER_WORDS.get(t, t) for t in lower
+                           if t.isdigit() or t in NUMBER_WORDS))
+    names = {t for i, t in enumerate(tokens) if i > 0 and t[0].isupper()}
+    negated = any(t in NEGATIONS or t.endswith("n't") for t in lower)
+    words = {w for w in _content_words(text) if w not in NUMBER_WORDS}
+    words -= {n.lower().removesuffix("s") for n in names}
+    return frozenset(words), numbers, frozenset(names), negated
+
+
+class FactIndex:
+    """Finds the fact a sentence restates and tells whether it changes its value.
+
+    A sentence restates a fact when it shares at least 3 and at least 60% of the fact's
+    content words (names and numbers aside). It contradicts it when it then gives different
+    numbers, swaps the fact's names for other names of the map, or flips its polarity.
+    Deterministic and linear: an inverted index from words to facts.
+    """
+
+    def __init__(self, dataset_map: DatasetMap):
+        self.facts: list[KeyFact] = []
+        self.postings: dict[str, list[int]] = {}
+        self.titles = {n.id: frozenset(n.title.split()) for n in dataset_map.nodes}
+        for node in dataset_map.nodes:
+            for fact in node.facts:
+                words, numbers, names, negated = key_parts(fact.text)
+                for w in words:
+                    self.postings.setdefault(w, []).append(len(self.facts))
+                self.facts.append(KeyFact(fact.id, node.id, words, numbers, names, negated))
+        self.known_names = frozenset().union(*(f.names for f in self.facts), *self.titles.values())
+
+    def contradiction(self, sentence: str, nodes: set[str]) -> tuple[KeyFact, str] | None:
+        """Return the fact of `nodes` that `sentence` contradicts, and how; None if none.
+
+        A sentence that agrees with any fact it restates (a synthesis may restate two) is
+        never a contradiction of the others.
+        """
+        words, numbers, names, negated = key_parts(sentence)
+        hits: Counter[int] = Counter(i for w in words for i in self.postings.get(w, ())
+                                     if self.facts[i].node_id in nodes)
+        close = []
+        for i, shared in hits.most_common(8):
+            fact = self.facts[i]
+            if len(fact.words) >= 2 and shared >= min(3, len(fact.words)) \
+                    and shared >= 0.6 * len(fact.words):
+                close.append((shared / len(fact.words), fact))
+        clashes = [(fact, how) for ratio, fact in sorted(close, key=lambda c: -c[0])
+                   if (how := self._clash(fact, ratio, numbers, names, negated))]
+        return clashes[0] if clashes and len(clashes) == len(close) else None
+
+    def agrees(self, fact: KeyFact, sentence: str) -> bool:
+        """Tell whether a sentence states the fact's values (numbers and names)."""
+        _, numbers, names, _ = key_parts(sentence)
+        return not Counter(fact.numbers) - Counter(numbers) and fact.names <= names
+
+    def _clash(self, fact: KeyFact, ratio: float, numbers: tuple[str, ...],
+               names: frozenset[str], negated: bool) -> str:
+        """Say how a sentence restating `fact` changes it ("" when it does not)."""
+        missing = Counter(fact.numbers) - Counter(numbers)
+        extra = Counter(numbers) - Counter(fact.numbers)
+        if missing and extra:
+            return (f"says {', '.join(sorted(extra))} where the fact says "
+                    f"{', '.join(sorted(missing))}")
+        missing_names = fact.names - names - self.titles[fact.node_id]
+        swapped = (names & self.known_names) - fact.names
+        if missing_names and swapped:
+            return (f"names {', '.join(sorted(swapped))} where the fact names "
+                    f"{', '.join(sorted(missing_names))}")
+        if negated != fact.negated and ratio >= 0.8:
+            return "states the opposite of the fact"
+        return ""
 
 
 def normalize(text: str) -> str:
@@ -82,6 +180,9 @@ class Checker:
         self.node_vocab = {n.id: set(own[n.id]).union(*(own[a.dst] for a in
                                                          dataset_map.neighbours(n.id)))
                            for n in dataset_map.nodes}
+        self.facts = FactIndex(dataset_map)
+        self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}
+                      for n in dataset_map.nodes}
         self.vocabulary = set().union(*own.values()) | {
             w.lower() for n in dataset_map.nodes
             for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
@@ -121,9 +222,12 @@ class Checker:
             return [Reason(code=ReasonCode.duplicate_of, other=ex.id,
                            detail="same content already in the corpus")]
         near = index.query(ex.content())
-        if near is not None and near[0] != ex.id and near[1] >= self.settings.minhash_threshold:
+        if near is not None and near[0] != ex.id and (
+                near[1] >= self.settings.minhash_threshold
+                or near[2] >= self.settings.containment_threshold):
             return [Reason(code=ReasonCode.near_duplicate_of, other=near[0],
-                           detail=f"word 3-gram Jaccard {near[1]:.2f}")]
+                           detail=f"word 3-gram Jaccard {near[1]:.2f}, containment "
+                                  f"{near[2]:.2f}")]
         missing = [a for a in ex.anchors_used if a not in self.node_ids]
         if ex.node_id not in self.node_ids or missing:
             return [Reason(code=ReasonCode.broken_anchor, other=", ".join(missing) or ex.node_id,
@@ -132,14 +236,36 @@ class Checker:
         if leak is not None:
             return [Reason(code=ReasonCode.leaks_probe, other=leak.id,
                            detail=f"contains the {leak.kind} probe's prompt")]
-        if not self._on_node(ex):
-            return [Reason(code=ReasonCode.off_node, other=ex.node_id,
-                           detail="most of its words are not in the node's sources")]
+        clash = self._contradiction(ex)
+        if clash is not None:
+            return [clash]
         invented = self._invented(ex)
         if invented:
             return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
                            detail=f"names not in the sources: {', '.join(invented[:5])}")]
+        if not self._on_node(ex):
+            return [Reason(code=ReasonCode.off_node, other=ex.node_id,
+                           detail="most of its words are not in the node's sources")]
         return []
+
+    def _contradiction(self, ex: Example) -> Reason | None:
+        """Reject an example that restates a fact of its node or anchors with another value.
+
+        An [ERROR] example may state a wrong value on purpose, if it also states the right one.
+        """
+        nodes = self.reach.get(ex.node_id, {ex.node_id}) | set(ex.anchors_used)
+        sentences = SENTENCE.findall(_answer(ex) + " ")
+        for sentence in sentences:
+            found = self.facts.contradiction(sentence, nodes)
+            if found is None:
+                continue
+            fact, how = found
+            if "[ERROR]" in ex.markers and any(
+                    self.facts.agrees(fact, s) for s in sentences):
+                continue
+            return Reason(code=ReasonCode.contradicts, other=fact.fact_id,
+                          detail=f"{how}: {sentence.strip()[:120]}")
+        return None
 
     def _invented(self, ex: Example) -> list[str]:
         """Return the names and numbers of the answer that no source fact contains."""
@@ -158,7 +284,8 @@ class Checker:
         elif not (ex.text or "").strip():
             return Reason(code=ReasonCode.malformed, detail="neither messages nor text")
         size = len(ex.content())
-        sentences = [normalize(s) for s in SENTENCE.findall(ex.content())]
+        turns = [m["content"] for m in msgs] if msgs is not None else [ex.text or ""]
+        sentences = [normalize(s) for t in turns for s in SENTENCE.findall(t)]
         if len(sentences) != len(set(sentences)):
             return Reason(code=ReasonCode.malformed, detail="repeats a sentence")
         if ex.kind == ExampleKind.dialogue and any(

@@ -75,3 +75,11 @@ def small_workspace(tmp_path: Path, notes: tuple[str, ...] = (
     for name in notes:
         shutil.copy2(EXAMPLE / "sources" / name, ws / "sources" / name)
     return ws
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real embedded embedder (all-MiniLM-L6-v2 from its PyPI package)."""
+    from agentrun.memory.embeddings import load_embedder
+
+    return load_embedder()

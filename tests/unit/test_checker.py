@@ -4,7 +4,6 @@ import pytest
 
 from agentrun.agents.checker import Checker
 from agentrun.config import CheckerSettings
-from agentrun.memory.embeddings import load_embedder
 from agentrun.memory.store import Memory
 from agentrun.schemas import Example, ExampleKind, ProbeKind, Provenance
 from tests.unit.test_architect import example_map
@@ -22,11 +21,6 @@ GOOD = ex("brinefire", "What is brinefire refined from?",
           "Brinefire is a lamp fuel refined from the oil of red kelp.")
 GOOD2 = ex("kelpwax", "What is kelpwax?",
            "Kelpwax is a grey wax pressed from the stems of brown kelp.")
-
-
-@pytest.fixture(scope="module")
-def embedder():
-    return load_embedder()
 
 
 @pytest.fixture()
@@ -104,3 +98,23 @@ def test_structural_syntheses_pass_the_checker(checker):
                                        "orvane": {ExampleKind.synthesis: 4}}, set(), job, None, 0)
     result = checker.check(out, "r1/1/1")
     assert len(out) == 8 and codes(result) == ["ok"] * 8
+
+
+def test_a_restated_fact_with_another_value_is_a_contradiction(checker):
+    planted = [
+        ex("brinefire", "How long does refining take?",
+           "Refining brinefire takes twelve days of slow boiling in copper vats."),  # number
+        ex("brinefire", "Where does the kelp grow?",
+           "The red kelp grows only on the Glasswright Quarter."),  # a name of the map swapped
+        ex("brinefire", "How long does refining take?",
+           "Refining brinefire takes eleven days of slow boiling in copper vats."),  # agrees
+    ]
+    error = ex("brinefire", "Check this step.", "Refining brinefire takes twelve days of slow "
+               "boiling in copper vats. That step is wrong: refining brinefire takes eleven "
+               "days of slow boiling in copper vats.")
+    error.markers = ["[ERROR]"]  # a deliberate wrong step, corrected in the same example
+    result = checker.check([*planted, error.with_id()], "r1/r1")
+    assert codes(result) == ["contradicts", "contradicts", "ok", "ok"]
+    number, name = (e.verdict.reasons[0] for e in result.examples[:2])
+    assert number.other == "brinefire.f3" and "says 12 where the fact says 11" in number.detail
+    assert name.other == "brinefire.f2" and "Fenwick" in name.detail
