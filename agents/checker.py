@@ -189,7 +189,7 @@ class Checker:
 
     def check(self, candidates: list[Example], round_key: str) -> CheckResult:
         """Decide every candidate; nothing is written (see `commit`)."""
-        index = self._near_index(round_key)
+        index = self.memory.near_index(self.settings.minhash_threshold, self.settings.num_perm)
         stored = self.memory.existing([c.id for c in candidates])
         batch_ids: set[str] = set()
         for ex in candidates:
@@ -197,9 +197,13 @@ class Checker:
             ex.verdict = Verdict(accepted=not reasons, reasons=reasons)
             if not reasons:
                 batch_ids.add(ex.id)
+                # untagged while pending, so later candidates of this batch see it
                 index.add(ex.id, ex.content())
         vectors = self._embedding_checks(
             [c for c in candidates if c.verdict and c.verdict.accepted], round_key)
+        for ex in candidates:  # the index keeps only what this round accepted
+            if ex.id in batch_ids and not (ex.verdict and ex.verdict.accepted):
+                index.remove(ex.id)
         return CheckResult(candidates, vectors)
 
     def commit(self, result: CheckResult, round_key: str) -> None:
@@ -221,7 +225,7 @@ class Checker:
         if ex.id in batch_ids or (meta is not None and meta.get("round_key") != round_key):
             return [Reason(code=ReasonCode.duplicate_of, other=ex.id,
                            detail="same content already in the corpus")]
-        near = index.query(ex.content())
+        near = index.query(ex.content(), skip_tag=round_key)
         if near is not None and near[0] != ex.id and (
                 near[1] >= self.settings.minhash_threshold
                 or near[2] >= self.settings.containment_threshold):
@@ -318,12 +322,6 @@ class Checker:
 
     # -- memory-backed checks
 
-    def _near_index(self, round_key: str) -> NearDuplicateIndex:
-        index = NearDuplicateIndex(self.settings.minhash_threshold, self.settings.num_perm)
-        for doc_id, doc, meta in self.memory.documents():
-            if meta.get("round_key") != round_key:
-                index.add(doc_id, doc)
-        return index
 
     def _embedding_checks(self, accepted: list[Example],
                           round_key: str) -> dict[str, np.ndarray]:

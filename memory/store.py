@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from agentrun.memory.dedup import NearDuplicateIndex, SignatureStore
 from agentrun.schemas import Example
 
 
@@ -39,6 +40,27 @@ class Memory:
         space = {"hnsw:space": "cosine"}
         self.examples = self.client.get_or_create_collection("examples", metadata=space)
         self.sources = self.client.get_or_create_collection("sources", metadata=space)
+        self.folder = folder
+        self._near: NearDuplicateIndex | None = None
+        self._signatures: SignatureStore | None = None
+
+    def near_index(self, threshold: float, num_perm: int) -> NearDuplicateIndex:
+        """Return the MinHash-LSH index of every stored example, loaded once per process.
+
+        Signatures live beside Chroma (`minhash.sqlite`); a memory written before they were
+        kept is indexed from its documents once.
+        """
+        if self._near is None or self._near.num_perm != num_perm:
+            self._signatures = SignatureStore(self.folder.parent / "minhash.sqlite", num_perm)
+            self._near = NearDuplicateIndex(threshold, num_perm)
+            self._signatures.load_into(self._near)
+            if len(self._near) < self.count():
+                missing = [(i, d, m) for i, d, m in self.documents() if i not in
+                           self._near._hashes]
+                for key, doc, meta in missing:
+                    self._near.add(key, doc, str(meta.get("round_key", "")))
+                self._signatures.save(self._near, [k for k, _, _ in missing])
+        return self._near
 
     def count(self) -> int:
         """Return how many examples the workspace remembers."""
@@ -68,9 +90,14 @@ class Memory:
         return out
 
     def add(self, examples: list[Example], vectors: np.ndarray, round_key: str) -> None:
-        """Upsert accepted examples with their embeddings."""
+        """Upsert accepted examples with their embeddings (and MinHash signatures)."""
         if not examples:
             return
+        if self._near is not None and self._signatures is not None:
+            for e in examples:
+                self._near.add(e.id, e.content(), round_key)
+                self._near.tag(e.id, round_key)
+            self._signatures.save(self._near, [e.id for e in examples])
         self.examples.upsert(
             ids=[e.id for e in examples],
             embeddings=vectors.tolist(),

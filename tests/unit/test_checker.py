@@ -118,3 +118,21 @@ def test_a_restated_fact_with_another_value_is_a_contradiction(checker):
     number, name = (e.verdict.reasons[0] for e in result.examples[:2])
     assert number.other == "brinefire.f3" and "says 12 where the fact says 11" in number.detail
     assert name.other == "brinefire.f2" and "Fenwick" in name.detail
+
+
+def test_minhash_signatures_persist_beside_chroma(tmp_path, embedder):
+    from agentrun.memory.dedup import SignatureStore
+
+    first = Checker(example_map(), Memory(tmp_path / "chroma"), embedder, CheckerSettings())
+    first.commit(first.check([GOOD, GOOD2], "r1/a"), "r1/a")
+    assert SignatureStore(tmp_path / "minhash.sqlite", 128).count() == 2
+    # another process: its memory loads the signatures, and an earlier run's text is known
+    again = Memory(tmp_path / "chroma")
+    again._near = None
+    assert len(again.near_index(0.85, 128)) == 2
+    later = Checker(example_map(), again, embedder, CheckerSettings())
+    near = ex("brinefire", "What is brinefire refined from, exactly?",
+              "Brinefire is a lamp fuel refined from the oil of red kelp.")
+    result = later.check([near], "r2/a")
+    assert codes(result) == ["near_duplicate_of"]
+    assert result.examples[0].verdict.reasons[0].other == GOOD.id
