@@ -86,13 +86,15 @@ class FactIndex:
 
     def __init__(self, dataset_map: DatasetMap):
         self.facts: list[KeyFact] = []
-        self.postings: dict[str, list[int]] = {}
+        # per node, word → its facts: a lookup touches only the nodes an example may cite
+        self.postings: dict[str, dict[str, list[int]]] = {}
         self.titles = {n.id: frozenset(n.title.split()) for n in dataset_map.nodes}
         for node in dataset_map.nodes:
             for fact in node.facts:
                 words, numbers, names, negated = key_parts(fact.text)
+                own = self.postings.setdefault(node.id, {})
                 for w in words:
-                    self.postings.setdefault(w, []).append(len(self.facts))
+                    own.setdefault(w, []).append(len(self.facts))
                 self.facts.append(KeyFact(fact.id, node.id, words, numbers, names, negated))
         self.known_names = frozenset().union(*(f.names for f in self.facts), *self.titles.values())
 
@@ -103,8 +105,8 @@ class FactIndex:
         never a contradiction of the others.
         """
         words, numbers, names, negated = key_parts(sentence)
-        hits: Counter[int] = Counter(i for w in words for i in self.postings.get(w, ())
-                                     if self.facts[i].node_id in nodes)
+        hits: Counter[int] = Counter(i for n in nodes for w in words
+                                     for i in self.postings.get(n, {}).get(w, ()))
         close = []
         for i, shared in hits.most_common(8):
             fact = self.facts[i]
@@ -172,8 +174,14 @@ class Checker:
         self.embedder = embedder
         self.settings = settings
         self.node_ids = dataset_map.node_ids()
-        self.leak_patterns = [(p, normalize(p.prompt)) for p in dataset_map.probes()
-                              if p.kind != ProbeKind.absorption]
+        # probe prompts by their first four words: a lookup per 4-gram of the example, not a
+        # scan of every probe of the map
+        self.leak_patterns: dict[str, list[tuple[Probe, str]]] = {}
+        for p in dataset_map.probes():
+            pattern = normalize(p.prompt)
+            if p.kind != ProbeKind.absorption and len(pattern.split()) >= 4:
+                key = " ".join(pattern.split()[:4])
+                self.leak_patterns.setdefault(key, []).append((p, pattern))
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
         own = {n.id: _content_words(" ".join([n.title] + [f.text for f in n.facts]))
                for n in dataset_map.nodes}
@@ -307,9 +315,11 @@ class Checker:
                 if m["role"] == "user" and normalize(m["content"]) in self.probe_prompts:
                     return self.probe_prompts[normalize(m["content"])]
         content = normalize(ex.content())
-        for probe, pattern in self.leak_patterns:
-            if len(pattern.split()) >= 4 and pattern in content:
-                return probe
+        words = content.split()
+        for i in range(len(words) - 3):
+            for probe, pattern in self.leak_patterns.get(" ".join(words[i:i + 4]), ()):
+                if pattern in content:
+                    return probe
         return None
 
     def _on_node(self, ex: Example) -> bool:

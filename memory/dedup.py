@@ -34,6 +34,11 @@ class NearDuplicateIndex:
         self._hashes: dict[str, MinHash] = {}
         self._sizes: dict[str, int] = {}
         self._tags: dict[str, str] = {}
+        # datasketch draws its permutations for every new MinHash (~0.2 ms); share them
+        template = MinHash(num_perm=num_perm)
+        self._same_hashing = {"permutations": template.permutations}
+        if getattr(template, "scheme", None):
+            self._same_hashing["scheme"] = template.scheme
 
     def __len__(self) -> int:
         return len(self._hashes)
@@ -41,7 +46,7 @@ class NearDuplicateIndex:
     def minhash(self, text: str) -> tuple[MinHash, int]:
         """Return the MinHash of a text's shingles and their number."""
         grams = shingles(text)
-        mh = MinHash(num_perm=self.num_perm)
+        mh = MinHash(num_perm=self.num_perm, **self._same_hashing)
         mh.update_batch([s.encode("utf-8") for s in grams])
         return mh, len(grams)
 
