@@ -284,21 +284,40 @@ def _rejections(rejected: list[Any]) -> None:
 @friendly
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
-    fmt: Annotated[str, typer.Option("--format", help="sft | prompt-completion | text")] = "sft",
+    fmt: Annotated[str, typer.Option("--format", help="sft | prompt-completion | dpo | text")
+                   ] = "sft",
     out: Annotated[Path | None, typer.Option(help="Output JSONL (default: "
                                              "RUN/export/<format>.jsonl).")] = None,
 ) -> None:
-    """Write the run's accepted examples in a format trainers read."""
-    from agentrun.training.export import EXPORTERS
-    from agentrun.training.export import export as write
-    from agentrun.workspace import Run, load_examples
+    """Write the run's accepted examples in a format trainers read, with a dataset card.
 
-    if fmt not in EXPORTERS:
-        raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(EXPORTERS)}")
+    `dpo` pairs the checker's near-misses (a contradiction, an ungrounded or off-node answer)
+    with a correct answer to the same prompt.
+    """
+    from agentrun.training.export import (
+        FORMATS,
+        dataset_card,
+        export_dpo,
+        preference_pairs,
+        write_card,
+    )
+    from agentrun.training.export import export as write
+    from agentrun.workspace import Run, load_examples, load_map
+
+    if fmt not in FORMATS:
+        raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(FORMATS)}")
     run_ = Run.find(run_dir)
     target = out or run_.root / "export" / f"{fmt}.jsonl"
-    n = write(load_examples(run_.accepted_path), fmt, target)
-    console.print(f"{n} examples written to {target}")
+    accepted, rejected = load_examples(run_.accepted_path), load_examples(run_.rejected_path)
+    dataset_map = load_map(run_.map_path)
+    if fmt == "dpo":
+        n = export_dpo(preference_pairs(accepted, rejected, dataset_map), target)
+    else:
+        n = write(accepted, fmt, target)
+    card = target.with_name("README.md")
+    write_card(card, dataset_card(accepted, rejected, dataset_map, {target.name: n}, run_.id))
+    console.print(f"{n} {'pairs' if fmt == 'dpo' else 'examples'} written to {target}; "
+                  f"dataset card {card}")
 
 
 def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:

@@ -276,7 +276,7 @@ class Checker:
                     self.facts.agrees(fact, s) for s in sentences):
                 continue
             return Reason(code=ReasonCode.contradicts, other=fact.fact_id,
-                          detail=f"{how}: {sentence.strip()[:120]}")
+                          detail=f"{how}: {sentence.strip()}")
         return None
 
     def _invented(self, ex: Example) -> list[str]:

@@ -1,0 +1,63 @@
+"""Exports: DPO pairs from the checker's near-misses, and a dataset card beside every export."""
+
+import json
+
+from typer.testing import CliRunner
+
+from agentrun.agents.checker import Checker
+from agentrun.cli import app
+from agentrun.config import CheckerSettings
+from agentrun.memory.store import Memory
+from agentrun.training.export import preference_pairs
+from agentrun.workspace import save_examples, save_map
+from tests.unit.test_architect import example_map
+from tests.unit.test_checker import GOOD, GOOD2, ex
+
+
+def checked(tmp_path, embedder):
+    m = example_map()
+    wrong = ex("brinefire", "How long does refining take?",
+               "It is slow work. Refining brinefire takes twelve days of slow boiling in "
+               "copper vats.")
+    invented = ex("kelpwax", "What is kelpwax?",
+                  "Kelpwax is a grey wax pressed by Queen Adeltrude from brown kelp.")
+    dup = ex("brinefire", "What is brinefire refined from?",
+             "Brinefire is a lamp fuel refined from the oil of red kelp.")  # same as GOOD
+    result = Checker(m, Memory(tmp_path / "chroma"), embedder, CheckerSettings()).check(
+        [GOOD, GOOD2, wrong, invented, dup], "r1/a")
+    return m, result
+
+
+def test_near_misses_become_preference_pairs(tmp_path, embedder):
+    m, result = checked(tmp_path, embedder)
+    pairs = preference_pairs(result.accepted, result.rejected, m)
+    # the contradiction is corrected in place; the invented name is ranked below the accepted
+    # answer to the same prompt; a mere duplicate is no preference at all
+    assert [p.source for p in pairs] == ["checker_ranking:contradicts",
+                                         "checker_ranking:ungrounded"]
+    fixed, better = pairs
+    assert fixed.chosen[0]["content"] == ("It is slow work. Refining brinefire takes eleven days "
+                                          "of slow boiling in copper vats.")
+    assert "twelve" in fixed.rejected[0]["content"] and fixed.prompt[-1]["role"] == "user"
+    assert better.chosen[0]["content"] == GOOD2.messages[-1]["content"]
+
+
+def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
+    m, result = checked(tmp_path, embedder)
+    run = tmp_path / "ws" / "runs" / "r1"
+    (run / "data").mkdir(parents=True)
+    (run / "checkpoints.sqlite").touch()
+    save_map(m, run / "map.yaml")
+    save_examples(run / "data" / "accepted.jsonl", result.accepted)
+    save_examples(run / "data" / "rejected.jsonl", result.rejected)
+    out = CliRunner().invoke(app, ["export", str(run), "--format", "dpo"])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in (run / "export" / "dpo.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(set(r) == {"prompt", "chosen", "rejected"} for r in rows)
+    card = (run / "export" / "README.md").read_text()
+    assert "| dpo.jsonl | 2 |" in card and "2 accepted, 3 rejected" in card
+    assert "| contradicts | 1 |" in card and "| duplicate_of | 1 |" in card
+    assert f"version {m.version}" in card
+    bad = CliRunner().invoke(app, ["export", str(run), "--format", "orpo"])
+    assert bad.exit_code == 2 and "unknown; choose one of sft, prompt-completion, text, dpo" \
+        in bad.output
