@@ -25,6 +25,11 @@ def place_name(i: int) -> str:
     return f"{stem} {i}"
 
 
+def word(rng: random.Random) -> str:
+    """Return an invented lower-case word (so notes differ the way real ones do)."""
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+
 def write_vault(folder: Path, n_notes: int, seed: int = 0) -> Path:
     """Write `n_notes` linked notes under `folder/sources` and return that folder."""
     rng = random.Random(seed)
@@ -36,18 +41,19 @@ def write_vault(folder: Path, n_notes: int, seed: int = 0) -> Path:
                   if j != i] or [name]
         year = 1200 + rng.randrange(600)
         good, other_good = rng.sample(GOODS, 2)
+        w = [word(rng) for _ in range(8)]
         body = [
             f"---\naliases: [{name.split()[0]} Town]\ntags: [place]\n---\n# {name}\n",
-            f"{name} is a harbour town founded in the year {year} by salt traders. "
-            f"Its market sells {good} to the towns along the coast. "
-            f"The town trades {other_good} with [[{others[0]}]] every spring.",
+            f"{name} is a {w[0]} harbour founded in the year {year} by {w[1]} traders. "
+            f"Its market sells {good} and {w[2]} to the towns along the coast. "
+            f"The town trades {other_good} with [[{others[0]}]] every {w[3]} spring.",
             "\n## Trade\n",
-            f"The guild of {name} keeps a ledger of every cargo. "
+            f"The {w[4]} guild of {name} keeps a ledger of every cargo. "
             f"Ships from {name} carry {good} to [[{others[-1]}|the northern port]]. "
-            f"Merchants of {name} pay their tax in {other_good}.",
+            f"Merchants of {name} pay their {w[5]} tax in {other_good}.",
             "\n## Neighbours\n",
-            f"The road to [[{others[min(1, len(others) - 1)]}#Trade]] crosses three rivers. "
-            f"Travellers from {name} rest at an inn called the Grey Lantern.",
+            f"The road to [[{others[min(1, len(others) - 1)]}#Trade]] crosses {w[6]} rivers. "
+            f"Travellers from {name} rest at an inn called the {w[7].capitalize()} Lantern.",
         ]
         (sources / f"{name}.md").write_text("\n".join(body) + "\n", encoding="utf-8")
     return sources

@@ -1,0 +1,142 @@
+"""B1 and B2: what the contractors' path and the schema constraint cost in generation speed.
+
+python benchmarks/generation.py                  # embedded SmolLM2-135M on CPU
+python benchmarks/generation.py --model /models/qwen3-0.6b --device cuda --nodes 40
+
+B1: one contractor round's model work through agentrun (`candidates_for`: requests, one batch
+per schema, validation, examples) vs the same prompts sent straight to the same backend in
+one batch per schema. B2: the same prompts with the JSON-schema constraint (xgrammar) vs
+without. Both as output tokens per second, measured in alternating pairs (A, B, A, B …); the
+ratio is the median of the per-pair ratios. No response cache: every call generates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import append_results, table  # noqa: E402
+
+from agentrun.agents.architect import plan_map  # noqa: E402
+from agentrun.agents.contractors import (  # noqa: E402
+    DialogueOut,
+    Job,
+    RephrasingOut,
+    candidates_for,
+    model_requests,
+)
+from agentrun.models.base import GenRequest  # noqa: E402
+from agentrun.models.embedded import resolve_local_model  # noqa: E402
+from agentrun.models.local import LocalBackend  # noqa: E402
+from agentrun.models.structured import json_schema  # noqa: E402
+from agentrun.schemas import ExampleKind  # noqa: E402
+from agentrun.sources import read_sources  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = {ExampleKind.rephrasing: RephrasingOut, ExampleKind.dialogue: DialogueOut}
+
+
+class Counting:
+    """Wraps a backend and counts the tokens it generated."""
+
+    def __init__(self, backend: LocalBackend):
+        self.backend, self.tokens = backend, 0
+        self.model_id = backend.model_id
+
+    def count_tokens(self, text: str) -> int:
+        """Count tokens with the wrapped backend's tokenizer."""
+        return self.backend.count_tokens(text)
+
+    def generate(self, requests: list[GenRequest], on_result: object = None) -> list[str]:
+        """Generate with the wrapped backend and count the output tokens."""
+        out = self.backend.generate(requests)
+        self.tokens += sum(self.backend.count_tokens(t) for t in out)
+        return out
+
+
+def timed(fn: object, counter: Counting) -> float:
+    """Run `fn` and return output tokens per second."""
+    counter.tokens = 0
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return counter.tokens / (time.perf_counter() - start)
+
+
+def pairs(a: object, b: object, counter: Counting, n: int) -> tuple[float, float, float]:
+    """Median tokens/s of a and b and the median per-pair ratio b/a, alternating."""
+    ra, rb = [], []
+    for _ in range(n):
+        ra.append(timed(a, counter))
+        rb.append(timed(b, counter))
+    ratios = sorted(y / x for x, y in zip(ra, rb, strict=True))
+    return sorted(ra)[n // 2], sorted(rb)[n // 2], ratios[n // 2]
+
+
+def main() -> None:
+    """Measure B1 and B2, print, append to docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--nodes", type=int, default=4, help="nodes per round")
+    parser.add_argument("--per-node", type=int, default=2, help="requests per node and kind")
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--no-append", action="store_true")
+    args = parser.parse_args()
+
+    notes = read_sources(ROOT / "examples" / "orvane" / "sources").notes
+    dataset_map = plan_map(notes, {ExampleKind.rephrasing: 2})
+    nodes = dataset_map.nodes[: args.nodes]
+    kinds = (ExampleKind.rephrasing, ExampleKind.dialogue)
+    deficits = {n.id: dict.fromkeys(kinds, args.per_node) for n in nodes}
+    backend = LocalBackend(resolve_local_model(args.model, "--model"),
+                           batch_size=len(nodes) * args.per_node, device=args.device)
+    counter = Counting(backend)
+    job = Job(run="bench", iteration=1, round=1, seed=0)
+    limit = args.max_new_tokens
+    requests = {k: [replace(r, schema=json_schema(SCHEMAS[k]), max_new_tokens=limit)
+                    for n in nodes for r in model_requests(n, k, args.per_node, job)]
+                for k in kinds}
+
+    def through_agentrun() -> None:
+        import agentrun.agents.contractors as contractors
+
+        original = contractors.model_requests
+        contractors.model_requests = lambda *a, **k: [  # same token limit as the direct path
+            replace(r, max_new_tokens=limit) for r in original(*a, **k)]
+        try:
+            candidates_for(dataset_map, deficits, set(), job, counter, retries=0)  # type: ignore[arg-type]
+        finally:
+            contractors.model_requests = original
+
+    def straight(constrained: bool = True) -> None:
+        for kind in kinds:
+            reqs = requests[kind] if constrained else [replace(r, schema=None)
+                                                       for r in requests[kind]]
+            counter.generate(reqs)
+
+    straight()  # warm up: weights, grammar compilation caches
+    b1 = pairs(straight, through_agentrun, counter, args.pairs)
+    b2 = pairs(lambda: straight(False), straight, counter, args.pairs)
+    n_req = sum(len(r) for r in requests.values())
+    body = table(["benchmark", "A tokens/s", "B tokens/s", "B/A (median of pairs)", "goal"], [
+        ["B1 straight to the backend (A) vs through the contractors (B)",
+         f"{b1[0]:.1f}", f"{b1[1]:.1f}", f"{b1[2]:.3f}", "≥ 0.95"],
+        ["B2 unconstrained (A) vs JSON-schema constrained (B)",
+         f"{b2[0]:.1f}", f"{b2[1]:.1f}", f"{b2[2]:.3f}", "≥ 0.90"],
+    ])
+    print(body)
+    if not args.no_append:
+        append_results("B1 generation efficiency, B2 structured-output cost",
+                       f"model {args.model} on {args.device}, {n_req} requests per round "
+                       f"({len(nodes)} nodes × 2 kinds × {args.per_node}), max_new_tokens "
+                       f"{limit}, {args.pairs} pairs", body)
+
+
+if __name__ == "__main__":
+    main()
