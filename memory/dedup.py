@@ -28,7 +28,7 @@ class NearDuplicateIndex:
     `query` reports both the Jaccard and the containment of the smaller text in the larger.
     """
 
-    def __init__(self, threshold: float = 0.85, num_perm: int = 128, retrieve: float = 0.5):
+    def __init__(self, threshold: float = 0.85, num_perm: int = 128, retrieve: float = 0.6):
         self.num_perm = num_perm
         self.lsh = MinHashLSH(threshold=min(threshold, retrieve), num_perm=num_perm)
         self._hashes: dict[str, MinHash] = {}
