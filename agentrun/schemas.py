@@ -12,7 +12,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Level(StrEnum):
@@ -164,12 +164,35 @@ class DatasetMap(_Model):
     """What planning could not do cleanly, each with its location (file:line)."""
     history: list[Revision] = Field(default_factory=list)
 
+    _index: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Compare contents only (the lookup tables are a cache, not part of the map)."""
+        return isinstance(other, DatasetMap) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+    def _lookup(self, name: str, items: list[Any], build: Any) -> Any:
+        """Return a lookup table over `items`, rebuilt when the list was replaced or resized.
+
+        It makes `node` and `neighbours` O(1) in loops over a large map.
+        """
+        key = (id(items), len(items))
+        cached = self._index.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, build(items))
+            self._index[name] = cached
+        return cached[1]
+
     def node(self, node_id: str) -> Node:
         """Return the node with this id (KeyError if absent)."""
-        for node in self.nodes:
-            if node.id == node_id:
-                return node
-        raise KeyError(node_id)
+        by_id = self._lookup("nodes", self.nodes, lambda ns: {n.id: n for n in ns})
+        node = by_id.get(node_id)
+        if node is None or node.id != node_id:  # an id edited in place: look again
+            node = next((n for n in self.nodes if n.id == node_id), None)
+            if node is None:
+                raise KeyError(node_id)
+        return node
 
     def node_ids(self) -> set[str]:
         """Return the set of node ids."""
@@ -181,7 +204,14 @@ class DatasetMap(_Model):
 
     def neighbours(self, node_id: str) -> list[Anchor]:
         """Return the anchors leaving this node."""
-        return [a for a in self.anchors if a.src == node_id]
+        def build(anchors: list[Anchor]) -> dict[str, list[Anchor]]:
+            out: dict[str, list[Anchor]] = {}
+            for a in anchors:
+                out.setdefault(a.src, []).append(a)
+            return out
+
+        out = self._lookup("anchors", self.anchors, build)
+        return [a for a in out.get(node_id, []) if a.src == node_id]
 
 
 class Provenance(_Model):
