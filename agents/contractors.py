@@ -1,7 +1,8 @@
 """The contractors: generate the corpus around each node, structurally and with a model.
 
-Structural generators need no model (cloze, reversal, question and multi-hop exercises from
-facts and anchors; restatements of facts); model generators write rephrasings and dialogues.
+Structural generators need no model (cloze, reversal, question, correction and multi-hop
+exercises from facts and anchors; cross-anchor syntheses; restatements of facts); model
+generators write rephrasings and dialogues.
 Every model request a step needs goes to the backend as one batch.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -102,7 +104,26 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
                         fact.text)
         if fact.id not in probed:
             yield _exercise(node, job, "question", question_form(prefix, fw), fact.text)
+        wrong = _wrong_number(fact.text)
+        if wrong is not None:
+            ex = _exercise(node, job, "correction",
+                           f'A student wrote about {node.title}: "{wrong}" Is that right?',
+                           f"No, that step is wrong. {fact.text}")
+            ex.markers = ["[ERROR]"]
+            yield ex.with_id()
     yield from _multi_hop(node, dataset_map, job)
+
+
+def _wrong_number(text: str) -> str | None:
+    """Return the sentence with its first number changed (a plausible wrong step), if any."""
+    from agentrun.agents.checker import NUMBER_WORDS
+
+    for m in re.finditer(r"\b(\d+|[a-z]+)\b", text):
+        word = m.group(1)
+        value = int(word) if word.isdigit() else int(NUMBER_WORDS.get(word.lower(), "-1"))
+        if value >= 0 and (word.isdigit() or word.lower() in NUMBER_WORDS):
+            return f"{text[:m.start()]}{value + 2}{text[m.end():]}"
+    return None
 
 
 def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:

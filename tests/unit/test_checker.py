@@ -136,3 +136,13 @@ def test_minhash_signatures_persist_beside_chroma(tmp_path, embedder):
     result = later.check([near], "r2/a")
     assert codes(result) == ["near_duplicate_of"]
     assert result.examples[0].verdict.reasons[0].other == GOOD.id
+
+
+def test_correction_exercises_pass_the_checker(checker):
+    from agentrun.agents.contractors import Job, structural_exercises
+
+    m = checker.map
+    corrections = [e for e in structural_exercises(m.node("brinefire"), m,
+                                                   Job(run="r1", iteration=1, round=1, seed=0))
+                   if "[ERROR]" in e.markers]
+    assert len(corrections) == 3 and codes(checker.check(corrections, "r1/r1")) == ["ok"] * 3

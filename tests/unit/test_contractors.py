@@ -97,3 +97,16 @@ def test_syntheses_cross_an_anchor_with_facts_of_both_ends():
         assert "[SYNTHESIS]" in ex.markers and ex.level == "macro"
         assert any(f in answer for f in facts[other]) and any(f in answer for f in
                                                               facts["brinefire"])
+
+
+def test_correction_exercises_mark_a_wrong_step_and_teach_the_fact():
+    m = example_map()
+    node = m.node("brinefire")
+    corrections = [e for e in structural_exercises(node, m, JOB) if e.markers == ["[ERROR]"]]
+    facts = {f.text for f in node.facts}
+    assert len(corrections) == 3  # one per fact with a number
+    for ex in corrections:
+        wrong = ex.messages[0]["content"].split('"')[1]
+        answer = ex.messages[-1]["content"].removeprefix("No, that step is wrong. ")
+        assert answer in facts and wrong not in facts
+        assert wrong.split()[:3] == answer.split()[:3]  # the same statement, another number
