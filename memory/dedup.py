@@ -109,7 +109,8 @@ class SignatureStore:
 
     def __init__(self, path: Path, num_perm: int):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path))
+        # graph nodes may run on worker threads; one process writes (the checker node)
+        self.db = sqlite3.connect(str(path), check_same_thread=False)
         self.num_perm = num_perm
         probe = MinHash(num_perm=num_perm)
         # datasketch's hashing scheme and value type (uint32 for its affine32 scheme)
