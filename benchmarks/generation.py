@@ -6,8 +6,8 @@ python benchmarks/generation.py --model /models/qwen3-0.6b --device cuda --nodes
 B1: one contractor round's model work through agentrun (`candidates_for`: requests, one batch
 per schema, validation, examples) vs the same prompts sent straight to the same backend in
 one batch per schema. B2: the same prompts with the JSON-schema constraint (xgrammar) vs
-without. Both as output tokens per second, measured in alternating pairs (A, B, A, B …); the
-ratio is the median of the per-pair ratios. No response cache: every call generates.
+without. Both as output tokens per second, measured in pairs whose order alternates (A B,
+B A, …); the ratio is the median of the per-pair ratios. No response cache: every call generates.
 """
 
 from __future__ import annotations
@@ -70,9 +70,13 @@ def timed(fn: object, counter: Counting) -> float:
 def pairs(a: object, b: object, counter: Counting, n: int) -> tuple[float, float, float]:
     """Median tokens/s of a and b and the median per-pair ratio b/a, alternating."""
     ra, rb = [], []
-    for _ in range(n):
-        ra.append(timed(a, counter))
-        rb.append(timed(b, counter))
+    for i in range(n):  # A B, B A, A B …: neither side always runs first
+        if i % 2 == 0:
+            ra.append(timed(a, counter))
+            rb.append(timed(b, counter))
+        else:
+            rb.append(timed(b, counter))
+            ra.append(timed(a, counter))
     ratios = sorted(y / x for x, y in zip(ra, rb, strict=True))
     return sorted(ra)[n // 2], sorted(rb)[n // 2], ratios[n // 2]
 
