@@ -186,12 +186,14 @@ class DatasetMap(_Model):
 
     def node(self, node_id: str) -> Node:
         """Return the node with this id (KeyError if absent)."""
-        by_id = self._lookup("nodes", self.nodes, lambda ns: {n.id: n for n in ns})
-        node = by_id.get(node_id)
-        if node is None or node.id != node_id:  # an id edited in place: look again
-            node = next((n for n in self.nodes if n.id == node_id), None)
-            if node is None:
-                raise KeyError(node_id)
+        # positions, not objects: a node replaced in place (`nodes[i] = …`) is still found
+        where = self._lookup("nodes", self.nodes, lambda ns: {n.id: i for i, n in enumerate(ns)})
+        i = where.get(node_id)
+        if i is not None and self.nodes[i].id == node_id:
+            return self.nodes[i]
+        node = next((n for n in self.nodes if n.id == node_id), None)  # ids edited in place
+        if node is None:
+            raise KeyError(node_id)
         return node
 
     def node_ids(self) -> set[str]:
