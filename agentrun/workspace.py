@@ -211,7 +211,8 @@ def save_map(dataset_map: DatasetMap, path: Path) -> None:
     from ruamel.yaml.comments import CommentedMap
 
     data: Any = dataset_map.model_dump(mode="json", exclude_none=True)
-    if not (path.exists() and _has_comments(path.read_text(encoding="utf-8"))):
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not _has_comments(previous):
         dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
         body = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
         header = "".join(f"# {line}\n" for line in MAP_HEADER.splitlines())
@@ -220,12 +221,10 @@ def save_map(dataset_map: DatasetMap, path: Path) -> None:
     rt = YAML()
     rt.width = 100
     rt.indent(mapping=2, sequence=2, offset=0)  # the layout PyYAML writes
-    old = None
-    if path.exists():
-        try:
-            old = rt.load(path.read_text(encoding="utf-8"))
-        except Exception:  # an unreadable old file is simply replaced  # noqa: BLE001
-            old = None
+    try:
+        old = rt.load(previous)
+    except Exception:  # an unreadable old file is simply replaced  # noqa: BLE001
+        old = None
     if isinstance(old, CommentedMap):
         data = merge_yaml(old, data)
     else:

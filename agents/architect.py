@@ -134,12 +134,8 @@ def plan_map(notes: list[Note], quotas: dict[ExampleKind, int],
     problems += _cycles(anchors)
     dataset_map = DatasetMap(nodes=nodes, anchors=anchors, unresolved_links=unresolved,
                              problems=problems)
-    by_id = {n.id: n for n in nodes}
-    out: dict[str, list[Anchor]] = {}
-    for a in anchors:
-        out.setdefault(a.src, []).append(a)
     for node in nodes:
-        node.probes = make_probes(node, out.get(node.id, []), by_id)
+        node.probes = make_probes(node, dataset_map)
     return dataset_map
 
 
@@ -396,11 +392,8 @@ def question_form(prefix: str, fw: str) -> str:
     return f"{prefix} {wh}?"
 
 
-def make_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]) -> list[Probe]:
-    """Write absorption, generalization and transfer probes for a node from its facts.
-
-    `anchors_out` are the anchors leaving the node; `by_id` finds their other ends.
-    """
+def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
+    """Write absorption, generalization and transfer probes for a node from its facts."""
     splits = [(f, s) for f in node.facts if (s := split_fact(f.text))]
     probes: list[Probe] = []
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[:2]):
@@ -412,7 +405,7 @@ def make_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]) -
                             kind=ProbeKind.generalization,
                             prompt=f"About {node.title}: {question_form(prefix, fw)}",
                             answer=answer, fact_ids=[fact.id]))
-    probes.extend(_transfer_probes(node, anchors_out, by_id))
+    probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
     probes.extend(_inner_transfer_probes(node, 2 - transfer, start=transfer))
     return probes
@@ -492,15 +485,14 @@ def _subject_as_x(prefix: str, title: str) -> str:
     return f"About X: {prefix}"
 
 
-def _transfer_probes(node: Node, anchors_out: list[Anchor], by_id: dict[str, Node]
-                     ) -> list[Probe]:
+def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     """Two-hop probes: identify X from this node's link sentence, then recall a fact of X."""
     probes: list[Probe] = []
     bridges = {f.text: f.id for f in node.facts}
-    for anchor in anchors_out:
+    for anchor in dataset_map.neighbours(node.id):
         if len(probes) == 2:
             break
-        dst = by_id[anchor.dst]
+        dst = dataset_map.node(anchor.dst)
         sentence = anchor.evidence.split(": ", 1)[-1]
         if anchor.relation == Relation.part_of or sentence not in bridges:
             continue  # the bridge must be a sentence of this node that names the other
@@ -590,11 +582,10 @@ def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: in
     A model probe replaces a structural one only if its answer is a phrase of the other
     node's facts and the question does not give it away (`_valid_transfer`).
     """
-    by_id = {n.id: n for n in dataset_map.nodes}
     jobs: list[tuple[Node, Node, Anchor]] = []
     per_node: Counter[str] = Counter()
     for anchor in dataset_map.anchors:
-        src, dst = by_id[anchor.src], by_id[anchor.dst]
+        src, dst = dataset_map.node(anchor.src), dataset_map.node(anchor.dst)
         wanted = (only is None or src.id in only) and per_node[src.id] < 2
         if wanted and anchor.relation != Relation.part_of and src.facts and dst.facts:
             per_node[src.id] += 1
@@ -619,7 +610,7 @@ def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: in
                           prompt=out.question, answer=out.answer.strip().rstrip("."),
                           fact_ids=[bridge, answer_fact], origin=f"model:{backend.model_id}"))
     for node_id, probes in written.items():
-        node = by_id[node_id]
+        node = dataset_map.node(node_id)
         kept = [p for p in node.probes if p.kind != ProbeKind.transfer]
         structural = [p for p in node.probes if p.kind == ProbeKind.transfer]
         for i, p in enumerate(structural[len(probes):], start=len(probes)):
@@ -644,14 +635,14 @@ def _valid_transfer(out: TransferProbeOut, src: Node, dst: Node) -> str | None:
 def model_relations(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
                     only: set[str] | None = None) -> int:
     """Let the model type the anchors that carry a linking sentence, in one batch."""
-    by_id = {n.id: n for n in dataset_map.nodes}
+    node = dataset_map.node
     anchors = [a for a in dataset_map.anchors if (only is None or a.src in only)
                and a.relation != Relation.part_of and a.evidence.split(": ", 1)[-1]
-               in {f.text for f in by_id[a.src].facts}]
+               in {f.text for f in node(a.src).facts}]
     requests = [
         GenRequest(messages=render_chat(
-            "architect.relation.md", src_title=by_id[a.src].title,
-            dst_title=by_id[a.dst].title, sentence=a.evidence.split(": ", 1)[-1]),
+            "architect.relation.md", src_title=node(a.src).title,
+            dst_title=node(a.dst).title, sentence=a.evidence.split(": ", 1)[-1]),
             max_new_tokens=24, temperature=0.0, seed=seed)
         for a in anchors
     ]

@@ -185,13 +185,12 @@ class Checker:
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
         own = {n.id: _content_words(" ".join([n.title] + [f.text for f in n.facts]))
                for n in dataset_map.nodes}
-        out: dict[str, set[str]] = {n.id: set() for n in dataset_map.nodes}
-        for a in dataset_map.anchors:
-            out.setdefault(a.src, set()).add(a.dst)
-        self.node_vocab = {n.id: set(own[n.id]).union(*(own[d] for d in out[n.id] if d in own))
-                           for n in dataset_map.nodes}
+        # the node ids each node's examples may draw on: itself and its anchored nodes
+        self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}
+                      for n in dataset_map.nodes}
+        self.node_vocab = {nid: set().union(*(own[d] for d in reach if d in own))
+                           for nid, reach in self.reach.items()}
         self.facts = FactIndex(dataset_map)
-        self.reach = {n.id: {n.id} | out[n.id] for n in dataset_map.nodes}
         self.vocabulary = set().union(*own.values()) | {
             w.lower() for n in dataset_map.nodes
             for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}

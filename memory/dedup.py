@@ -43,6 +43,9 @@ class NearDuplicateIndex:
     def __len__(self) -> int:
         return len(self._hashes)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._hashes
+
     def minhash(self, text: str) -> tuple[MinHash, int]:
         """Return the MinHash of a text's shingles and their number."""
         grams = shingles(text)
@@ -132,7 +135,7 @@ class SignatureStore:
     def load_into(self, index: NearDuplicateIndex) -> None:
         """Insert every stored signature into an index."""
         for key, tag, size, blob in self.db.execute("SELECT id, tag, size, hashes FROM sig"):
-            if key not in index._hashes:
+            if key not in index:
                 values = np.frombuffer(blob, dtype=self.dtype)
                 extra = {"scheme": self.scheme} if self.scheme else {}
                 mh = MinHash(num_perm=self.num_perm, hashvalues=values, **extra)

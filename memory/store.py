@@ -55,8 +55,7 @@ class Memory:
             self._near = NearDuplicateIndex(threshold, num_perm)
             self._signatures.load_into(self._near)
             if len(self._near) < self.count():
-                missing = [(i, d, m) for i, d, m in self.documents() if i not in
-                           self._near._hashes]
+                missing = [(i, d, m) for i, d, m in self.documents() if i not in self._near]
                 for key, doc, meta in missing:
                     self._near.add(key, doc, str(meta.get("round_key", "")))
                 self._signatures.save(self._near, [k for k, _, _ in missing])
