@@ -94,11 +94,20 @@ class Generation(_Section):
             ExampleKind.exercise: 6,
             ExampleKind.rephrasing: 2,
             ExampleKind.dialogue: 1,
+            ExampleKind.synthesis: 1,
         }
     )
-    """Default examples of each kind per node (the map's node quotas override these)."""
+    """Default examples of each kind per node (the map's node quotas override these; a node
+    without anchors gets no syntheses)."""
     model_generators: bool = True
-    """Let the contractor model write rephrasings and dialogues beside the structural ones."""
+    """Let the contractor model write examples beside the structural ones."""
+    model_share: dict[ExampleKind, float] | None = None
+    """Part of each kind's need asked of the contractor model, the rest structural. Unset:
+    rephrasings and dialogues with the embedded model; also half the exercises and syntheses
+    with any other model."""
+    megastructure: bool = True
+    """Also emit the whole map as one linked text, split into parts that fit the student's
+    context (`megastructure_part` examples)."""
     structured_retries: int = Field(default=1, ge=0)
     """Bounded retries when a model output fails its schema."""
     seed: int = 0
@@ -128,7 +137,12 @@ class CheckerSettings(_Section):
     min_chars: int = Field(default=12, ge=1)
     """Shorter examples are rejected as too short."""
     max_chars: int = Field(default=4000, ge=10)
-    """Longer examples are rejected as too long."""
+    """Longer examples are rejected as too long (megastructure parts: `max_part_chars`)."""
+    max_part_chars: int = Field(default=40_000, ge=10)
+    """Longer megastructure parts are rejected (they are cut to the student's context)."""
+    judge: Literal["auto", "on", "off"] = "auto"
+    """Ask the checker model whether model-written examples agree with their node's facts:
+    `auto` does when the checker role names a model other than the embedded one."""
 
 
 class Embedder(_Section):

@@ -12,21 +12,26 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
 
-from agentrun.config import CheckerSettings
+from agentrun.config import AgentrunConfig, CheckerSettings
 from agentrun.graphs.context import Context
 from agentrun.graphs.state import State
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
+from agentrun.models.base import Backend, GenRequest
+from agentrun.models.structured import generate_structured
+from agentrun.prompts import render_chat
 from agentrun.schemas import (
     DatasetMap,
     Example,
     ExampleKind,
+    Fact,
     Probe,
     ProbeKind,
     Reason,
@@ -39,6 +44,7 @@ ROLES = {"system", "user", "assistant"}
 # A capitalized word that does not open a sentence, or a number: what a model may invent.
 INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
 SENTENCE = re.compile(r"[^.!?]+[.!?]")
+MARKER = re.compile(r"\[(?:THEME|ANCHOR|SYNTHESIS|ERROR)\]\s*")
 
 
 NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -168,8 +174,10 @@ class Checker:
     """Checks candidates against the map, the probes and the workspace's memory."""
 
     def __init__(self, dataset_map: DatasetMap, memory: Memory, embedder: Embedder,
-                 settings: CheckerSettings):
+                 settings: CheckerSettings, judge: Backend | None = None, retries: int = 1):
         self.map = dataset_map
+        self.judge = judge
+        self.retries = retries
         self.memory = memory
         self.embedder = embedder
         self.settings = settings
@@ -183,8 +191,9 @@ class Checker:
                 key = " ".join(pattern.split()[:4])
                 self.leak_patterns.setdefault(key, []).append((p, pattern))
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
-        own = {n.id: _content_words(" ".join([n.title] + [f.text for f in n.facts]))
-               for n in dataset_map.nodes}
+        own = self.own_vocab = {
+            n.id: set(_content_words(" ".join([n.title] + [f.text for f in n.facts])))
+            for n in dataset_map.nodes}
         # the node ids each node's examples may draw on: itself and its anchored nodes
         self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}
                       for n in dataset_map.nodes}
@@ -209,6 +218,9 @@ class Checker:
                 index.add(ex.id, ex.content())
         vectors = self._embedding_checks(
             [c for c in candidates if c.verdict and c.verdict.accepted], round_key)
+        if self.judge is not None:
+            self._judge_checks([c for c in candidates if c.verdict and c.verdict.accepted
+                                and c.provenance.generator.startswith("model:")])
         for ex in candidates:  # the index keeps only what this round accepted
             if ex.id in batch_ids and not (ex.verdict and ex.verdict.accepted):
                 index.remove(ex.id)
@@ -305,7 +317,9 @@ class Checker:
             return Reason(code=ReasonCode.malformed, detail="a tutor turn under three words")
         if size < self.settings.min_chars:
             return Reason(code=ReasonCode.too_short, detail=f"{size} characters")
-        if size > self.settings.max_chars:
+        limit = self.settings.max_part_chars if ex.kind == ExampleKind.megastructure_part \
+            else self.settings.max_chars
+        if size > limit:
             return Reason(code=ReasonCode.too_long, detail=f"{size} characters")
         return None
 
@@ -328,6 +342,8 @@ class Checker:
         if not words:
             return False
         vocab = self.node_vocab.get(ex.node_id, set())
+        if ex.anchors_used:  # a megastructure part may span nodes beyond the direct anchors
+            vocab = vocab.union(*(self.own_vocab.get(n, set()) for n in ex.anchors_used))
         return sum(w in vocab for w in words) / len(words) >= self.settings.min_grounding
 
     # -- memory-backed checks
@@ -357,6 +373,56 @@ class Checker:
         return {ex.id: vectors[i] for i, ex in enumerate(accepted)}
 
 
+    def _judge_checks(self, examples: list[Example]) -> None:
+        """Ask the checker model, in one batch, whether model-written examples keep the facts.
+
+        Runs last, on what every deterministic check accepted: the judge sees the facts of the
+        example's node and of the nodes it cites, numbered, and names the one it clashes with.
+        """
+        assert self.judge is not None
+        if not examples:
+            return
+        shown = [self._judge_facts(ex) for ex in examples]
+        requests = [GenRequest(messages=render_chat("checker.judge.md", facts=[f.text for f in fs],
+                                                    example=_answer_lines(ex)),
+                               max_new_tokens=120, temperature=0.0, tags={"example": ex.id})
+                    for ex, fs in zip(examples, shown, strict=True)]
+        outputs = generate_structured(self.judge, requests, JudgeOut, retries=self.retries)
+        for ex, facts, out in zip(examples, shown, outputs, strict=True):
+            if out is None or out.verdict == "consistent":
+                continue  # an unreadable judgement rejects nothing the rules accepted
+            fact = facts[out.fact - 1].id if 0 < out.fact <= len(facts) else ex.node_id
+            code = ReasonCode.contradicts if out.verdict == "contradicts" else \
+                ReasonCode.ungrounded
+            ex.verdict = Verdict(accepted=False, reasons=[Reason(
+                code=code, other=fact, detail=f"judge {self.judge.model_id}: {out.reason}")])
+
+    def _judge_facts(self, ex: Example) -> list[Fact]:
+        """Return the facts a judge needs: the node's, then those of the nodes it cites."""
+        ids = [ex.node_id] + [n for n in ex.anchors_used if n != ex.node_id]
+        facts = [f for i in ids if i in self.node_ids for f in self.map.node(i).facts]
+        return facts[:JUDGE_MAX_FACTS]
+
+
+JUDGE_MAX_FACTS = 48
+
+
+class JudgeOut(BaseModel):
+    """The checker model's reading of one example against its facts."""
+
+    verdict: Literal["consistent", "contradicts", "unsupported"]
+    fact: int = Field(default=0, ge=0, le=JUDGE_MAX_FACTS)
+    """The number of the note the example contradicts (1-based); 0 when none."""
+    reason: str = Field(default="", max_length=200)
+
+
+def _answer_lines(ex: Example) -> str:
+    """Return an example as the judge reads it: its turns, one per line, roles named."""
+    if ex.messages:
+        return "\n".join(f"{m['role']}: {m['content']}" for m in ex.messages)
+    return ex.text or ""
+
+
 STOP = set("""about above after again against also among because been before being below
 between both could does doing down during each every from further have having here into
 itself just more most much only other over same should some such than that their them then
@@ -371,10 +437,12 @@ def _content_words(text: str) -> list[str]:
 
 
 def _answer(ex: Example) -> str:
-    """Return what the example teaches: its assistant turns, or its text."""
+    """Return what the example teaches: its assistant turns, or its text (markers left out)."""
     if ex.messages:
-        return " ".join(m["content"] for m in ex.messages if m["role"] == "assistant")
-    return ex.text or ""
+        text = " ".join(m["content"] for m in ex.messages if m["role"] == "assistant")
+    else:
+        text = ex.text or ""
+    return MARKER.sub("", text)
 
 
 # ---------------------------------------------------------------- graph node
@@ -390,7 +458,7 @@ def checker_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     round_key = f"{run.id}/{folder.name}"
     if not (folder / "accepted.jsonl").exists():
         checker = Checker(load_map(run.map_path), memory(str(ws.memory_dir)), embedder(cfg),
-                          cfg.checker)
+                          cfg.checker, judge_backend(cfg, ws), cfg.generation.structured_retries)
         result = checker.check(load_examples(folder / "candidates.jsonl"), round_key)
         # Memory first, then the files: a crash in between re-checks this round, and the
         # round's own memory entries are skipped by `round_key`, so nothing is lost or doubled.
@@ -404,6 +472,15 @@ def checker_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
+
+
+def judge_backend(cfg: AgentrunConfig, ws: Any) -> Backend | None:
+    """Return the checker model as a judge when configured, or when it is not the embedded one."""
+    from agentrun.services import backend
+
+    wanted = cfg.checker.judge == "on" or (
+        cfg.checker.judge == "auto" and cfg.roles.checker.model != "embedded")
+    return backend(cfg, ws, "checker") if wanted else None
 
 
 def _collect(run: Any) -> tuple[list[Example], list[Example]]:

@@ -137,10 +137,10 @@ evaluation only.
 | --- | --- |
 {rows(Counter(str(e.level) for e in accepted))}
 
-Length in words (the whole example), per kind:
+Length in words (the whole example), per kind and level:
 
-| kind | n | min | median | p90 | max |
-| --- | --- | --- | --- | --- | --- |
+| kind | level | n | min | median | p90 | max |
+| --- | --- | --- | --- | --- | --- | --- |
 {lengths}
 
 | node | accepted |
@@ -164,17 +164,17 @@ Models: {", ".join(models) or "none (structural generators only)"}.
 
 
 def length_table(examples: list[Example]) -> str:
-    """Return markdown rows of the word-length distribution of examples, per kind."""
-    by_kind: dict[str, list[int]] = {}
+    """Return markdown rows of the word-length distribution of examples, per kind and level."""
+    by_kind: dict[tuple[str, str], list[int]] = {}
     for e in examples:
-        by_kind.setdefault(str(e.kind), []).append(len(e.content().split()))
+        by_kind.setdefault((str(e.kind), str(e.level)), []).append(len(e.content().split()))
     out = []
-    for kind, sizes in sorted(by_kind.items()):
+    for (kind, level), sizes in sorted(by_kind.items()):
         sizes.sort()
         p90 = sizes[min(len(sizes) - 1, int(0.9 * len(sizes)))]
-        out.append(f"| {kind} | {len(sizes)} | {sizes[0]} | {sizes[len(sizes) // 2]} | {p90} "
-                   f"| {sizes[-1]} |")
-    return "\n".join(out) or "| (none) | 0 | | | | |"
+        out.append(f"| {kind} | {level} | {len(sizes)} | {sizes[0]} | {sizes[len(sizes) // 2]} "
+                   f"| {p90} | {sizes[-1]} |")
+    return "\n".join(out) or "| (none) | | 0 | | | | |"
 
 
 def write_card(path: Path, text: str) -> None:

@@ -90,14 +90,87 @@ def test_embedding_near_duplicate_within_a_batch(checker):
     assert "embedding cosine" in result.examples[1].verdict.reasons[0].detail
 
 
-def test_structural_syntheses_pass_the_checker(checker):
-    from agentrun.agents.contractors import Job, candidates_for
+def test_structural_syntheses_dialogues_and_megastructure_parts_pass_the_checker(checker):
+    from agentrun.agents.contractors import Job, candidates_for, megastructure_parts
 
     job = Job(run="r1", iteration=1, round=1, seed=0)
-    out = candidates_for(checker.map, {"brinefire": {ExampleKind.synthesis: 4},
-                                       "orvane": {ExampleKind.synthesis: 4}}, set(), job, None, 0)
-    result = checker.check(out, "r1/1/1")
-    assert len(out) == 8 and codes(result) == ["ok"] * 8
+    out = candidates_for(checker.map, {"brinefire": {ExampleKind.synthesis: 4,
+                                                     ExampleKind.dialogue: 2},
+                                       "orvane": {ExampleKind.synthesis: 4,
+                                                  ExampleKind.dialogue: 2}}, set(), job, None, 0)
+    parts = megastructure_parts(checker.map, job, lambda t: len(t.split()), budget=200)
+    # a part is held to the whole map's facts: a changed number in one is caught
+    bad = next(p for p in parts if "eleven days" in p.messages[-1]["content"]).model_copy(
+        deep=True)
+    bad.messages[-1]["content"] = bad.messages[-1]["content"].replace("eleven days", "9 days")
+    result = checker.check([bad.with_id()] + out + parts, "r1/1/1")
+    assert len(out) == 12 and len(parts) > 3
+    assert codes(result) == ["contradicts"] + ["ok"] * (12 + len(parts))
+
+
+def test_a_corrected_error_step_passes_and_an_uncorrected_one_does_not(checker):
+    from agentrun.agents.contractors import SynthesisWithErrorOut, render_synthesis
+
+    fact = "Refining brinefire takes eleven days of slow boiling in copper vats."
+    body = dict(theme="Brinefire and Fenwick Reef", conclusion="The reef feeds the lamps.",
+                steps=["Brinefire is a lamp fuel refined from the oil of red kelp.",
+                       "The red kelp grows only on the Fenwick Reef."])
+    wrong = "Refining brinefire takes three days of slow boiling in copper vats."
+    fixed = render_synthesis(SynthesisWithErrorOut(**body, wrong_step=wrong, correction=fact))
+    unfixed = render_synthesis(SynthesisWithErrorOut(
+        **body, wrong_step=wrong, correction="The vats are made of copper."))
+    cases = [ex("brinefire", "How do the two fit together?", text, ExampleKind.synthesis,
+                ["fenwick-reef"]).model_copy(update={"markers": ["[ERROR]"]})
+             for text in (fixed, unfixed)]
+    assert "[ERROR] " + wrong in fixed
+    assert codes(checker.check(cases, "r1/1/3")) == ["ok", "contradicts"]
+
+
+class JudgeFake:
+    """Plays a capable checker model: finds the numbered note whose number an example changes."""
+
+    model_id = "fake-judge"
+
+    def __init__(self):
+        self.batches = []
+
+    def generate(self, requests, on_result=None):
+        import json
+        import re
+
+        self.batches.append(len(requests))
+        out = []
+        for r in requests:
+            prompt = r.messages[-1]["content"]
+            notes = dict(re.findall(r"^(\d+)\. (.*)$", prompt, re.M))
+            example = prompt.split("Example:\n", 1)[1]
+            verdict = {"verdict": "consistent", "fact": 0, "reason": ""}
+            if "blue flame" in example:  # a claim the rules cannot see: a changed colour
+                n = next(int(k) for k, v in notes.items() if "green flame" in v)
+                verdict = {"verdict": "contradicts", "fact": n, "reason": "green, not blue"}
+            out.append(json.dumps(verdict))
+        return out
+
+
+def test_a_capable_judge_rejects_what_the_rules_let_through(tmp_path, embedder):
+    m = example_map()
+    judge = JudgeFake()
+    checker = Checker(m, Memory(tmp_path / "chroma"), embedder, CheckerSettings(), judge, 0)
+    model = PROV.model_copy(update={"generator": "model:exercise"})
+    blue = ex("brinefire", "What colour is a brinefire flame?",
+              "Brinefire burns with a pale blue flame seen from far away.")
+    cases = [blue.model_copy(update={"provenance": model}).with_id(),
+             GOOD.model_copy(update={"provenance": model}).with_id(),
+             GOOD2, blue.model_copy(update={"messages": blue.messages[:1] + [
+                 {"role": "assistant", "content": "A pale blue flame, seen from far away."}]}
+             ).with_id()]
+    result = checker.check(cases, "r1/1/1")
+    # only model-written examples go to the judge, in one batch
+    assert judge.batches == [2]
+    assert codes(result) == ["contradicts", "ok", "ok", "ok"]
+    reason = result.examples[0].verdict.reasons[0]
+    flame = next(f for f in m.node("brinefire").facts if "green flame" in f.text)
+    assert reason.other == flame.id and "fake-judge" in reason.detail
 
 
 def test_a_restated_fact_with_another_value_is_a_contradiction(checker):

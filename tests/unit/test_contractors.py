@@ -1,34 +1,57 @@
 import json
+from collections import Counter
 
 from agentrun.agents.checker import normalize
-from agentrun.agents.contractors import Job, candidates_for, deficits_of, structural_exercises
+from agentrun.agents.contractors import (
+    SIZES,
+    STRONG_MODEL_SHARE,
+    Job,
+    candidates_for,
+    deficits_of,
+    structural_exercises,
+)
 from agentrun.models.base import GenRequest
-from agentrun.schemas import ExampleKind, ProbeKind
+from agentrun.schemas import ExampleKind, Level, ProbeKind
 from tests.unit.test_architect import example_map
 
 JOB = Job(run="r", iteration=1, round=1, seed=0)
 
 
 class FakeBackend:
-    """Answers every request with a fixed valid JSON for its schema; counts batches."""
+    """Answers every request with a valid JSON for its schema, from the facts in its prompt."""
 
     model_id = "fake"
 
     def __init__(self):
-        self.batches: list[int] = []
+        self.batches: list[tuple[str, int]] = []
+        self.requests: list[GenRequest] = []
 
     def count_tokens(self, text):
         return len(text.split())
 
     def generate(self, requests: list[GenRequest], on_result=None):
-        self.batches.append(len(requests))
+        self.batches.append((requests[0].schema["title"], len(requests)))
+        self.requests += requests
         out = []
         for i, r in enumerate(requests):
-            if "turns" in r.schema["properties"]:
-                text = json.dumps({"turns": [{"student": f"What is {r.tags['node']}?",
-                                              "tutor": "It is refined from red kelp oil."}]})
+            facts = [line[2:] for line in r.messages[-1]["content"].splitlines()
+                     if line.startswith("- ")]
+            fields = r.schema["properties"]
+            if "turns" in fields:
+                answer = {"turns": [{"student": f"What is {r.tags['node']}?", "tutor": facts[0]},
+                                    {"student": "And then?", "tutor": facts[-1]}]}
+            elif "question" in fields:
+                answer = {"question": f"Which note ends with {facts[0].split()[-1]}?",
+                          "answer": " ".join(facts[:2])}
+            elif "steps" in fields:
+                answer = {"theme": "Two linked notes", "steps": facts[:2],
+                          "conclusion": facts[-1]}
+                if "wrong_step" in fields:
+                    answer |= {"wrong_step": "Brinefire is refined from 9 kelp.",
+                               "correction": facts[0]}
             else:
-                text = json.dumps({"text": f"Brinefire is a lamp fuel from red kelp ({i})."})
+                answer = {"text": f"{' '.join(facts)} ({i})"}
+            text = json.dumps(answer)
             out.append(text)
             if on_result:
                 on_result(i, text)
@@ -65,17 +88,116 @@ def test_model_work_goes_to_the_backend_in_one_batch_per_schema():
     m = example_map()
     backend = FakeBackend()
     deficits = {n.id: {ExampleKind.rephrasing: 2, ExampleKind.dialogue: 1,
-                       ExampleKind.exercise: 3} for n in m.nodes}
-    out = candidates_for(m, deficits, set(), JOB, backend, retries=0)
-    assert backend.batches == [2 * len(m.nodes), len(m.nodes)]
-    kinds = [e.kind for e in out]
-    assert kinds.count(ExampleKind.exercise) == 3 * len(m.nodes)
-    assert kinds.count(ExampleKind.dialogue) == len(m.nodes)
+                       ExampleKind.exercise: 4, ExampleKind.synthesis: 3} for n in m.nodes}
+    linked = [n.id for n in m.nodes if m.neighbours(n.id)]
+    out = candidates_for(m, deficits, set(), JOB, backend, retries=0,
+                         model_share=STRONG_MODEL_SHARE)
+    schemas = [name for name, _ in backend.batches]
+    assert len(schemas) == len(set(schemas)) == 5  # one batch per output schema
+    sizes = dict(backend.batches)
+    assert sizes["RephrasingOut"] == 2 * len(m.nodes) and sizes["DialogueOut"] == len(m.nodes)
+    assert sizes["ExerciseOut"] == 2 * len(m.nodes)  # half the exercises
+    assert sizes["SynthesisOut"] + sizes["SynthesisWithErrorOut"] == 2 * len(linked)
+    made = Counter((e.kind, e.provenance.generator.split(":")[0]) for e in out)
+    assert made[(ExampleKind.exercise, "model")] == made[(ExampleKind.exercise, "structural")]
+    assert made[(ExampleKind.rephrasing, "structural")] == len(m.nodes)  # one kept verbatim
     dialogue = next(e for e in out if e.kind == ExampleKind.dialogue)
-    assert [t["role"] for t in dialogue.messages] == ["user", "assistant"]
+    assert [t["role"] for t in dialogue.messages] == ["user", "assistant"] * 2
     assert dialogue.provenance.model == "fake"
     assert dialogue.provenance.template == "contractors.dialogue.md"
     assert len(set(e.id for e in out)) == len(out)
+
+
+def test_model_examples_follow_their_level():
+    m = example_map()
+    backend = FakeBackend()
+    deficits = {n.id: {ExampleKind.rephrasing: 2, ExampleKind.dialogue: 1,
+                       ExampleKind.exercise: 3, ExampleKind.synthesis: 3} for n in m.nodes}
+    out = candidates_for(m, deficits, set(), JOB, backend, retries=0,
+                         model_share=STRONG_MODEL_SHARE)
+    for r in backend.requests:
+        node = m.node(r.tags["node"])
+        if r.tags["kind"] == ExampleKind.dialogue:  # exchanges grow with the node's level
+            turns = {"micro": 2, "meso": 3, "macro": 4}[node.level]
+            assert f"dialogue of {turns} exchanges" in r.messages[-1]["content"]
+            assert r.max_new_tokens == 90 * turns
+    by_level = {lv: {r.max_new_tokens for r in backend.requests
+                     if r.tags["kind"] != ExampleKind.dialogue
+                     and SIZES[lv].words in r.messages[-1]["content"]} for lv in SIZES}
+    assert by_level[Level.micro] == {SIZES[Level.micro].tokens}
+    assert by_level[Level.macro] == {SIZES[Level.macro].tokens}
+    model = [e for e in out if e.provenance.generator.startswith("model:")]
+    assert {e.level for e in model if e.kind == ExampleKind.synthesis} == {Level.macro}
+    hops = [e for e in model if e.kind == ExampleKind.exercise and e.anchors_used]
+    assert hops and {e.level for e in hops} == {Level.meso}
+    assert {e.level for e in model if e.kind == ExampleKind.exercise
+            and not e.anchors_used} == {Level.micro}
+    passages = [e for e in model if e.kind == ExampleKind.rephrasing and e.level != Level.micro]
+    assert passages and all(len(e.messages[-1]["content"]) > 100 for e in passages)
+
+
+def test_model_syntheses_carry_their_markers_and_a_corrected_error():
+    m = example_map()
+    backend = FakeBackend()
+    out = candidates_for(m, {"brinefire": {ExampleKind.synthesis: 6}}, set(), JOB, backend, 0,
+                         model_share={ExampleKind.synthesis: 1.0})
+    made = [e for e in out if e.provenance.template == "contractors.synthesis.md"]
+    assert len(made) == 6
+    for e in made:
+        lines = e.messages[-1]["content"].splitlines()
+        assert lines[0].startswith("[THEME] ") and lines[-1].startswith("[SYNTHESIS] ")
+        assert e.anchors_used and e.anchors_used[0] in {a.dst for a in m.neighbours("brinefire")}
+        assert sum(line.startswith("[ANCHOR] ") for line in lines) >= 2
+        assert ("[ERROR]" in e.markers) == any(line.startswith("[ERROR] ") for line in lines)
+    assert sum("[ERROR]" in e.markers for e in made) == 2  # every third
+
+
+def test_structural_dialogues_have_follow_ups_and_cross_an_anchor():
+    from agentrun.agents.contractors import structural_dialogues
+
+    m = example_map()
+    node = m.node("brinefire")
+    dialogues = list(structural_dialogues(node, m, JOB))
+    assert len(dialogues) >= 2
+    facts = {f.text for f in node.facts}
+    for d in dialogues:
+        users = [t["content"] for t in d.messages if t["role"] == "user"]
+        assert len(users) >= 2 and len(set(users)) == len(users)
+        assert d.anchors_used and f"connect to {m.node(d.anchors_used[0]).title}" in users[-1]
+        said = " ".join(t["content"] for t in d.messages if t["role"] == "assistant")
+        assert sum(f in said for f in facts) >= 2
+
+
+def words(text):
+    return len(text.split())
+
+
+def test_megastructure_parts_fit_the_context_and_keep_every_fact_in_order():
+    from agentrun.agents.contractors import megastructure_parts
+
+    m = example_map()
+    parts = megastructure_parts(m, JOB, words, budget=120)
+    texts = [p.messages[-1]["content"] for p in parts]
+    assert len(parts) > 3 and all(words(t) + len(t.splitlines()) <= 120 for t in texts)
+    lines = [line for t in texts for line in t.splitlines()]
+    facts = [f.text for n in m.nodes for f in n.facts]
+    assert sorted(line for line in lines if line in facts) == sorted(facts)  # each once
+    owner = {f.text: n.id for n in m.nodes for f in n.facts}
+    assert all(t.splitlines()[-1] in owner for t in texts)  # no dangling heading or link
+    # linked nodes sit side by side, joined by an [ANCHOR] line naming the relation
+    assert sum(line.startswith("[ANCHOR] ") for line in lines) >= len(m.nodes) // 2
+    for i, p in enumerate(parts):
+        assert f"part {i + 1} of {len(parts)}" in p.messages[0]["content"]
+        assert p.kind == ExampleKind.megastructure_part
+        if i:  # the prompt names the node the previous part ended on
+            ended_on = owner[texts[i - 1].splitlines()[-1]]
+            assert f"continues from {m.node(ended_on).title}." in p.messages[0]["content"]
+        covered = {p.node_id, *p.anchors_used}
+        assert all(line[3:] in {m.node(n).title for n in covered}
+                   for line in p.messages[-1]["content"].splitlines() if line.startswith("## "))
+    # a larger context takes fewer parts; the same map gives the same parts
+    assert len(megastructure_parts(m, JOB, words, budget=400)) < len(parts)
+    assert [p.id for p in megastructure_parts(m, JOB, words, budget=120)] == [p.id for p in parts]
 
 
 def test_seen_candidates_are_not_offered_again():

@@ -58,7 +58,7 @@ def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
     assert "| dpo.jsonl | 2 |" in card and "2 accepted, 3 rejected" in card
     assert "| contradicts | 1 |" in card and "| duplicate_of | 1 |" in card
     assert f"version {m.version}" in card
-    assert "| exercise | 2 | " in card  # the length distribution, per kind
+    assert "| exercise | meso | 2 | " in card  # the length distribution, per kind and level
     bad = CliRunner().invoke(app, ["export", str(run), "--format", "orpo"])
     assert bad.exit_code == 2 and "unknown; choose one of sft, prompt-completion, text, dpo" \
         in bad.output
