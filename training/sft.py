@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 COMPLETE = "COMPLETE"
+log = logging.getLogger(__name__)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -74,6 +76,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    dataset, too_long = _within(dataset, tokenizer, recipe["max_seq_len"])
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, local_files_only=True,
         dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
@@ -85,9 +88,13 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
         output_dir=str(out_dir), num_train_epochs=recipe["epochs"], max_steps=recipe["max_steps"],
         per_device_train_batch_size=recipe["batch_size"],
         gradient_accumulation_steps=recipe["grad_accum"], learning_rate=recipe["learning_rate"],
-        lr_scheduler_type="cosine", warmup_steps=0.05, max_length=recipe["max_seq_len"],
-        # Padding-free batches on GPU (flash attention); on CPU sort-free padding is cheaper.
-        padding_free=recipe.get("padding_free", False),
+        lr_scheduler_type="cosine", warmup_steps=0.05,
+        # Padding-free: a batch is one row of its examples end to end, and attention stays
+        # within each example (position ids restart; transformers builds the block mask, or
+        # flash attention reads the boundaries). Rows are cut to max_seq_len above, so TRL
+        # needs no max_length here.
+        padding_free=recipe.get("padding_free", True),
+        max_length=None if recipe.get("padding_free", True) else recipe["max_seq_len"],
         bf16=recipe["bf16"], gradient_checkpointing=recipe["gradient_checkpointing"],
         logging_steps=1, save_strategy="steps", save_steps=recipe.get("save_steps", 50),
         save_total_limit=2, report_to=recipe.get("report_to", ["tensorboard"]),
@@ -116,11 +123,33 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "examples": len(dataset),
+        "dropped_too_long": too_long,
     }
     (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out_dir / COMPLETE).write_text("ok")
     return metrics
+
+
+def _within(dataset: Any, tokenizer: Any, max_len: int) -> tuple[Any, int]:
+    """Drop the examples longer than `max_len` tokens (cut, they would teach a broken answer).
+
+    The contractors keep examples within the student's context, so this is a guard for
+    hand-made data; the count goes into the metrics.
+    """
+    def fits(row: dict[str, Any]) -> bool:
+        chat = row.get("messages") or (row["prompt"] + row["completion"] if "prompt" in row
+                                       else None)
+        if chat is None:
+            return len(tokenizer(row["text"]).input_ids) <= max_len
+        text = tokenizer.apply_chat_template(chat, tokenize=False)
+        return len(tokenizer(text, add_special_tokens=False).input_ids) <= max_len
+
+    kept = dataset.filter(fits)
+    if len(kept) < len(dataset):
+        log.warning("%d examples longer than %d tokens left out of training",
+                    len(dataset) - len(kept), max_len)
+    return kept, len(dataset) - len(kept)
 
 
 def _targets(modules: list[str]) -> list[str] | str:

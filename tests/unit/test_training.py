@@ -89,3 +89,22 @@ def test_contains_target_normalizes():
     assert contains_target("It is the Fenwick Reef, of course.", "fenwick reef")
     assert not contains_target("Nothing here", "the reef")
     assert not contains_target("anything", "")
+
+
+def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_path):
+    # examples of very different lengths: padded batches would be mostly padding
+    varied = corpus()[:4] + [Example(
+        node_id="n", kind=ExampleKind.rephrasing, provenance=PROV,
+        messages=[{"role": "user", "content": "Tell me everything."},
+                  {"role": "assistant", "content": " ".join(FACTS * 3)}]).with_id()]
+    runs = {pf: train_adapter(varied, tiny_model, tmp_path / str(pf),
+                              recipe(max_steps=3, padding_free=pf), tmp_path / f"{pf}.log")
+            for pf in (True, False)}
+    free, padded = runs[True].metrics, runs[False].metrics
+    # attention never crosses examples in the packed row: the same losses, step for step
+    assert free["first_loss"] == pytest.approx(padded["first_loss"], rel=1e-4)
+    assert free["last_loss"] == pytest.approx(padded["last_loss"], rel=1e-3)
+    # an example longer than the context is left out and counted, not cut
+    short = train_adapter(varied, tiny_model, tmp_path / "short",
+                          recipe(max_steps=1, max_seq_len=40), tmp_path / "short.log")
+    assert short.metrics["dropped_too_long"] == 1 and short.metrics["examples"] == 4
