@@ -167,7 +167,8 @@ class Training(_Section):
     batch_size: int | None = None
     grad_accum: int | None = None
     max_seq_len: int | None = None
-    bf16: bool | None = None
+    bf16: bool | Literal["auto"] | None = None
+    """bf16 weights and autocast; `auto`: on a GPU, or a CPU with bf16 instructions."""
     gradient_checkpointing: bool | None = None
     seed: int = 0
 
@@ -178,7 +179,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj",
                         "gate_proj"],
         learning_rate=1e-3, epochs=3.0, max_steps=-1, batch_size=8, grad_accum=1,
-        max_seq_len=384, bf16=False, gradient_checkpointing=False,
+        # bf16 where the CPU has bf16 instructions (AVX512-BF16, AMX): ~20% faster steps
+        max_seq_len=384, bf16="auto", gradient_checkpointing=False,
     ),
     "gpu-24gb": dict(
         lora_r=32, lora_alpha=64, lora_dropout=0.05, target_modules=["all-linear"],

@@ -6,7 +6,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,7 +22,8 @@ side (A, B, A, B …) and reported as medians.
 def paired_times(a: Callable[[], object], b: Callable[[], object], pairs: int
                  ) -> tuple[list[float], list[float]]:
     """Time `a` and `b` alternately `pairs` times; return both lists of seconds."""
-    ta, tb = [], []
+    ta: list[float] = []
+    tb: list[float] = []
     for _ in range(pairs):
         for fn, out in ((a, ta), (b, tb)):
             start = time.perf_counter()
@@ -43,7 +44,7 @@ def machine() -> str:
             f"{versions}")
 
 
-def table(head: list[str], rows: list[list[object]]) -> str:
+def table(head: list[str], rows: Sequence[Sequence[object]]) -> str:
     """Return a markdown table."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -24,9 +24,8 @@ from common import append_results, table  # noqa: E402
 
 from agentrun.agents.architect import plan_map  # noqa: E402
 from agentrun.agents.contractors import (  # noqa: E402
-    DialogueOut,
+    BRIEFS,
     Job,
-    RephrasingOut,
     candidates_for,
     model_requests,
 )
@@ -38,7 +37,6 @@ from agentrun.schemas import ExampleKind  # noqa: E402
 from agentrun.sources import read_sources  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = {ExampleKind.rephrasing: RephrasingOut, ExampleKind.dialogue: DialogueOut}
 
 
 class Counting:
@@ -95,39 +93,40 @@ def main() -> None:
 
     notes = read_sources(ROOT / "examples" / "orvane" / "sources").notes
     dataset_map = plan_map(notes, {ExampleKind.rephrasing: 2})
-    nodes = dataset_map.nodes[: args.nodes]
-    kinds = (ExampleKind.rephrasing, ExampleKind.dialogue)
+    nodes = [n for n in dataset_map.nodes if dataset_map.neighbours(n.id)][: args.nodes]
+    kinds = list(BRIEFS)  # every kind a model writes, each from its own prompt and schema
     deficits = {n.id: dict.fromkeys(kinds, args.per_node) for n in nodes}
     backend = LocalBackend(resolve_local_model(args.model, "--model"),
                            batch_size=len(nodes) * args.per_node, device=args.device)
     counter = Counting(backend)
     job = Job(run="bench", iteration=1, round=1, seed=0)
     limit = args.max_new_tokens
-    requests = {k: [replace(r, schema=json_schema(SCHEMAS[k]), max_new_tokens=limit)
-                    for n in nodes for r in model_requests(n, k, args.per_node, job)]
-                for k in kinds}
+    work = [(replace(r, schema=json_schema(b.output), max_new_tokens=limit), b)
+            for n in nodes for k in kinds
+            for r, b in model_requests(n, k, args.per_node, job, dataset_map)]
+    groups = [[r for r, b in work if b.output is out]
+              for out in dict.fromkeys(b.output for _, b in work)]
 
     def through_agentrun() -> None:
         import agentrun.agents.contractors as contractors
 
         original = contractors.model_requests
         contractors.model_requests = lambda *a, **k: [  # same token limit as the direct path
-            replace(r, max_new_tokens=limit) for r in original(*a, **k)]
+            (replace(r, max_new_tokens=limit), b) for r, b in original(*a, **k)]
         try:
-            candidates_for(dataset_map, deficits, set(), job, counter, retries=0)  # type: ignore[arg-type]
+            candidates_for(dataset_map, deficits, set(), job, counter, retries=0,  # type: ignore[arg-type]
+                           model_share=dict.fromkeys(kinds, 1.0))
         finally:
             contractors.model_requests = original
 
     def straight(constrained: bool = True) -> None:
-        for kind in kinds:
-            reqs = requests[kind] if constrained else [replace(r, schema=None)
-                                                       for r in requests[kind]]
-            counter.generate(reqs)
+        for group in groups:  # one batch per output schema, as the contractors send them
+            counter.generate(group if constrained else [replace(r, schema=None) for r in group])
 
     straight()  # warm up: weights, grammar compilation caches
     b1 = pairs(straight, through_agentrun, counter, args.pairs)
     b2 = pairs(lambda: straight(False), straight, counter, args.pairs)
-    n_req = sum(len(r) for r in requests.values())
+    n_req = len(work)
     body = table(["benchmark", "A tokens/s", "B tokens/s", "B/A (median of pairs)", "goal"], [
         ["B1 straight to the backend (A) vs through the contractors (B)",
          f"{b1[0]:.1f}", f"{b1[1]:.1f}", f"{b1[2]:.3f}", "≥ 0.95"],
@@ -138,7 +137,8 @@ def main() -> None:
     if not args.no_append:
         append_results("B1 generation efficiency, B2 structured-output cost",
                        f"model {args.model} on {args.device}, {n_req} requests per round "
-                       f"({len(nodes)} nodes × 2 kinds × {args.per_node}), max_new_tokens "
+                       f"({len(nodes)} nodes × {len(kinds)} kinds × {args.per_node}, {len(groups)} "
+                       f"schemas), max_new_tokens "
                        f"{limit}, {args.pairs} pairs", body)
 
 

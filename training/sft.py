@@ -77,6 +77,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset, too_long = _within(dataset, tokenizer, recipe["max_seq_len"])
+    recipe = dict(recipe, bf16=_bf16(recipe["bf16"]))  # resolved here; saved as resolved
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, local_files_only=True,
         dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
@@ -129,6 +130,17 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out_dir / COMPLETE).write_text("ok")
     return metrics
+
+
+def _bf16(wanted: bool | str) -> bool:
+    """Resolve `auto`: bf16 on a GPU that has it, or on a CPU with bf16 instructions."""
+    import torch
+
+    if wanted != "auto":
+        return bool(wanted)
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def _within(dataset: Any, tokenizer: Any, max_len: int) -> tuple[Any, int]:
