@@ -269,8 +269,9 @@ def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
         for start in range(0, len(facts), size):
             group = facts[start : start + size]
             ask = ASKS[(start // size) % len(ASKS)].format(title=node.title)
-            yield Example(
-                node_id=node.id, kind=ExampleKind.rephrasing, level=node.level,
+            yield Example(  # the level by size: a fact or two is micro, more a meso passage
+                node_id=node.id, kind=ExampleKind.rephrasing,
+                level=Level.micro if len(group) <= 2 else Level.meso,
                 messages=_chat(ask, " ".join(group)),
                 provenance=_provenance(job, "structural:restatement"),
             ).with_id()

@@ -12,7 +12,7 @@ from tests.integration.conftest import agentrun
 pytestmark = pytest.mark.integration
 
 
-def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace):
+def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, smollm2):
     proc = agentrun("run", str(fast_workspace))
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
@@ -32,7 +32,17 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace):
     accepted = [Example.model_validate_json(line) for line in
                 (run / "data" / "accepted.jsonl").read_text().splitlines()]
     assert len(accepted) == len(train) and len({e.id for e in accepted}) == len(accepted)
-    assert {e.kind for e in accepted} >= {"exercise", "rephrasing"}
+    assert {e.kind for e in accepted} >= {"exercise", "rephrasing", "dialogue",
+                                          "megastructure_part"}
+    # the megastructure's parts fit the student's context (max_seq_len 256), chat template in
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    parts = [e for e in accepted if e.kind == "megastructure_part"]
+    sizes = [len(tokenizer(tokenizer.apply_chat_template(e.messages, tokenize=False),
+                           add_special_tokens=False).input_ids) for e in parts]
+    assert parts and max(sizes) <= 256, sizes
+    assert all(len(e.messages) >= 4 for e in accepted if e.kind == "dialogue")  # follow-ups
     for line in (run / "data" / "rejected.jsonl").read_text().splitlines():
         ex = Example.model_validate_json(line)
         assert not ex.verdict.accepted and ex.verdict.reasons
