@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--nodes", type=int, default=4, help="nodes per round")
-    parser.add_argument("--per-node", type=int, default=2, help="requests per node and kind")
+    parser.add_argument("--per-node", type=int, default=1, help="requests per node and kind")
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--no-append", action="store_true")
