@@ -32,7 +32,7 @@ def requests(n):
     return [GenRequest(messages=render_chat("contractors.rephrasing.md", title="Brinefire",
                                             facts=[f"Brinefire burns for {i + 2} hours.",
                                                    "It is refined from red kelp."],
-                                            style="plain"),
+                                            style="plain", length="one or two sentences"),
                        max_new_tokens=120, temperature=0.7, seed=i) for i in range(n)]
 
 
