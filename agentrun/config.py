@@ -171,6 +171,18 @@ class Training(_Section):
     """bf16 weights and autocast; `auto`: on a GPU, or a CPU with bf16 instructions."""
     gradient_checkpointing: bool | None = None
     seed: int = 0
+    format: Literal["chat", "text"] = "chat"
+    """`chat`: loss on the assistant turns; `text`: continued pretraining on the examples as
+    plain text (loss on every token)."""
+    dpo: bool = False
+    """After SFT, train DPO on the checker's near-misses (a corrected contradiction over the
+    wrong answer; an accepted answer over an ungrounded one), starting from the SFT adapter."""
+    dpo_beta: float = Field(default=0.1, gt=0)
+    dpo_learning_rate: float = Field(default=5e-5, gt=0)
+    dpo_epochs: float = Field(default=1.0, gt=0)
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    """Where training metrics go besides the terminal (TensorBoard in ADAPTER/tensorboard;
+    any `report_to` transformers knows, e.g. `wandb`, `mlflow`; `[]` for none)."""
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -10,6 +10,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agentrun import progress
+from agentrun.config import AgentrunConfig
 from agentrun.errors import TrainingError
 from agentrun.graphs.context import Context
 from agentrun.graphs.state import State
-from agentrun.schemas import Example
-from agentrun.training.export import export
+from agentrun.schemas import Example, Preference
+from agentrun.training.export import export, export_dpo
 from agentrun.training.sft import COMPLETE
+from agentrun.workspace import Run
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +39,55 @@ class TrainResult:
     metrics: dict[str, Any]
 
 
+# Fewer preference pairs than this teach DPO nothing but noise; the stage is skipped (logged).
+MIN_DPO_PAIRS = 8
+
+
 def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: dict[str, Any],
-                  log_path: Path) -> TrainResult:
-    """Train an adapter on `examples` (reuses a finished adapter in `out`)."""
+                  log_path: Path, preferences: list[Preference] | None = None) -> TrainResult:
+    """Train an adapter on `examples`, then DPO on `preferences` if the recipe asks for it.
+
+    Each stage reuses a finished adapter (a `COMPLETE` marker) and resumes an unfinished one
+    from its last complete checkpoint.
+    """
+    fmt = "text" if recipe.get("format") == "text" else "sft"
+    if not examples and not (out / COMPLETE).exists():
+        raise TrainingError("no accepted examples to train on; check the rejections")
+    sft = _stage(model_dir, out, dict(recipe, stage="sft"), log_path,
+                 lambda path: export(examples, fmt, path))
+    pairs = preferences or []
+    if not recipe.get("dpo"):
+        return sft
+    if len(pairs) < MIN_DPO_PAIRS:
+        log.warning("DPO skipped: %d preference pairs (at least %d needed)", len(pairs),
+                    MIN_DPO_PAIRS)
+        return TrainResult(sft.adapter, sft.data, {**sft.metrics, "dpo": None})
+    dpo_recipe = dict(recipe, stage="dpo", learning_rate=recipe.get("dpo_learning_rate", 5e-5),
+                      epochs=recipe.get("dpo_epochs", 1.0), max_steps=-1)
+    dpo = _stage(model_dir, out.with_name(f"{out.name}-dpo"), dpo_recipe, log_path,
+                 lambda path: export_dpo(pairs, path), adapter=sft.adapter)
+    return TrainResult(dpo.adapter, sft.data, {**sft.metrics, "dpo": dpo.metrics})
+
+
+def _stage(model_dir: Path, out: Path, recipe: dict[str, Any], log_path: Path,
+           write_data: Callable[[Path], int], adapter: Path | None = None) -> TrainResult:
+    """Run one training stage in a child process (or reuse its finished adapter)."""
     data = out.parent / f"{out.name}.train.jsonl"
     if (out / COMPLETE).exists():
         return TrainResult(out, data, json.loads((out / "metrics.json").read_text()))
-    if not examples:
-        raise TrainingError("no accepted examples to train on; check the rejections")
     out.mkdir(parents=True, exist_ok=True)
-    export(examples, "prompt-completion", data)
+    write_data(data)
     recipe_path = out.parent / f"{out.name}.recipe.json"
     recipe_path.write_text(json.dumps(recipe, indent=2))
     cmd = [sys.executable, "-m", "agentrun.training.sft", "--model", str(model_dir),
            "--data", str(data), "--out", str(out), "--recipe", str(recipe_path)]
-    metrics = _run_child(cmd, log_path)
+    if adapter is not None:
+        cmd += ["--adapter", str(adapter)]
+    metrics = _run_child(cmd, log_path, f"train ({recipe['stage']})")
     return TrainResult(out, data, metrics)
 
 
-def _run_child(cmd: list[str], log_path: Path) -> dict[str, Any]:
+def _run_child(cmd: list[str], log_path: Path, name: str) -> dict[str, Any]:
     """Run the training child, stream its progress, and return its final metrics."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     last: dict[str, Any] = {}
@@ -62,7 +95,7 @@ def _run_child(cmd: list[str], log_path: Path) -> dict[str, Any]:
         cmd, stdout=subprocess.PIPE, stderr=errlog, text=True
     ) as proc:
         assert proc.stdout is not None
-        with progress.task("train", total=0) as advance:
+        with progress.task(name, total=0) as advance:
             for line in proc.stdout:
                 event = _parse(line)
                 if event is None:
@@ -70,15 +103,28 @@ def _run_child(cmd: list[str], log_path: Path) -> dict[str, Any]:
                 last = event
                 if event["event"] == "begin":
                     advance(0, info=f"total={event['max_steps']}")
+                    advance(event.get("step", 0), info="resumed" if event.get("step") else "")
                 elif event["event"] == "step" and event.get("loss") is not None:
                     advance(1, info=f"loss={event['loss']:.3f} "
-                                    f"tok/s={event.get('tokens_per_s', 0):.0f}")
+                                    f"tok/s={event.get('tokens_per_s', 0):.0f} "
+                                    f"eta={_clock(event.get('eta_s', 0))}")
         code = proc.wait()
     if code != 0 or last.get("event") != "done":
         cause = (f"{last.get('kind')}: {last.get('message')}" if last.get("event") == "error"
-                 else f"exit code {code}")
+                 else _signal_cause(code))
         raise TrainingError(f"training failed ({cause}); see {log_path}")
     return {k: v for k, v in last.items() if k != "event"}
+
+
+def _signal_cause(code: int) -> str:
+    if code == -9:
+        return "killed (SIGKILL: out of memory?)"
+    return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
 
 
 def _parse(line: str) -> dict[str, Any] | None:
@@ -95,15 +141,30 @@ def _parse(line: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- graph nodes
 
 
-def train_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Train this iteration's adapter on the workspace corpus (all runs so far)."""
-    from agentrun.services import resolve, student_dir
+def train_run(cfg: AgentrunConfig, run: Run, out: Path) -> TrainResult:
+    """Train an adapter into `out` on the workspace's corpus with the workspace's recipe.
 
-    cfg, ws, run = resolve(runtime.context, state)
-    # The adapter learns the workspace's whole corpus: earlier runs' examples and this run's.
-    result = train_adapter(ws.corpus(), student_dir(cfg),
-                           run.adapter_dir(state["iteration"]), cfg.recipe(),
-                           run.logs_dir / "train.log")
+    The adapter learns the workspace's whole corpus: earlier runs' examples and this run's.
+    With `training.dpo`, the checker's near-misses of this run become DPO pairs.
+    """
+    from agentrun.services import student_dir
+    from agentrun.training.export import preference_pairs
+    from agentrun.workspace import load_examples, load_map
+
+    recipe = cfg.recipe()
+    corpus = run.workspace.corpus()
+    pairs = (preference_pairs(corpus, load_examples(run.rejected_path), load_map(run.map_path))
+             if recipe.get("dpo") else None)
+    return train_adapter(corpus, student_dir(cfg), out, recipe, run.logs_dir / "train.log",
+                         pairs)
+
+
+def train_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """Train this iteration's adapter; a crash is recorded and the run stays resumable."""
+    from agentrun.services import resolve
+
+    cfg, _, run = resolve(runtime.context, state)
+    result = train_run(cfg, run, run.adapter_dir(state["iteration"]))
     return {"adapter": str(result.adapter), "train_loss": result.metrics.get("train_loss")}
 
 

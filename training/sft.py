@@ -1,13 +1,15 @@
-"""Fine-tune a LoRA adapter with TRL's SFTTrainer; run as a child process by the trainer node.
+"""Fine-tune a LoRA adapter with TRL's trainers; run as a child process by the trainer node.
 
     python -m agentrun.training.sft --model MODEL_DIR --data train.jsonl \
-        --out runs/RUN/adapters/iter-1 --recipe recipe.json
+        --out runs/RUN/adapters/iter-1 --recipe recipe.json [--adapter SFT_ADAPTER]
 
-The data is TRL conversational prompt-completion JSONL (loss on the completion only) or
-`{"text": ...}` rows (continued pretraining). Progress goes to stdout as JSON lines that the
-parent turns into a progress bar. The adapter is saved as safetensors with the resolved recipe
-and metrics beside it, and a `COMPLETE` marker is written last: a folder without it is never
-trusted or resumed from.
+Stage `sft` (SFTTrainer) reads TRL conversational rows (`messages`: loss on the assistant
+turns only), prompt-completion rows (loss on the completion) or `{"text": ...}` rows
+(continued pretraining: loss on every token). Stage `dpo` (DPOTrainer) reads preference rows
+and starts from an SFT adapter. Progress goes to stdout as JSON lines that the parent turns
+into a progress bar; metrics go to TensorBoard (and any `report_to` of the recipe). The adapter
+is saved as safetensors with the resolved recipe and metrics beside it, and a `COMPLETE`
+marker is written last: a folder without it is never trusted or resumed from.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,11 +38,11 @@ def make_callback() -> Any:
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        def __init__(self) -> None:
-            self.start = time.time()
-
         def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-            emit("begin", max_steps=state.max_steps)
+            # a resumed run starts at its checkpoint's step: rates count from here
+            self.first_step, self.first_tokens = state.global_step, state.num_input_tokens_seen
+            self.start = time.time()
+            emit("begin", max_steps=state.max_steps, step=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
             logs = logs or {}
@@ -47,9 +50,11 @@ def make_callback() -> Any:
             if loss is not None and not math.isfinite(float(loss)):
                 emit("nan", step=state.global_step)
                 control.should_training_stop = True
-            tokens = logs.get("num_tokens") or state.num_input_tokens_seen or 0
+            elapsed = max(time.time() - self.start, 1e-6)
+            done = max(state.global_step - self.first_step, 1)
             emit("step", step=state.global_step, max_steps=state.max_steps, loss=loss,
-                 tokens_per_s=float(tokens) / max(time.time() - self.start, 1e-6))
+                 tokens_per_s=float(state.num_input_tokens_seen - self.first_tokens) / elapsed,
+                 eta_s=round(elapsed / done * (state.max_steps - state.global_step)))
 
     return Progress()
 
@@ -62,13 +67,16 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
 
 
-def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[str, Any]:
-    """Train and save the adapter; return the metrics."""
+def main(model_dir: str, data: str, out: str, recipe: dict[str, Any],
+         adapter: str | None = None) -> dict[str, Any]:
+    """Train and save the adapter; return the metrics.
+
+    `recipe["stage"]` is `sft` (chat rows, prompt-completion rows or `text` rows) or `dpo`
+    (preference rows, starting from the SFT adapter in `adapter`).
+    """
     import torch
     from datasets import load_dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+    from transformers import AutoTokenizer
 
     out_dir = Path(out)
     torch.manual_seed(recipe["seed"])
@@ -76,33 +84,119 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset, too_long = _within(dataset, tokenizer, recipe["max_seq_len"])
     recipe = dict(recipe, bf16=_bf16(recipe["bf16"]))  # resolved here; saved as resolved
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, local_files_only=True,
-        dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
-    )
-    lora = LoraConfig(r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"],
-                      lora_dropout=recipe["lora_dropout"],
-                      target_modules=_targets(recipe["target_modules"]), task_type="CAUSAL_LM")
+    # this is the training child: the variable is how transformers is told where TensorBoard
+    # writes (one folder per stage, beside the adapter)
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tensorboard"))
+    if recipe.get("stage", "sft") == "dpo":
+        if adapter is None:
+            raise ValueError("the dpo stage starts from an SFT adapter (--adapter)")
+        trainer, extra = _dpo_trainer(model_dir, adapter, dataset, tokenizer, recipe, out_dir)
+    else:
+        trainer, extra = _sft_trainer(model_dir, dataset, tokenizer, recipe, out_dir)
+    checkpoint = last_complete_checkpoint(out_dir)
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    if losses and not all(math.isfinite(x) for x in losses):
+        raise FloatingPointError(f"training loss became NaN at step {trainer.state.global_step}")
+    # only the trained adapter: DPO keeps a frozen copy named `ref` beside it
+    trainer.model.save_pretrained(out_dir, safe_serialization=True,  # type: ignore[union-attr,operator]
+                                  selected_adapters=["default"])
+    tokens = trainer.state.num_input_tokens_seen or 0
+    metrics = {
+        "stage": recipe.get("stage", "sft"),
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "tokens": int(tokens),
+        "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
+        **extra,
+    }
+    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out_dir / COMPLETE).write_text("ok")
+    return metrics
+
+
+def _sft_trainer(model_dir: str, dataset: Any, tokenizer: Any, recipe: dict[str, Any],
+                 out_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Build TRL's SFTTrainer: loss on assistant turns for chat rows, on all text otherwise."""
+    from trl import SFTConfig, SFTTrainer
+
+    dataset, assistant_only = chat_rows(dataset, tokenizer)
+    dataset, too_long = _within(dataset, tokenizer, recipe["max_seq_len"])
     args = SFTConfig(
-        output_dir=str(out_dir), num_train_epochs=recipe["epochs"], max_steps=recipe["max_steps"],
-        per_device_train_batch_size=recipe["batch_size"],
-        gradient_accumulation_steps=recipe["grad_accum"], learning_rate=recipe["learning_rate"],
-        lr_scheduler_type="cosine", warmup_steps=0.05,
+        **_common_args(recipe, out_dir),
         # Padding-free: a batch is one row of its examples end to end, and attention stays
         # within each example (position ids restart; transformers builds the block mask, or
         # flash attention reads the boundaries). Rows are cut to max_seq_len above, so TRL
         # needs no max_length here.
         padding_free=recipe.get("padding_free", True),
         max_length=None if recipe.get("padding_free", True) else recipe["max_seq_len"],
+        assistant_only_loss=assistant_only, dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(model=_load_model(model_dir, recipe), args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=_lora(recipe),
+                         callbacks=_callbacks(out_dir))
+    return trainer, {"examples": len(dataset), "dropped_too_long": too_long,
+                     "loss_on": _loss_on(dataset, assistant_only)}
+
+
+def _dpo_trainer(model_dir: str, adapter: str, dataset: Any, tokenizer: Any,
+                 recipe: dict[str, Any], out_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """Build TRL's DPOTrainer on the SFT adapter; the reference is a frozen copy of it."""
+    from peft import PeftModel
+    from trl import DPOConfig, DPOTrainer
+
+    model = PeftModel.from_pretrained(_load_model(model_dir, recipe), adapter, is_trainable=True)
+    args = DPOConfig(**_common_args(recipe, out_dir), beta=recipe.get("dpo_beta", 0.1),
+                     max_length=recipe["max_seq_len"])
+    trainer = DPOTrainer(model=model, args=args, train_dataset=dataset,
+                         processing_class=tokenizer, callbacks=_callbacks(out_dir))
+    return trainer, {"examples": len(dataset), "dropped_too_long": 0, "loss_on": "preference"}
+
+
+def _common_args(recipe: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Return the TrainingArguments shared by the SFT and DPO stages."""
+    import torch
+
+    return dict(
+        output_dir=str(out_dir), num_train_epochs=recipe["epochs"], max_steps=recipe["max_steps"],
+        per_device_train_batch_size=recipe["batch_size"],
+        gradient_accumulation_steps=recipe["grad_accum"], learning_rate=recipe["learning_rate"],
+        lr_scheduler_type="cosine", warmup_steps=0.05,
         bf16=recipe["bf16"], gradient_checkpointing=recipe["gradient_checkpointing"],
         logging_steps=1, save_strategy="steps", save_steps=recipe.get("save_steps", 50),
         save_total_limit=2, report_to=recipe.get("report_to", ["tensorboard"]),
+        include_num_input_tokens_seen="non_padding",
         seed=recipe["seed"], data_seed=recipe["seed"],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
-        disable_tqdm=True, dataset_num_proc=None, logging_nan_inf_filter=False,
+        disable_tqdm=True, logging_nan_inf_filter=False,
     )
+
+
+def _load_model(model_dir: str, recipe: dict[str, Any]) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        model_dir, local_files_only=True,
+        dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
+    )
+
+
+def _lora(recipe: dict[str, Any]) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"],
+                      lora_dropout=recipe["lora_dropout"],
+                      target_modules=_targets(recipe["target_modules"]), task_type="CAUSAL_LM")
+
+
+def _callbacks(out_dir: Path) -> list[Any]:
+    from transformers import TrainerCallback
 
     class MarkComplete(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
@@ -110,26 +204,50 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any]) -> dict[st
             if ckpt.is_dir():
                 (ckpt / COMPLETE).write_text("ok")
 
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=lora,
-                         callbacks=[make_callback(), MarkComplete()])
-    result = trainer.train(resume_from_checkpoint=last_complete_checkpoint(out_dir))
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    if losses and not all(math.isfinite(x) for x in losses):
-        raise FloatingPointError(f"training loss became NaN at step {trainer.state.global_step}")
-    trainer.model.save_pretrained(out_dir, safe_serialization=True)  # type: ignore[union-attr,operator]
-    metrics = {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "examples": len(dataset),
-        "dropped_too_long": too_long,
-    }
-    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2))
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (out_dir / COMPLETE).write_text("ok")
-    return metrics
+    return [make_callback(), MarkComplete()]
+
+
+def chat_rows(dataset: Any, tokenizer: Any) -> tuple[Any, bool]:
+    """Prepare chat rows so the loss falls on every assistant turn and nothing else.
+
+    Where the chat template has `{% generation %}` markers, or TRL has a training variant of
+    it (Qwen, Llama, Gemma, Phi…), rows stay whole and TRL masks the other turns. Otherwise
+    each assistant turn becomes one prompt-completion row (the conversation so far, then the
+    turn), so every assistant turn is learned once, in its context, with any template.
+    Returns the dataset and whether TRL's assistant-only masking is used.
+    """
+    from datasets import Dataset
+
+    if "messages" not in dataset.column_names:
+        return dataset, False
+    if _template_marks_turns(tokenizer):
+        return dataset, True
+    rows = []
+    for chat in dataset["messages"]:
+        for i, message in enumerate(chat):
+            if message["role"] == "assistant":
+                rows.append({"prompt": chat[:i], "completion": [message]})
+    return Dataset.from_list(rows), False
+
+
+def _template_marks_turns(tokenizer: Any) -> bool:
+    from trl.chat_template_utils import get_training_chat_template
+
+    if not tokenizer.chat_template:
+        return False
+    try:
+        get_training_chat_template(tokenizer)  # None: has markers; a string: TRL patches it
+    except ValueError:
+        return False
+    return True
+
+
+def _loss_on(dataset: Any, assistant_only: bool) -> str:
+    if assistant_only:
+        return "assistant turns (template markers)"
+    if "completion" in dataset.column_names:
+        return "assistant turns (one row per turn)"
+    return "all tokens"
 
 
 def _bf16(wanted: bool | str) -> bool:
@@ -175,10 +293,11 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--recipe", required=True, help="path of the resolved recipe (JSON)")
+    parser.add_argument("--adapter", help="the SFT adapter the dpo stage starts from")
     ns = parser.parse_args(argv)
     recipe = json.loads(Path(ns.recipe).read_text())
     try:
-        metrics = main(ns.model, ns.data, ns.out, recipe)
+        metrics = main(ns.model, ns.data, ns.out, recipe, ns.adapter)
     except Exception as exc:  # the parent records the cause; the run stays resumable
         emit("error", kind=type(exc).__name__, message=str(exc)[:500])
         return 1

@@ -109,3 +109,126 @@ def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_pat
     short = train_adapter(varied, tiny_model, tmp_path / "short",
                           recipe(max_steps=1, max_seq_len=40), tmp_path / "short.log")
     assert short.metrics["dropped_too_long"] == 1 and short.metrics["examples"] == 4
+
+
+DIALOGUE = [{"role": "user", "content": "What is Brinefire refined from?"},
+            {"role": "assistant", "content": "Brinefire is refined from red kelp."},
+            {"role": "user", "content": "And Kelpwax?"},
+            {"role": "assistant", "content": "Kelpwax is pressed from brown kelp."}]
+
+
+def test_every_assistant_turn_is_learned_once_with_any_template(tiny_model):
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from agentrun.training.sft import chat_rows
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)  # a plain ChatML template, no markers
+    rows, marked = chat_rows(Dataset.from_list([{"messages": DIALOGUE}]), tok)
+    assert not marked
+    assert [r["completion"][0]["content"] for r in rows] == [DIALOGUE[1]["content"],
+                                                             DIALOGUE[3]["content"]]
+    assert [len(r["prompt"]) for r in rows] == [1, 3]  # each turn in its context
+
+
+def test_templates_with_generation_markers_keep_dialogues_whole(tiny_model, tmp_path):
+    from pathlib import Path
+
+    import trl
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from agentrun.training.sft import chat_rows
+
+    qwen3 = tmp_path / "qwen3-template"
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja").read_text()
+    tok.save_pretrained(qwen3)
+    rows, marked = chat_rows(Dataset.from_list([{"messages": DIALOGUE}]), tok)
+    assert marked and rows["messages"] == [DIALOGUE]
+    # and TRL trains on them with its assistant-only mask
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tiny_model).save_pretrained(qwen3)
+    ex = Example(node_id="n", kind=ExampleKind.dialogue, provenance=PROV,
+                 messages=DIALOGUE).with_id()
+    result = train_adapter([ex] * 8, qwen3, tmp_path / "a", recipe(max_steps=2),
+                           tmp_path / "a.log")
+    assert result.metrics["loss_on"] == "assistant turns (template markers)"
+    assert result.metrics["steps"] == 2
+
+
+def test_text_format_trains_on_every_token(tiny_model, tmp_path):
+    result = train_adapter(corpus(), tiny_model, tmp_path / "text",
+                           recipe(max_steps=6, format="text"), tmp_path / "t.log")
+    rows = [json.loads(line) for line in result.data.read_text().splitlines()]
+    assert set(rows[0]) == {"text"} and "red kelp" in rows[0]["text"]
+    assert result.metrics["loss_on"] == "all tokens" and result.metrics["steps"] == 6
+
+
+def _margin(model_dir, adapter, pairs):
+    """Mean log-prob of chosen minus rejected answers (teacher forcing)."""
+    from agentrun.agents.evaluator import load_student
+
+    model, tok = load_student(model_dir, adapter)
+    prompts = [p.prompt[0]["content"] for p in pairs]
+    chosen = score(model, tok, prompts, [p.chosen[0]["content"] for p in pairs], max_new_tokens=1)
+    rejected = score(model, tok, prompts, [p.rejected[0]["content"] for p in pairs],
+                     max_new_tokens=1)
+    return sum(c.logprob - r.logprob for c, r in zip(chosen, rejected, strict=True)) / len(pairs)
+
+
+def test_dpo_stage_prefers_the_chosen_answers(tiny_model, tmp_path):
+    from agentrun.schemas import Preference
+
+    pairs = [Preference(prompt=[{"role": "user", "content": f"Fact {i}?"}],
+                        chosen=[{"role": "assistant", "content": fact}],
+                        rejected=[{"role": "assistant", "content": fact.replace("kelp", "coal")
+                                   .replace("ninety", "nine").replace("Mirel", "Oska")}])
+             for i, fact in enumerate(FACTS)] * 3
+    out = tmp_path / "adapters" / "iter-1"
+    result = train_adapter(corpus(), tiny_model, out,
+                           recipe(max_steps=4, dpo=True, dpo_learning_rate=5e-3, dpo_epochs=3),
+                           tmp_path / "train.log", pairs)
+    dpo = tmp_path / "adapters" / "iter-1-dpo"
+    assert result.adapter == dpo and (dpo / COMPLETE).exists()
+    assert result.metrics["steps"] == 4 and result.metrics["dpo"]["steps"] > 0
+    assert not (dpo / "ref").exists()  # the frozen reference copy is not saved
+    assert _margin(tiny_model, dpo, pairs) > _margin(tiny_model, out, pairs) + 0.05
+    # too few pairs: the stage is skipped and the SFT adapter is the result
+    few = train_adapter(corpus(), tiny_model, out, recipe(max_steps=4, dpo=True),
+                        tmp_path / "train.log", pairs[:2])
+    assert few.adapter == out and few.metrics["dpo"] is None
+
+
+def test_training_killed_mid_run_resumes_from_its_last_complete_checkpoint(tiny_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from agentrun.training.export import export
+
+    out = tmp_path / "adapters" / "iter-1"
+    out.mkdir(parents=True)
+    data = out.parent / "iter-1.train.jsonl"
+    export(corpus(), "sft", data)
+    r = recipe(max_steps=30, save_steps=5, stage="sft")
+    (out.parent / "iter-1.recipe.json").write_text(json.dumps(r))
+    proc = subprocess.Popen([sys.executable, "-m", "agentrun.training.sft", "--model",
+                             str(tiny_model), "--data", str(data), "--out", str(out),
+                             "--recipe", str(out.parent / "iter-1.recipe.json")],
+                            stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if '"step": 12,' in line:  # checkpoints 5 and 10 are complete
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert not (out / COMPLETE).exists() and (out / "checkpoint-10" / COMPLETE).exists()
+    # a checkpoint without its marker (killed while saving) is never resumed from
+    (out / "checkpoint-15").mkdir()
+    result = train_adapter(corpus(), tiny_model, out, r, tmp_path / "train.log")
+    assert result.metrics["resumed_from_step"] == 10
+    assert result.metrics["steps"] == 30
+    whole = train_adapter(corpus(), tiny_model, tmp_path / "whole", r, tmp_path / "w.log")
+    assert whole.metrics["steps"] == 30 and whole.metrics["resumed_from_step"] is None
+    assert result.metrics["last_loss"] == pytest.approx(whole.metrics["last_loss"], rel=1e-3)
