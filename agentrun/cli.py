@@ -1,4 +1,4 @@
-"""The `agentrun` command line: init, plan, run, resume, status, export."""
+"""The `agentrun` command line: init, plan, run, resume, status, export, train, eval."""
 
 from __future__ import annotations
 
@@ -320,6 +320,101 @@ def export(
                   f"dataset card {card}")
 
 
+@app.command()
+@friendly
+def train(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    out: Annotated[Path | None, typer.Option(help="Adapter folder (default: "
+                                             "RUN/adapters/train-<time>); an unfinished one "
+                                             "resumes from its last complete checkpoint.")
+                   ] = None,
+    preset: Annotated[str | None, typer.Option(help="cpu-tiny | gpu-24gb | gpu-96gb")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Training steps (overrides the "
+                                                  "recipe).")] = None,
+    dpo: Annotated[bool | None, typer.Option(help="Add the DPO stage on the checker's "
+                                             "near-misses.")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Train a LoRA adapter on the workspace's corpus with its recipe, outside the loop."""
+    _setup(verbose)
+    import time
+
+    from agentrun.agents.trainer import train_run
+    from agentrun.progress import set_reporter
+    from agentrun.services import settings
+    from agentrun.workspace import Run
+
+    run_ = Run.find(run_dir)
+    changes = {k: v for k, v in (("preset", preset), ("max_steps", max_steps), ("dpo", dpo))
+               if v is not None}
+    cfg = settings(str(run_.workspace.root), {"training": changes} if changes else {})
+    target = out or run_.root / "adapters" / time.strftime("train-%Y%m%d-%H%M%S")
+    with _progress() as bars:
+        set_reporter(RichReporter(bars))
+        result = train_run(cfg, run_, target)
+    m = result.metrics
+    console.print(f"adapter: {result.adapter}\n{m['steps']} steps on {m['examples']} examples "
+                  f"({m.get('tokens', 0)} tokens, loss on {m.get('loss_on', '?')}); loss "
+                  f"{m['first_loss']:.3f} → {m['last_loss']:.3f}"
+                  + (f"; DPO {m['dpo']['steps']} steps" if m.get("dpo") else ""))
+    console.print(f"evaluate it: agentrun eval {run_.root} --adapter {result.adapter}")
+
+
+@app.command(name="eval")
+@friendly
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    adapter: Annotated[Path, typer.Option(help="Adapter folder (safetensors).")],
+    out: Annotated[Path | None, typer.Option(help="JSON report (default: "
+                                             "RUN/reports/eval-<adapter>.json); the chart "
+                                             "goes beside it as .png.")] = None,
+    guard: Annotated[bool, typer.Option(help="Ask the 40 general questions too "
+                                        "(forgetting).")] = True,
+    verbose: Verbose = False,
+) -> None:
+    """Score every probe of the run's map on the base student and on an adapter."""
+    _setup(verbose)
+    from agentrun.agents.evaluator import evaluate, write_report
+    from agentrun.progress import set_reporter
+    from agentrun.services import settings, student_dir
+    from agentrun.workspace import Run, load_map
+
+    run_ = Run.find(run_dir)
+    cfg = settings(str(run_.workspace.root), {})
+    dataset_map = load_map(run_.map_path)
+    with _progress() as bars:
+        set_reporter(RichReporter(bars))
+        report = evaluate(dataset_map, student_dir(cfg), adapter.resolve(),
+                          adapter.parent / f"{adapter.name}.train.jsonl", run_.id, 0,
+                          cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens, guard)
+    path = out or run_.reports_dir / f"eval-{adapter.name}.json"
+    chart = write_report(report, dataset_map, path)
+    eval_tables(report, {n.id: n.title for n in dataset_map.nodes})
+    console.print(f"report: {path}\nchart: {chart}")
+
+
+def eval_tables(report: Any, titles: dict[str, str]) -> None:
+    """Print probe scores before → after, per kind and per node, and the forgetting guard."""
+    for key, label in (("kind", "kind"), ("node_id", "node")):
+        t = Table(title=f"probes per {label}, before → after", show_edge=False)
+        for col in (label, "n", "accuracy", "Δ acc", "mean log-prob", "Δ log-prob"):
+            t.add_column(col, justify="left" if col == label else "right")
+        rows = report.summary(key)
+        gain = {k: s["logprob_after"] - s["logprob_before"] for k, s in rows.items()}
+        for name in (sorted(rows, key=gain.__getitem__) if key == "node_id" else rows):
+            s = rows[name]
+            t.add_row(titles.get(name, name)[:36], str(int(s["n"])),
+                      f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
+                      f"{s['acc_after'] - s['acc_before']:+.2f}",
+                      f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}", f"{gain[name]:+.2f}")
+        console.print(t)
+    if report.guard:
+        f = report.forgetting()
+        console.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
+                      f"answered before training still answered "
+                      f"({f['answered_after']}/{f['questions']} after)")
+
+
 def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
     if header:
         console.print(f"\n[bold]run {run_.id}[/] finished: {run_.root}")
@@ -333,15 +428,14 @@ def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
     console.print(table)
     if state.get("train_loss") is not None:
         console.print(f"training loss: {state['train_loss']:.3f}")
-    scores = state.get("scores") or {}
-    if scores:
-        t = Table(title="probes before → after", show_edge=False)
-        for col in ("kind", "n", "accuracy", "mean log-prob"):
-            t.add_column(col, justify="right" if col != "kind" else "left")
-        for kind, s in scores.items():
-            t.add_row(kind, str(int(s["n"])), f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
-                      f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}")
-        console.print(t)
+    if state.get("report") and Path(state["report"]).exists():
+        from agentrun.schemas import EvalReport
+        from agentrun.workspace import load_map
+
+        report = EvalReport.model_validate_json(Path(state["report"]).read_text())
+        eval_tables(report, {n.id: n.title for n in load_map(run_.map_path).nodes})
+        console.print(f"report: {state['report']} (chart: "
+                      f"{Path(state['report']).with_suffix('.png').name})")
 
 
 def main() -> None:

@@ -215,6 +215,8 @@ class Evaluation(_Section):
     batch_size: int = Field(default=16, ge=1)
     weak_logprob_gain: float = 0.5
     """A node whose mean target log-prob rose less than this (nats) is revised."""
+    guard: bool = True
+    """Ask the student 40 general questions before and after training (forgetting)."""
 
 
 class AgentrunConfig(BaseSettings):

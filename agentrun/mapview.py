@@ -11,8 +11,9 @@ import html
 import math
 from pathlib import Path
 
-from agentrun.schemas import DatasetMap, ExampleKind, Level, Node, ProbeKind
+from agentrun.schemas import DatasetMap, EvalReport, ExampleKind, Level, Node, ProbeKind
 
+KIND_COLOURS = {"absorption": "#219ebc", "generalization": "#fb8500", "transfer": "#8338ec"}
 LEVEL_COLOURS = {Level.micro: "#8ecae6", Level.meso: "#219ebc", Level.macro: "#023047"}
 RELATION_COLOURS = {
     "prerequisite": "#d62828", "elaborates": "#8d99ae", "contrasts": "#f77f00",
@@ -174,6 +175,46 @@ def write_png(dataset_map: DatasetMap, path: Path) -> Path:
             ax.text(x, y - _radius(node) - 8, node.title, ha="center", fontsize=8, zorder=4)
     ax.set_title(f"dataset map v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
                  f"{len(dataset_map.anchors)} anchors")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_gain_chart(report: EvalReport, titles: dict[str, str], path: Path) -> Path:
+    """Draw each node's log-prob gain per probe kind as horizontal bars (PNG).
+
+    Nodes are sorted by their mean gain, weakest at the top, where the revision looks.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    deltas: dict[str, dict[str, list[float]]] = {}
+    for r in report.probes:
+        deltas.setdefault(r.node_id, {}).setdefault(str(r.kind), []).append(
+            r.logprob_after - r.logprob_before)
+    gains = {n: {k: sum(v) / len(v) for k, v in kinds.items()} for n, kinds in deltas.items()}
+    mean = {n: sum(sum(v) for v in kinds.values()) / sum(len(v) for v in kinds.values())
+            for n, kinds in deltas.items()}
+    order = sorted(gains, key=mean.__getitem__, reverse=True)
+    kinds = [k for k in ("absorption", "generalization", "transfer")
+             if any(k in g for g in gains.values())]
+    height = 0.8 / max(len(kinds), 1)
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.35 * max(len(order), 1)), dpi=100)
+    for i, kind in enumerate(kinds):
+        ys = [j + i * height for j in range(len(order))]
+        ax.barh(ys, [gains[n].get(kind, 0.0) for n in order], height=height,
+                label=kind, color=KIND_COLOURS[kind])
+    ax.set_yticks([j + 0.4 - height / 2 for j in range(len(order))])
+    ax.set_yticklabels([titles.get(n, n)[:40] for n in order], fontsize=8)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("mean target log-prob gain after training (nats)")
+    forgot = report.forgetting()
+    guard = (f"; general questions kept {forgot['still_answered']}/{forgot['answered_before']}"
+             if report.guard else "")
+    ax.set_title(f"{report.run} iteration {report.iteration}: per-node gains{guard}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -293,6 +293,16 @@ class ProbeResult(_Model):
     answer_after: str = ""
 
 
+class GuardResult(_Model):
+    """A general question (not about the material) answered before and after training."""
+
+    question: str
+    answer: str
+    correct_before: bool
+    correct_after: bool
+    answer_after: str = ""
+
+
 class EvalReport(_Model):
     """Per-probe, per-node and per-kind scores before vs after, with what produced them."""
 
@@ -301,6 +311,15 @@ class EvalReport(_Model):
     adapter: str
     data: str
     probes: list[ProbeResult] = Field(default_factory=list)
+    guard: list[GuardResult] = Field(default_factory=list)
+    """The regression guard: general questions; forgetting shows as answers lost."""
+
+    def forgetting(self) -> dict[str, int]:
+        """Count the general questions answered before training, and how many still are."""
+        before = [g for g in self.guard if g.correct_before]
+        return {"questions": len(self.guard), "answered_before": len(before),
+                "still_answered": sum(g.correct_after for g in before),
+                "answered_after": sum(g.correct_after for g in self.guard)}
 
     def summary(self, key: str = "kind") -> dict[str, dict[str, float]]:
         """Aggregate accuracy and mean log-prob before/after by probe `kind` or `node_id`."""

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from agentrun import progress
+from agentrun.errors import BackendError
 from agentrun.graphs.context import Context
 from agentrun.graphs.state import State
-from agentrun.schemas import DatasetMap, EvalReport, Probe, ProbeResult
-from agentrun.training.probes import ProbeScore, score
+from agentrun.schemas import DatasetMap, EvalReport, GuardResult, ProbeResult
+from agentrun.training.probes import ProbeScore, contains_target, score
 
 log = logging.getLogger(__name__)
 
 
 def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
-    """Load the student (with an adapter from safetensors, if given) for scoring."""
+    """Load the student (with an adapter, if given) for scoring; safetensors only.
+
+    Weights are never unpickled: a folder with only `.bin` files is refused.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if adapter is not None and not (adapter / "adapter_model.safetensors").is_file():
+        raise BackendError(f"{adapter}: no adapter_model.safetensors here (adapters are loaded "
+                         "from safetensors only)")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True,
-                                                 dtype=torch.float32)
+                                                      dtype=torch.float32, use_safetensors=True)
     if adapter is not None:
         from peft import PeftModel
 
@@ -33,38 +43,83 @@ def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any
     return model, tokenizer
 
 
-def score_probes(model_dir: Path, adapter: Path | None, probes: list[Probe], batch_size: int,
-                 max_new_tokens: int, name: str) -> list[ProbeScore]:
-    """Score all probes on one model in batches."""
+@dataclass(frozen=True)
+class Question:
+    """A general question of the regression guard, with the answers that count as right."""
+
+    question: str
+    answer: str
+    also: tuple[str, ...] = ()
+
+    def answered_by(self, text: str) -> bool:
+        """Return whether `text` contains the answer or one of its alternatives."""
+        return any(contains_target(text, a) for a in (self.answer, *self.also))
+
+
+def general_questions() -> list[Question]:
+    """Return the regression guard: general questions written for the project."""
+    text = files("agentrun.training").joinpath("general_questions.jsonl").read_text()
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [Question(r["question"], r["answer"], tuple(r.get("also", ()))) for r in rows]
+
+
+def score_prompts(model_dir: Path, adapter: Path | None, prompts: list[str], targets: list[str],
+                  batch_size: int, max_new_tokens: int, name: str) -> list[ProbeScore]:
+    """Score prompts against targets on one model, in batches."""
     model, tokenizer = load_student(model_dir, adapter)
-    with progress.task(name, total=len(probes)) as advance:
-        scores = score(model, tokenizer, [p.prompt for p in probes], [p.answer for p in probes],
-                       batch_size=batch_size, max_new_tokens=max_new_tokens)
-        advance(len(probes))
+    with progress.task(name, total=len(prompts)) as advance:
+        scores = score(model, tokenizer, prompts, targets, batch_size=batch_size,
+                       max_new_tokens=max_new_tokens)
+        advance(len(prompts))
     return scores
 
 
 def evaluate(dataset_map: DatasetMap, model_dir: Path, adapter: Path, data: Path, run: str,
-             iteration: int, batch_size: int = 16, max_new_tokens: int = 24) -> EvalReport:
-    """Score every probe before (base) and after (adapter) training."""
+             iteration: int, batch_size: int = 16, max_new_tokens: int = 24,
+             guard: bool = True) -> EvalReport:
+    """Score every probe, and the regression guard, before (base) and after (adapter) training.
+
+    Probes and guard questions go through the same batched passes: one model load, then
+    N / batch_size forward passes and generate calls per model.
+    """
     probes = dataset_map.probes()
-    before = score_probes(model_dir, None, probes, batch_size, max_new_tokens, "eval before")
-    after = score_probes(model_dir, adapter, probes, batch_size, max_new_tokens, "eval after")
+    questions = general_questions() if guard else []
+    prompts = [p.prompt for p in probes] + [q.question for q in questions]
+    targets = [p.answer for p in probes] + [q.answer for q in questions]
+    before = score_prompts(model_dir, None, prompts, targets, batch_size, max_new_tokens,
+                           "eval before")
+    after = score_prompts(model_dir, adapter, prompts, targets, batch_size, max_new_tokens,
+                          "eval after")
+    n = len(probes)
     results = [
         ProbeResult(probe_id=p.id, node_id=p.node_id, kind=p.kind,
                     correct_before=b.correct, correct_after=a.correct,
                     logprob_before=round(b.logprob, 4), logprob_after=round(a.logprob, 4),
                     answer_before=b.answer[:200], answer_after=a.answer[:200])
-        for p, b, a in zip(probes, before, after, strict=True)
+        for p, b, a in zip(probes, before[:n], after[:n], strict=True)
     ]
+    kept = [GuardResult(question=q.question, answer=q.answer,
+                        correct_before=q.answered_by(b.answer),
+                        correct_after=q.answered_by(a.answer), answer_after=a.answer[:200])
+            for q, b, a in zip(questions, before[n:], after[n:], strict=True)]
     return EvalReport(run=run, iteration=iteration, adapter=str(adapter), data=str(data),
-                      probes=results)
+                      probes=results, guard=kept)
+
+
+def write_report(report: EvalReport, dataset_map: DatasetMap, path: Path) -> Path:
+    """Write the JSON report and the per-node chart beside it (`.png`); return the chart."""
+    from agentrun.mapview import write_gain_chart
+    from agentrun.workspace import atomic_write_text
+
+    atomic_write_text(path, report.model_dump_json(indent=2))
+    titles = {n.id: n.title for n in dataset_map.nodes}
+    return write_gain_chart(report, titles, path.with_suffix(".png"))
 
 
 def evaluate_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     """Score every probe before and after training; write the report beside the run."""
     from agentrun.services import resolve, student_dir
-    from agentrun.workspace import atomic_write_text, load_map
+    from agentrun.workspace import load_map
 
     cfg, _, run = resolve(runtime.context, state)
     it = state["iteration"]
@@ -73,8 +128,10 @@ def evaluate_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
         report = EvalReport.model_validate_json(path.read_text())
     else:
         adapter = Path(state["adapter"])
-        report = evaluate(load_map(run.map_path), student_dir(cfg), adapter,
-                          adapter.parent / f"{adapter.name}.train.jsonl", run.id, it,
-                          cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens)
-        atomic_write_text(path, report.model_dump_json(indent=2))
+        dataset_map = load_map(run.map_path)
+        report = evaluate(dataset_map, student_dir(cfg), adapter,
+                          run.adapter_dir(it).parent / f"iter-{it}.train.jsonl", run.id, it,
+                          cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens,
+                          cfg.evaluation.guard)
+        write_report(report, dataset_map, path)
     return {"report": str(path), "scores": report.summary("kind")}

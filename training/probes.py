@@ -31,9 +31,12 @@ def normalize_answer(text: str) -> str:
 
 
 def contains_target(answer: str, target: str) -> bool:
-    """Return whether the normalized answer contains the normalized target."""
+    """Return whether the normalized answer contains the normalized target as whole words.
+
+    Whole words: "0" is not found in "18.000", nor "cat" in "category".
+    """
     t = normalize_answer(target)
-    return bool(t) and t in normalize_answer(answer)
+    return bool(t) and f" {t} " in f" {normalize_answer(answer)} "
 
 
 def _prompt_text(tokenizer: Any, prompt: str, chat: bool) -> str:

@@ -182,7 +182,7 @@ def _load_model(model_dir: str, recipe: dict[str, Any]) -> Any:
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
-        model_dir, local_files_only=True,
+        model_dir, local_files_only=True, use_safetensors=True,  # never unpickle weights
         dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
     )
 

@@ -16,7 +16,8 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     proc = agentrun("run", str(fast_workspace))
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
-    assert "probes before → after" in out and "accepted" in out
+    assert "probes per kind, before → after" in out and "accepted" in out
+    assert "general questions:" in out
     (run,) = (fast_workspace / "runs").iterdir()
 
     # the map used, in the run and in the workspace, validates
@@ -61,6 +62,10 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     assert {r.probe_id for r in report.probes} == {p.id for p in m.probes()}
     assert {r.kind for r in report.probes} == set(ProbeKind)
     assert all(r.logprob_before < 0 and r.logprob_after < 0 for r in report.probes)
+    # the regression guard: the embedded student answers some general questions before
+    forgot = report.forgetting()
+    assert forgot["questions"] == 40 and forgot["answered_before"] >= 12
+    assert (run / "reports" / "eval-iter-1.png").stat().st_size > 5000
     summary = json.loads((run / "summary.json").read_text())
     assert summary["accepted"] == len(accepted) and summary["train_loss"] > 0
     assert json.loads((run / "run.json").read_text())["status"] == "done"
@@ -80,3 +85,24 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     assert ids2 and not ids1 & ids2
     trained = (run2 / "adapters" / "iter-1.train.jsonl").read_text().count("\n")
     assert trained == len(ids1) + len(ids2)
+
+    # training and evaluation also work on their own, outside the loop
+    adapter = run / "adapters" / "by-hand"
+    proc = agentrun("train", str(run), "--out", str(adapter), "--max-steps", "3")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "3 steps on" in out and (adapter / "adapter_model.safetensors").exists()
+    assert json.loads((adapter / "metrics.json").read_text())["loss_on"].startswith("assistant")
+    proc = agentrun("eval", str(run), "--adapter", str(adapter), "--no-guard")
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    report = EvalReport.model_validate_json((run / "reports" / "eval-by-hand.json").read_text())
+    assert report.adapter == str(adapter) and not report.guard
+    assert {r.probe_id for r in report.probes} == {p.id for p in load_map(run / "map.yaml")
+                                                   .probes()}
+    assert "probes per node" in out and (run / "reports" / "eval-by-hand.png").exists()
+    # an adapter folder without safetensors is refused in one line
+    proc = agentrun("eval", str(run), "--adapter", str(run / "adapters"))
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "no adapter_model.safetensors" in out
+    assert "Traceback" not in out

@@ -89,6 +89,8 @@ def test_contains_target_normalizes():
     assert contains_target("It is the Fenwick Reef, of course.", "fenwick reef")
     assert not contains_target("Nothing here", "the reef")
     assert not contains_target("anything", "")
+    assert not contains_target("It freezes at -18.000 degrees", "0")  # whole words only
+    assert contains_target("It freezes at 0 degrees.", "0")
 
 
 def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_path):
@@ -232,3 +234,54 @@ def test_training_killed_mid_run_resumes_from_its_last_complete_checkpoint(tiny_
     whole = train_adapter(corpus(), tiny_model, tmp_path / "whole", r, tmp_path / "w.log")
     assert whole.metrics["steps"] == 30 and whole.metrics["resumed_from_step"] is None
     assert result.metrics["last_loss"] == pytest.approx(whole.metrics["last_loss"], rel=1e-3)
+
+
+def test_evaluation_scores_probes_and_the_guard_in_one_pass_and_draws_the_chart(
+        tiny_model, tmp_path, monkeypatch):
+    from agentrun.agents import evaluator
+    from tests.unit.test_architect import example_map
+
+    dataset_map = example_map()
+    adapter = train_adapter(corpus(), tiny_model, tmp_path / "iter-1", recipe(max_steps=2),
+                            tmp_path / "t.log").adapter
+    calls = []
+    real = evaluator.score
+
+    def counting(model, tok, prompts, targets, **kw):
+        calls.append(len(prompts))
+        return real(model, tok, prompts, targets, **kw)
+
+    monkeypatch.setattr(evaluator, "score", counting)
+    report = evaluator.evaluate(dataset_map, tiny_model, adapter, tmp_path / "d.jsonl", "r", 1,
+                                batch_size=32, max_new_tokens=3)
+    probes = dataset_map.probes()
+    assert calls == [len(probes) + 40] * 2  # probes and guard together, once per model
+    assert [r.probe_id for r in report.probes] == [p.id for p in probes]
+    assert len(report.guard) == 40
+    f = report.forgetting()
+    assert f["still_answered"] <= f["answered_before"] <= f["questions"] == 40
+    chart = evaluator.write_report(report, dataset_map, tmp_path / "eval-iter-1.json")
+    assert chart.suffix == ".png" and chart.stat().st_size > 5000
+    again = evaluator.evaluate(dataset_map, tiny_model, adapter, tmp_path / "d.jsonl", "r", 1,
+                               batch_size=7, max_new_tokens=3)
+    # deterministic, whatever the batch size
+    assert again.guard == report.guard
+    assert [(r.answer_after, r.correct_after) for r in again.probes] == \
+        [(r.answer_after, r.correct_after) for r in report.probes]
+    assert [r.logprob_after for r in again.probes] == pytest.approx(
+        [r.logprob_after for r in report.probes], abs=2e-4)
+
+
+def test_the_guard_counts_forgetting():
+    from agentrun.agents.evaluator import Question, general_questions
+    from agentrun.schemas import EvalReport, GuardResult
+
+    questions = general_questions()
+    assert len(questions) == 40 and len({q.question for q in questions}) == 40
+    assert Question("How many days in a week?", "seven", ("7",)).answered_by("There are 7.")
+    report = EvalReport(run="r", iteration=1, adapter="a", data="d", guard=[
+        GuardResult(question="q1", answer="a", correct_before=True, correct_after=True),
+        GuardResult(question="q2", answer="a", correct_before=True, correct_after=False),
+        GuardResult(question="q3", answer="a", correct_before=False, correct_after=True)])
+    assert report.forgetting() == {"questions": 3, "answered_before": 2, "still_answered": 1,
+                                   "answered_after": 2}
