@@ -201,7 +201,8 @@ def map_tree(dataset_map: Any) -> Tree:
 def run(
     directory: Annotated[Path, typer.Argument(help="Workspace folder.")],
     cycles: Annotated[int | None, typer.Option(help="Full cycles (generate → train → "
-                                               "evaluate → revise).")] = None,
+                                               "evaluate → revise); 0: build and check the "
+                                               "corpus only.")] = None,
     max_examples: Annotated[int | None, typer.Option(help="Accepted examples, at most.")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Generation rounds per cycle.")] = None,
     wall_time: Annotated[float | None, typer.Option(help="Seconds after which no new cycle "

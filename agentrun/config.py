@@ -63,8 +63,9 @@ class Roles(_Section):
 class Budgets(_Section):
     """Limits of a run: cycles of the loop, examples, generation rounds and wall time."""
 
-    cycles: int = Field(default=1, ge=1)
-    """Full cycles (generate → train → evaluate → revise)."""
+    cycles: int = Field(default=1, ge=0)
+    """Full cycles (generate → train → evaluate → revise); 0: generate and check the corpus,
+    export it, and stop (train elsewhere, or with `agentrun train RUN`)."""
     max_examples: int = Field(default=400, ge=1)
     """Accepted examples per run, at most."""
     max_rounds: int = Field(default=2, ge=1)

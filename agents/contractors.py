@@ -602,8 +602,11 @@ def deficits_of(dataset_map: DatasetMap, corpus: list[Example],
 
 
 def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
-        Literal["contractors", "train"]]:
-    """Send contractors after the nodes' deficits, or go to training when quotas are met."""
+        Literal["contractors", "train", "export"]]:
+    """Send contractors after the nodes' deficits, or go to training when quotas are met.
+
+    With `budgets.cycles: 0` the run builds and checks the corpus only, and exports it.
+    """
     from agentrun.services import resolve
     from agentrun.workspace import load_map
 
@@ -612,6 +615,9 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
                            cfg.budgets.max_examples - state["accepted"])
     if deficits and state["round"] < cfg.budgets.max_rounds:
         return Command(goto="contractors")
+    if cfg.budgets.cycles == 0:
+        log.info("quotas met or rounds spent (round %d); no training (cycles: 0)", state["round"])
+        return Command(goto="export")
     log.info("quotas met or rounds spent (round %d); training", state["round"])
     return Command(goto="train")
 

@@ -17,7 +17,7 @@ class Context:
     cycles: int | None = field(
         default=None,
         metadata={"description": "Full cycles generate → train → evaluate → revise (overrides "
-                                 "budgets.cycles)."},
+                                 "budgets.cycles); 0: build and check the corpus only."},
     )
     max_examples: int | None = field(
         default=None,

@@ -1,0 +1,287 @@
+"""Q1 teaching power: does an architected dataset teach the student more than the raw text?
+
+python benchmarks/teaching_power.py --data PATH/fictional_knowledge.json
+python benchmarks/teaching_power.py --data PATH/fictional_knowledge.json --paragraphs 8 --seeds 0 1
+python benchmarks/teaching_power.py --data PATH/fictional_knowledge.json --kinds exercise
+
+The data is the "Fictional Knowledge" set (kaistAI/factual-knowledge-acquisition, file
+`fictional_knowledge/fictional_knowledge.json`; see docs/BENCHMARKS.md). It is read from the
+path given, never copied into the project. Entries 0–39 are the dev split (the default; tune
+freely), 40–129 the test split (`--split test`: report only).
+
+For the chosen paragraphs the embedded student (SmolLM2-135M-Instruct, LoRA, the workspace
+recipe) is trained three ways: (a) on agentrun's dataset, built from the paragraphs by the full
+pipeline (map, contractors, checker) with the embedded defaults; (b) on the raw paragraphs, cut
+at sentence boundaries into passages as long as (a)'s examples on average and repeated until
+they hold as many tokens as (a); (c) not at all. The same recipe (epochs, learning rate, batch
+size, LoRA) trains (a) and (b). Each model then completes the data's probes as plain text
+(no chat template): mem (absorption), gen (generalization) and hard_gen (transfer), scored by
+whether the greedy continuation contains the target and by the target's mean log-probability.
+Gains are over (c).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DOCS, append_results, table  # noqa: E402
+
+from agentrun.agents.evaluator import load_student  # noqa: E402
+from agentrun.agents.trainer import train_adapter  # noqa: E402
+from agentrun.config import load_config  # noqa: E402
+from agentrun.runner import start_run  # noqa: E402
+from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
+from agentrun.services import student_dir  # noqa: E402
+from agentrun.training.probes import score  # noqa: E402
+from agentrun.workspace import load_examples  # noqa: E402
+
+SPLITS = {"dev": (0, 40), "test": (40, 130)}
+KINDS = {"mem": "absorption", "gen": "generalization", "hard_gen": "transfer"}
+ARMS = ("c", "b", "a")
+ARM_NAMES = {"a": "agentrun dataset", "b": "raw paragraphs, same tokens", "c": "no training"}
+
+
+def load_entries(path: Path, split: str, count: int) -> list[dict[str, Any]]:
+    """Return the first `count` entries of a split of the data."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        sys.exit(f"{path}: cannot read the benchmark data ({exc})")
+    lo, hi = SPLITS[split]
+    return data[lo:hi][:count]
+
+
+def title_of(paragraph: str) -> str:
+    """Name a paragraph by the subject of its first sentence (at most 8 words)."""
+    first = re.split(r"(?<=[.!?])\s", paragraph.strip(), maxsplit=1)[0]
+    subject = re.split(r",| (?:was|is|were|are|has|had|became|began) ", first, maxsplit=1)[0]
+    return " ".join(subject.split()[:8]).strip(" .")
+
+
+def make_workspace(root: Path, entries: list[dict[str, Any]], recipe: dict[str, Any]) -> Path:
+    """Write one source note per paragraph and the workspace settings."""
+    ws = root / "workspace"
+    shutil.rmtree(ws, ignore_errors=True)
+    (ws / "sources").mkdir(parents=True)
+    for i, e in enumerate(entries):
+        (ws / "sources" / f"p{i:03d}.md").write_text(
+            f"# {title_of(e['train_context'])}\n\n{e['train_context'].strip()}\n")
+    (ws / "agentrun.yaml").write_text(json.dumps({"training": recipe}))
+    return ws
+
+
+def build_dataset(ws: Path) -> list[Example]:
+    """Run agentrun's pipeline (no training: cycles 0) and return the accepted examples."""
+    run, state = start_run(ws, cycles=0)
+    if state.get("status") != "done":
+        sys.exit(f"the pipeline stopped before the end: {state.get('status')}; see {run.root}")
+    return load_examples(run.accepted_path)
+
+
+def chat_tokens(tokenizer: Any, examples: list[Example]) -> list[int]:
+    """Return each example's length in tokens as the trainer sees it."""
+    return [len(tokenizer(tokenizer.apply_chat_template(e.messages, tokenize=False)
+                          if e.messages else e.text or "", add_special_tokens=False).input_ids)
+            for e in examples]
+
+
+def raw_passages(tokenizer: Any, entries: list[dict[str, Any]], target_len: int,
+                 total: int, seed: int) -> list[Example]:
+    """Cut the paragraphs into passages of about `target_len` tokens; repeat to `total`."""
+    passages = []
+    for e in entries:
+        chunk: list[str] = []
+        for sentence in re.split(r"(?<=[.!?])\s+", e["train_context"].strip()):
+            chunk.append(sentence)
+            if len(tokenizer(" ".join(chunk)).input_ids) >= target_len:
+                passages.append(" ".join(chunk))
+                chunk = []
+        if chunk:
+            passages.append(" ".join(chunk))
+    rng, out, tokens = random.Random(seed), [], 0
+    while tokens < total:
+        rng.shuffle(passages)
+        for p in passages:
+            out.append(p)
+            tokens += len(tokenizer(p).input_ids) + 1  # + EOS
+            if tokens >= total:
+                break
+    prov = Provenance(role="benchmark", generator="raw_paragraph")
+    return [Example(node_id="raw", kind=ExampleKind.megastructure_part, provenance=prov,
+                    text=p).with_id() for p in out]
+
+
+def probe_scores(model_dir: Path, adapter: Path | None, entries: list[dict[str, Any]]
+                 ) -> dict[str, dict[str, float]]:
+    """Score the data's probes as plain-text continuations; mean per probe kind."""
+    model, tokenizer = load_student(model_dir, adapter)
+    out = {}
+    for key, kind in KINDS.items():
+        prompts = [p for e in entries for p in e[f"{key}_input"]]
+        targets = [t for e in entries for t in e[f"{key}_target"]]
+        scores = score(model, tokenizer, prompts, targets, chat=False, batch_size=16,
+                       max_new_tokens=12)
+        out[kind] = {"acc": statistics.mean(s.correct for s in scores),
+                     "logprob": statistics.mean(s.logprob for s in scores), "n": len(scores)}
+    return out
+
+
+def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
+             tokenizer: Any, model_dir: Path, recipe: dict[str, Any], seed: int,
+             work: Path) -> dict[str, Any]:
+    """Train (a) and (b) with one seed and score all three arms."""
+    sizes = chat_tokens(tokenizer, corpus)
+    total, mean_len = sum(sizes), round(statistics.mean(sizes))
+    raw = raw_passages(tokenizer, entries, mean_len, total, seed)
+    r = dict(recipe, seed=seed, report_to=[])
+    runs = {}
+    for arm, examples, fmt in (("a", corpus, "chat"), ("b", raw, "text")):
+        start = time.time()
+        result = train_adapter(examples, model_dir, work / f"seed-{seed}" / arm,
+                               dict(r, format=fmt), work / "train.log")
+        runs[arm] = {"adapter": result.adapter, "steps": result.metrics["steps"],
+                     "tokens": result.metrics.get("tokens"), "rows": len(examples),
+                     "minutes": round((time.time() - start) / 60, 1)}
+    scores = {"c": probe_scores(model_dir, None, entries)}
+    for arm in ("a", "b"):
+        scores[arm] = probe_scores(model_dir, runs[arm]["adapter"], entries)
+    return {"seed": seed, "scores": scores, "train": {k: {x: str(y) if x == "adapter" else y
+                                                          for x, y in v.items()}
+                                                      for k, v in runs.items()},
+            "corpus_tokens": total, "passage_tokens": mean_len}
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Average the scores over seeds: {kind: {arm: {acc, logprob}}}."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for kind in KINDS.values():
+        out[kind] = {arm: {m: statistics.mean(r["scores"][arm][kind][m] for r in results)
+                           for m in ("acc", "logprob")} for arm in ARMS}
+    return out
+
+
+def goals(summary: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, str, bool]]:
+    """Check Q1's goals on the log-prob gains over (c)."""
+    def gain(kind: str, arm: str) -> float:
+        return summary[kind][arm]["logprob"] - summary[kind]["c"]["logprob"]
+
+    ga, gb = gain("generalization", "a"), gain("generalization", "b")
+    ta, tb = gain("transfer", "a"), gain("transfer", "b")
+    aa, ab = gain("absorption", "a"), gain("absorption", "b")
+    return [("generalization: (a) ≥ 2× (b)", f"{ga:+.3f} vs {gb:+.3f}", ga >= 2 * gb and ga > 0),
+            ("transfer: (a) > (b)", f"{ta:+.3f} vs {tb:+.3f}", ta > tb),
+            ("absorption: (a) ≥ (b)", f"{aa:+.3f} vs {ab:+.3f}", aa >= ab)]
+
+
+def result_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Return the markdown table of accuracies, log-probs and gains per kind and arm."""
+    rows = []
+    for kind, arms in summary.items():
+        for arm in ARMS:
+            s, c = arms[arm], arms["c"]
+            rows.append([kind, f"({arm}) {ARM_NAMES[arm]}", f"{s['acc']:.3f}",
+                         f"{s['acc'] - c['acc']:+.3f}", f"{s['logprob']:.3f}",
+                         f"{s['logprob'] - c['logprob']:+.3f}"])
+    return table(["probe kind", "arm", "accuracy", "Δ acc vs (c)", "target log-prob",
+                  "Δ log-prob vs (c)"], rows)
+
+
+def plot(summary: dict[str, dict[str, dict[str, float]]], path: Path, title: str) -> None:
+    """Draw the log-prob gains over (c) per probe kind, (a) beside (b)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(summary)
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    for i, (arm, colour) in enumerate((("b", "#8d99ae"), ("a", "#fb8500"))):
+        gains = [summary[k][arm]["logprob"] - summary[k]["c"]["logprob"] for k in kinds]
+        ax.bar([j + (i - 0.5) * 0.38 for j in range(len(kinds))], gains, width=0.38,
+               color=colour, label=f"({arm}) {ARM_NAMES[arm]}")
+    ax.set_xticks(range(len(kinds)))
+    ax.set_xticklabels(kinds)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_ylabel("target log-prob gain over (c) (nats)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    """Build, train, score, print the table and append it to docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="fictional_knowledge.json")
+    parser.add_argument("--split", choices=SPLITS, default="dev")
+    parser.add_argument("--paragraphs", type=int, default=4)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--kinds", help="comma-separated example kinds to keep in (a) "
+                        "(an ablation; default: all)")
+    parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument("--no-append", action="store_true", help="print only")
+    args = parser.parse_args()
+
+    started = time.time()
+    entries = load_entries(args.data, args.split, args.paragraphs)
+    work = args.work or Path(tempfile.mkdtemp(prefix="agentrun-q1-"))
+    recipe = {"preset": "cpu-tiny", "epochs": args.epochs}
+    ws = make_workspace(work, entries, recipe)
+    corpus = build_dataset(ws)
+    if args.kinds:
+        keep = set(args.kinds.split(","))
+        corpus = [e for e in corpus if str(e.kind) in keep]
+    cfg = load_config(ws)
+    model_dir = student_dir(cfg)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    full_recipe = dict(cfg.recipe(), epochs=args.epochs)
+    results = [run_seed(entries, corpus, tokenizer, model_dir, full_recipe, seed, work)
+               for seed in args.seeds]
+    summary = summarize(results)
+    kinds = Counter(str(e.kind) for e in corpus)
+    mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    verdicts = goals(summary)
+    body = (result_table(summary) + "\n\n"
+            + table(["goal", "log-prob gains (a) vs (b)", "met"],
+                    [[g, v, "yes" if ok else "no"] for g, v, ok in verdicts]))
+    train = results[0]["train"]
+    settings = (f"`python benchmarks/teaching_power.py --data fictional_knowledge.json --split "
+                f"{args.split} --paragraphs {args.paragraphs} --seeds "
+                f"{' '.join(map(str, args.seeds))} --epochs {args.epochs}"
+                + (f" --kinds {args.kinds}" if args.kinds else "") + "`; "
+                f"{len(entries)} paragraphs, {sum(len(e['mem_input']) for e in entries) * 3} "
+                f"probes; (a) {len(corpus)} examples ({mix}), "
+                f"{results[0]['corpus_tokens']} tokens, {train['a']['steps']} steps; "
+                f"(b) {train['b']['rows']} passages of ~{results[0]['passage_tokens']} tokens, "
+                f"{train['b']['steps']} steps; recipe cpu-tiny (LoRA r16, lr 1e-3, batch 8, "
+                f"{args.epochs:g} epochs); greedy 12 tokens; {(time.time() - started) / 60:.0f} "
+                "min in all")
+    print(settings + "\n\n" + body)
+    (work / "q1.json").write_text(json.dumps({"results": results, "summary": summary}, indent=2))
+    if not args.no_append:
+        chart = DOCS.parent / "teaching_power.png"
+        plot(summary, chart, f"Q1, {args.split} split, {len(entries)} paragraphs, seeds "
+                             f"{args.seeds}")
+        append_results("Q1 teaching power", settings,
+                       body + "\n\n![Q1 gains](teaching_power.png)")
+    print(f"work folder: {work}")
+
+
+if __name__ == "__main__":
+    main()
