@@ -172,6 +172,9 @@ class Training(_Section):
     """bf16 weights and autocast; `auto`: on a GPU, or a CPU with bf16 instructions."""
     gradient_checkpointing: bool | None = None
     seed: int = 0
+    fused_lm_head: bool | Literal["auto"] = "auto"
+    """TRL's fused LM head (log-probs in chunks, never the full logits: less memory);
+    `auto`: on a GPU. On a CPU the model's own loss is ~30% faster, with the same labels."""
     format: Literal["chat", "text"] = "chat"
     """`chat`: loss on the assistant turns; `text`: continued pretraining on the examples as
     plain text (loss on every token)."""

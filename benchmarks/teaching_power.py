@@ -23,6 +23,7 @@ Gains are over (c).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -68,11 +69,12 @@ def title_of(paragraph: str) -> str:
     """Name a paragraph by the subject of its first sentence (at most 8 words)."""
     first = re.split(r"(?<=[.!?])\s", paragraph.strip(), maxsplit=1)[0]
     subject = re.split(r",| (?:was|is|were|are|has|had|became|began) ", first, maxsplit=1)[0]
+    subject = re.sub(r"\s*\([^)]*$", "", subject)  # an aside cut open by the comma
     return " ".join(subject.split()[:8]).strip(" .")
 
 
 def make_workspace(root: Path, entries: list[dict[str, Any]], recipe: dict[str, Any]) -> Path:
-    """Write one source note per paragraph and the workspace settings."""
+    """Write one source note per paragraph and the workspace settings (a fresh workspace)."""
     ws = root / "workspace"
     shutil.rmtree(ws, ignore_errors=True)
     (ws / "sources").mkdir(parents=True)
@@ -141,17 +143,20 @@ def probe_scores(model_dir: Path, adapter: Path | None, entries: list[dict[str, 
 
 def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
              tokenizer: Any, model_dir: Path, recipe: dict[str, Any], seed: int,
-             work: Path) -> dict[str, Any]:
+             work: Path, fmt: str) -> dict[str, Any]:
     """Train (a) and (b) with one seed and score all three arms."""
     sizes = chat_tokens(tokenizer, corpus)
     total, mean_len = sum(sizes), round(statistics.mean(sizes))
     raw = raw_passages(tokenizer, entries, mean_len, total, seed)
     r = dict(recipe, seed=seed, report_to=[])
     runs = {}
-    for arm, examples, fmt in (("a", corpus, "chat"), ("b", raw, "text")):
+    # a folder per variant (seed, format, examples): a finished adapter is reused
+    digest = hashlib.sha256(" ".join(sorted(e.id for e in corpus)).encode()).hexdigest()[:8]
+    tag = f"seed-{seed}-{fmt}-{digest}"
+    for arm, examples, arm_fmt in (("a", corpus, fmt), ("b", raw, "text")):
         start = time.time()
-        result = train_adapter(examples, model_dir, work / f"seed-{seed}" / arm,
-                               dict(r, format=fmt), work / "train.log")
+        result = train_adapter(examples, model_dir, work / tag / arm,
+                               dict(r, format=arm_fmt), work / "train.log")
         runs[arm] = {"adapter": result.adapter, "steps": result.metrics["steps"],
                      "tokens": result.metrics.get("tokens"), "rows": len(examples),
                      "minutes": round((time.time() - start) / 60, 1)}
@@ -232,7 +237,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--kinds", help="comma-separated example kinds to keep in (a) "
                         "(an ablation; default: all)")
+    parser.add_argument("--format", choices=["chat", "text"], default="chat",
+                        help="how (a) trains: chat (loss on the answers, the default recipe) "
+                        "or text (every token)")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="reuse the dataset already built "
+                        "in --work (ablations: only training and scoring run)")
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
 
@@ -240,8 +250,17 @@ def main() -> None:
     entries = load_entries(args.data, args.split, args.paragraphs)
     work = args.work or Path(tempfile.mkdtemp(prefix="agentrun-q1-"))
     recipe = {"preset": "cpu-tiny", "epochs": args.epochs}
-    ws = make_workspace(work, entries, recipe)
-    corpus = build_dataset(ws)
+    built = sorted((work / "workspace" / "runs").glob("*/summary.json"))
+    inputs = {"data": str(args.data.resolve()), "split": args.split,
+              "paragraphs": args.paragraphs}
+    if args.reuse and built:
+        if json.loads((work / "inputs.json").read_text()) != inputs:
+            sys.exit(f"{work}: built from other paragraphs; drop --reuse or change --work")
+        ws, corpus = work / "workspace", load_examples(built[-1].parent / "data" / "accepted.jsonl")
+    else:
+        ws = make_workspace(work, entries, recipe)
+        corpus = build_dataset(ws)
+        (work / "inputs.json").write_text(json.dumps(inputs))
     if args.kinds:
         keep = set(args.kinds.split(","))
         corpus = [e for e in corpus if str(e.kind) in keep]
@@ -251,8 +270,8 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     full_recipe = dict(cfg.recipe(), epochs=args.epochs)
-    results = [run_seed(entries, corpus, tokenizer, model_dir, full_recipe, seed, work)
-               for seed in args.seeds]
+    results = [run_seed(entries, corpus, tokenizer, model_dir, full_recipe, seed, work,
+                        args.format) for seed in args.seeds]
     summary = summarize(results)
     kinds = Counter(str(e.kind) for e in corpus)
     mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
@@ -264,7 +283,8 @@ def main() -> None:
     settings = (f"`python benchmarks/teaching_power.py --data fictional_knowledge.json --split "
                 f"{args.split} --paragraphs {args.paragraphs} --seeds "
                 f"{' '.join(map(str, args.seeds))} --epochs {args.epochs}"
-                + (f" --kinds {args.kinds}" if args.kinds else "") + "`; "
+                + (f" --kinds {args.kinds}" if args.kinds else "")
+                + (f" --format {args.format}" if args.format != "chat" else "") + "`; "
                 f"{len(entries)} paragraphs, {sum(len(e['mem_input']) for e in entries) * 3} "
                 f"probes; (a) {len(corpus)} examples ({mix}), "
                 f"{results[0]['corpus_tokens']} tokens, {train['a']['steps']} steps; "

@@ -107,6 +107,12 @@ def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_pat
     # attention never crosses examples in the packed row: the same losses, step for step
     assert free["first_loss"] == pytest.approx(padded["first_loss"], rel=1e-4)
     assert free["last_loss"] == pytest.approx(padded["last_loss"], rel=1e-3)
+    # TRL's fused LM head and the model's own loss (the CPU default) agree
+    fused = train_adapter(varied, tiny_model, tmp_path / "fused",
+                          recipe(max_steps=3, bf16=False, fused_lm_head=True),
+                          tmp_path / "fused.log").metrics
+    assert fused["first_loss"] == pytest.approx(free["first_loss"], rel=1e-4)
+    assert fused["last_loss"] == pytest.approx(free["last_loss"], rel=1e-3)
     # an example longer than the context is left out and counted, not cut
     short = train_adapter(varied, tiny_model, tmp_path / "short",
                           recipe(max_steps=1, max_seq_len=40), tmp_path / "short.log")
