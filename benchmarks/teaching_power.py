@@ -296,11 +296,13 @@ def main() -> None:
     print(settings + "\n\n" + body)
     (work / "q1.json").write_text(json.dumps({"results": results, "summary": summary}, indent=2))
     if not args.no_append:
-        chart = DOCS.parent / "teaching_power.png"
+        name = f"teaching_power-{args.split}-{len(entries)}p-{time.strftime('%Y%m%d-%H%M')}.png"
+        chart = DOCS.parent / "img" / name
+        chart.parent.mkdir(exist_ok=True)
         plot(summary, chart, f"Q1, {args.split} split, {len(entries)} paragraphs, seeds "
                              f"{args.seeds}")
         append_results("Q1 teaching power", settings,
-                       body + "\n\n![Q1 gains](teaching_power.png)")
+                       body + f"\n\n![Q1 gains](img/{name})")
     print(f"work folder: {work}")
 
 
