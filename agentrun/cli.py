@@ -6,7 +6,8 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from importlib.resources import files
 from pathlib import Path
@@ -98,9 +99,16 @@ class RichReporter:
             self.progress.update(task, visible=True)
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console)
+@contextmanager
+def _bars() -> Iterator[None]:
+    """Show the library's progress (generation, training, scoring) as rich bars."""
+    from agentrun.progress import set_reporter
+
+    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                  console=console) as bars:
+        set_reporter(RichReporter(bars))
+        yield
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
@@ -213,7 +221,6 @@ def run(
 ) -> None:
     """Run the whole loop on a workspace and leave everything in runs/<run_id>/."""
     _setup(verbose)
-    from agentrun.progress import set_reporter
     from agentrun.runner import start_run
 
     budgets = {k: v for k, v in (("max_rounds", max_rounds), ("wall_time_s", wall_time))
@@ -221,8 +228,7 @@ def run(
     overrides: dict[str, Any] = {"budgets": budgets} if budgets else {}
     if max_steps is not None:
         overrides["training"] = {"max_steps": max_steps}
-    with _progress() as bars:
-        set_reporter(RichReporter(bars))
+    with _bars():
         run_, state = start_run(directory, cycles, max_examples, overrides)
     _summary(run_, state)
 
@@ -235,11 +241,9 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its last checkpoint."""
     _setup(verbose)
-    from agentrun.progress import set_reporter
     from agentrun.runner import resume_run
 
-    with _progress() as bars:
-        set_reporter(RichReporter(bars))
+    with _bars():
         run_, state = resume_run(run_dir)
     _summary(run_, state)
 
@@ -341,7 +345,6 @@ def train(
     import time
 
     from agentrun.agents.trainer import train_run
-    from agentrun.progress import set_reporter
     from agentrun.services import settings
     from agentrun.workspace import Run
 
@@ -350,8 +353,7 @@ def train(
                if v is not None}
     cfg = settings(str(run_.workspace.root), {"training": changes} if changes else {})
     target = out or run_.root / "adapters" / time.strftime("train-%Y%m%d-%H%M%S")
-    with _progress() as bars:
-        set_reporter(RichReporter(bars))
+    with _bars():
         result = train_run(cfg, run_, target)
     m = result.metrics
     console.print(f"adapter: {result.adapter}\n{m['steps']} steps on {m['examples']} examples "
@@ -376,15 +378,13 @@ def eval_(
     """Score every probe of the run's map on the base student and on an adapter."""
     _setup(verbose)
     from agentrun.agents.evaluator import evaluate, write_report
-    from agentrun.progress import set_reporter
     from agentrun.services import settings, student_dir
     from agentrun.workspace import Run, load_map
 
     run_ = Run.find(run_dir)
     cfg = settings(str(run_.workspace.root), {})
     dataset_map = load_map(run_.map_path)
-    with _progress() as bars:
-        set_reporter(RichReporter(bars))
+    with _bars():
         report = evaluate(dataset_map, student_dir(cfg), adapter.resolve(),
                           adapter.parent / f"{adapter.name}.train.jsonl", run_.id, 0,
                           cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens, guard)

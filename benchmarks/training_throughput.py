@@ -37,7 +37,7 @@ from agentrun.config import PRESETS  # noqa: E402
 from agentrun.models.embedded import resolve_local_model  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
 from agentrun.sources import read_sources  # noqa: E402
-from agentrun.training.sft import _bf16, _targets  # noqa: E402
+from agentrun.training.sft import _bf16, _lora  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ def run_hand_loop(examples: list[Example], model_dir: Path, recipe: dict[str, An
                   ) -> dict[str, float]:
     """Train with a minimal peft loop (padded batches); return tokens/s and pad share."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(recipe["seed"])
@@ -87,9 +87,7 @@ def run_hand_loop(examples: list[Example], model_dir: Path, recipe: dict[str, An
     model: Any = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     model = model.to(device)
-    model = get_peft_model(model, LoraConfig(
-        r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"], lora_dropout=recipe["lora_dropout"],
-        target_modules=_targets(recipe["target_modules"]), task_type="CAUSAL_LM"))
+    model = get_peft_model(model, _lora(recipe))  # the very LoRA agentrun trains
     if recipe["gradient_checkpointing"]:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
