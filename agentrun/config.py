@@ -98,8 +98,11 @@ class Generation(_Section):
             ExampleKind.synthesis: 1,
         }
     )
-    """Default examples of each kind per node (the map's node quotas override these; a node
-    without anchors gets no syntheses)."""
+    """Default examples of each kind per node, or per `facts_per_quota` facts (the map's node
+    quotas override these; a node without anchors gets no syntheses)."""
+    facts_per_quota: int | None = Field(default=6, ge=1)
+    """The quotas are for a node of this many facts; a longer node gets them multiplied
+    (20 facts at 6: four times), so every fact is covered. null: per node, whatever its size."""
     model_generators: bool = True
     """Let the contractor model write examples beside the structural ones."""
     model_share: dict[ExampleKind, float] | None = None

@@ -8,6 +8,7 @@ A revision reads the evaluation and moves quotas towards the probe kinds a node 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections import Counter
@@ -110,8 +111,12 @@ class _Unit:
 
 
 def plan_map(notes: list[Note], quotas: dict[ExampleKind, int],
-             max_node_facts: int = MAX_FACTS) -> DatasetMap:
+             max_node_facts: int = MAX_FACTS, facts_per_quota: int | None = None) -> DatasetMap:
     """Build the map's skeleton from the notes alone: nodes, facts, anchors and probes.
+
+    `quotas` are examples of each kind per node or, with `facts_per_quota`, per that many
+    facts: a node of 20 facts at 6 gets four times the quotas, so its facts are covered as
+    often as a short note's.
 
     Notes become nodes; the sections of a long note and the parts of an enormous one become
     nodes of their own, `part_of` the note. Anchors come from wikilinks, from plain mentions
@@ -126,7 +131,7 @@ def plan_map(notes: list[Note], quotas: dict[ExampleKind, int],
             # parents are numbered within the note; make them indexes into `units`
             unit.parent = None if unit.parent is None else unit.parent + offset
             units.append(unit)
-    nodes = [_node_from_unit(u, quotas) for u in units]
+    nodes = [_node_from_unit(u, quotas, facts_per_quota) for u in units]
     _dedupe_ids(units, nodes, problems)
     index = _title_index(units, nodes)
     anchors, unresolved = _anchors(units, nodes, index, problems)
@@ -184,7 +189,8 @@ def _paragraph_chunks(sentences: list[Sentence], max_facts: int) -> list[list[Se
     return chunks
 
 
-def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int]) -> Node:
+def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int],
+                    facts_per_quota: int | None) -> Node:
     node_id = slug(unit.title)
     note = unit.note
     facts = [
@@ -204,8 +210,15 @@ def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int]) -> Node:
         facts=facts,
         sources=[span],
         # a hub without facts of its own (only sections) has nothing to generate from
-        quota=dict(quotas) if facts else {},
+        quota=scaled_quotas(quotas, len(facts), facts_per_quota) if facts else {},
     )
+
+
+def scaled_quotas(quotas: dict[ExampleKind, int], facts: int,
+                  facts_per_quota: int | None) -> dict[ExampleKind, int]:
+    """Return the quotas of a node with `facts` facts (per node, or per `facts_per_quota`)."""
+    times = max(math.ceil(facts / facts_per_quota), 1) if facts_per_quota else 1
+    return {kind: count * times for kind, count in quotas.items()}
 
 
 def _dedupe_ids(units: list[_Unit], nodes: list[Node], problems: list[str]) -> None:
@@ -832,7 +845,8 @@ def plan_workspace(ws: Workspace, cfg: AgentrunConfig, use_model: bool = True) -
     existing = load_map(ws.map_path) if ws.map_path.exists() else None
     if existing is not None and existing.sources_digest == digest:
         return existing
-    dataset_map = plan_map(notes, cfg.generation.quotas, cfg.planning.max_node_facts)
+    dataset_map = plan_map(notes, cfg.generation.quotas, cfg.planning.max_node_facts,
+                           cfg.generation.facts_per_quota)
     dataset_map.sources_digest = digest
     dataset_map.problems = sources.problems + dataset_map.problems
     fresh = {n.id for n in dataset_map.nodes}

@@ -15,7 +15,7 @@ import random
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -263,11 +263,17 @@ def structural_dialogues(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
 
 
 def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
-    """Yield restatements of groups of facts (the fallback when no model writes them)."""
+    """Yield restatements of groups of facts (the fallback when no model writes them).
+
+    Groups of 3, 2 and 4 facts in the note's order, then groups of 3 in a shuffled order,
+    so that each fact is also learned after other facts than the one it follows in the note.
+    """
     facts = [f.text for f in node.facts]
-    for size in (3, 2, 4):
-        for start in range(0, len(facts), size):
-            group = facts[start : start + size]
+    shuffled = facts[:]
+    random.Random(f"{node.id}-{job.seed}").shuffle(shuffled)
+    for size, order in ((3, facts), (2, facts), (4, facts), (3, shuffled)):
+        for start in range(0, len(order), size):
+            group = order[start : start + size]
             ask = ASKS[(start // size) % len(ASKS)].format(title=node.title)
             yield Example(  # the level by size: a fact or two is micro, more a meso passage
                 node_id=node.id, kind=ExampleKind.rephrasing,
@@ -527,14 +533,18 @@ def candidates_for(
     backend: Backend | None,
     retries: int,
     model_share: dict[ExampleKind, float] | None = None,
+    coverage: Counter[str] | None = None,
 ) -> list[Example]:
     """Produce candidates that fill each node's deficits; model work goes out as one batch.
 
     `model_share` is the part of each kind's need asked of the model (rounded up); the rest
-    comes from the structural generators, and all of it when there is no model.
+    comes from the structural generators, and all of it when there is no model. Structural
+    examples are chosen for the facts stated least so far (`coverage`: fact id → examples
+    of the corpus that state it, updated in place), so a node's facts are covered evenly.
     """
     share = MODEL_SHARE if model_share is None else model_share
     rng = random.Random(f"{job.seed}-{job.iteration}-{job.round}")
+    covered = Counter() if coverage is None else coverage
     out: list[Example] = []
     work: list[tuple[GenRequest, Brief]] = []
     for node_id, kinds in sorted(deficits.items()):
@@ -546,8 +556,8 @@ def candidates_for(
             # one verbatim restatement beside the model's rephrasings keeps the node's facts
             # in the corpus even where the model's outputs are rejected
             keep = 1 if kind == ExampleKind.rephrasing and by_model else 0
-            out += _take(_structural_pool(node, kind, dataset_map, job), seen,
-                         need - by_model + keep, rng)
+            out += _take(node, _structural_pool(node, kind, dataset_map, job), seen,
+                         need - by_model + keep, rng, covered)
     if work and backend is not None:
         out += model_examples(backend, work, job, retries)
     return out
@@ -565,10 +575,36 @@ def _structural_pool(node: Node, kind: ExampleKind, dataset_map: DatasetMap,
     return structural_rephrasings(node, job)
 
 
-def _take(pool: Iterator[Example], seen: set[str], need: int, rng: random.Random) -> list[Example]:
+def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
+          rng: random.Random, coverage: Counter[str]) -> list[Example]:
+    """Pick `need` new examples, each time the one stating the least-covered facts."""
     fresh = [e for e in pool if e.id not in seen]
-    rng.shuffle(fresh)
-    return fresh[:need]
+    rng.shuffle(fresh)  # ties go to a seeded random pick
+    stated = [facts_stated(node, e) for e in fresh]
+    chosen: list[Example] = []
+    while fresh and len(chosen) < need:
+        best = max(range(len(fresh)),
+                   key=lambda i: sum(1 / (1 + coverage[f]) for f in stated[i]))
+        coverage.update(stated[best])
+        chosen.append(fresh.pop(best))
+        stated.pop(best)
+    return chosen
+
+
+def facts_stated(node: Node, example: Example) -> list[str]:
+    """Return the ids of the node's facts an example states word for word."""
+    text = example.text or " ".join(m["content"] for m in example.messages)
+    return [f.id for f in node.facts if f.text in text]
+
+
+def fact_coverage(dataset_map: DatasetMap, corpus: Iterable[Example]) -> Counter[str]:
+    """Count, per fact id, the examples of the corpus that state it word for word."""
+    ids = dataset_map.node_ids()
+    counts: Counter[str] = Counter()
+    for example in corpus:
+        if example.node_id in ids:
+            counts.update(facts_stated(dataset_map.node(example.node_id), example))
+    return counts
 
 
 # ---------------------------------------------------------------- graph nodes
@@ -642,7 +678,8 @@ def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, objec
         budget = cfg.budgets.max_examples - state["accepted"]
         deficits = deficits_of(dataset_map, corpus, budget)
         candidates = candidates_for(dataset_map, deficits, seen, job, model,
-                                    cfg.generation.structured_retries, model_share(cfg))
+                                    cfg.generation.structured_retries, model_share(cfg),
+                                    fact_coverage(dataset_map, corpus))
         if cfg.generation.megastructure and round_ == 1:
             parts = [p for p in megastructure_parts(dataset_map, job, *_student_context(cfg))
                      if p.id not in seen]

@@ -295,3 +295,14 @@ def test_probe_answers_are_supported_by_the_sources():
     # and the measure is not blind: an answer that is in no source is not counted
     transfer[0].answer = "the duke of nowhere"
     assert probe_support(m, [note])[ProbeKind.transfer][0] == len(transfer) - 1
+
+
+def test_quotas_follow_the_facts_of_a_node():
+    notes = read_sources(EXAMPLE / "sources").notes
+    per_node = plan_map(notes, QUOTAS)
+    per_facts = plan_map(notes, QUOTAS, facts_per_quota=3)
+    for node in per_facts.nodes:
+        times = -(-len(node.facts) // 3)  # ceil
+        assert node.quota == {k: q * times for k, q in QUOTAS.items()}
+        assert per_node.node(node.id).quota == QUOTAS
+    assert any(len(n.facts) > 3 for n in per_facts.nodes)  # the test scales something

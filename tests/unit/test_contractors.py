@@ -8,6 +8,8 @@ from agentrun.agents.contractors import (
     Job,
     candidates_for,
     deficits_of,
+    fact_coverage,
+    facts_stated,
     structural_exercises,
 )
 from agentrun.models.base import GenRequest
@@ -206,6 +208,24 @@ def test_seen_candidates_are_not_offered_again():
     first = candidates_for(m, deficits, set(), JOB, None, retries=0)
     again = candidates_for(m, deficits, {e.id for e in first}, JOB, None, retries=0)
     assert first and again == []
+
+
+def test_structural_examples_cover_every_fact_before_any_twice():
+    m = example_map()
+    node = m.node("lantern-guild")
+    n = len(node.facts)
+    covered = fact_coverage(m, [])
+    out = candidates_for(m, {node.id: {ExampleKind.exercise: n}}, set(), JOB, None, 0,
+                         coverage=covered)
+    assert len(out) == n
+    # one exercise per fact: each fact stated once, none twice (a random pick repeats some)
+    assert sorted(covered[f.id] for f in node.facts) == [1] * n
+    assert fact_coverage(m, out) == covered
+    # the next round goes on from there: the facts least stated come first
+    more = candidates_for(m, {node.id: {ExampleKind.rephrasing: 2}}, {e.id for e in out},
+                          JOB, None, 0, coverage=covered)
+    assert all(facts_stated(node, e) for e in more)
+    assert max(covered.values()) - min(covered[f.id] for f in node.facts) <= 1
 
 
 def test_syntheses_cross_an_anchor_with_facts_of_both_ends():
