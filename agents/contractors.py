@@ -593,7 +593,7 @@ def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
 
 def facts_stated(node: Node, example: Example) -> list[str]:
     """Return the ids of the node's facts an example states word for word."""
-    text = example.text or " ".join(m["content"] for m in example.messages)
+    text = example.text or " ".join(m["content"] for m in example.messages or [])
     return [f.id for f in node.facts if f.text in text]
 
 
