@@ -217,9 +217,15 @@ def run(
                                                     "starts.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Training steps per cycle "
                                                   "(overrides the recipe).")] = None,
+    auto: Annotated[bool, typer.Option("--auto", help="Never wait for a person: the steering "
+                                       "policy settles every fork and logs why.")] = False,
     verbose: Verbose = False,
 ) -> None:
-    """Run the whole loop on a workspace and leave everything in runs/<run_id>/."""
+    """Run the whole loop on a workspace and leave everything in runs/<run_id>/.
+
+    At a fork (approve the plan, keep one of a node's alternatives) the run asks in the
+    terminal; without a terminal it stops, waiting, until `agentrun resume RUN --answer`.
+    """
     _setup(verbose)
     from agentrun.runner import start_run
 
@@ -229,23 +235,63 @@ def run(
     if max_steps is not None:
         overrides["training"] = {"max_steps": max_steps}
     with _bars():
-        run_, state = start_run(directory, cycles, max_examples, overrides)
-    _summary(run_, state)
+        run_, state = start_run(directory, cycles, max_examples, overrides, auto=auto or None)
+    _summary(run_, _answer_forks(run_, state))
 
 
 @app.command()
 @friendly
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    answer: Annotated[str | None, typer.Option(help="The option to keep at the fork the run "
+                                               "waits at (its label, e.g. A; none rejects "
+                                               "every alternative).")] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Continue an interrupted run from its last checkpoint."""
+    """Continue an interrupted or waiting run from its last checkpoint."""
     _setup(verbose)
     from agentrun.runner import resume_run
 
     with _bars():
-        run_, state = resume_run(run_dir)
-    _summary(run_, state)
+        run_, state = resume_run(run_dir, answer)
+    _summary(run_, _answer_forks(run_, state))
+
+
+def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """Ask the person at each fork while the run waits (a terminal), else say how to answer."""
+    import sys
+
+    from agentrun.runner import resume_run
+
+    while state.get("pending_fork"):
+        pending = state["pending_fork"]
+        show_fork(pending)
+        if not sys.stdin.isatty():
+            console.print(f"run {run_.id} waits for an answer: `agentrun resume {run_.root} "
+                          "--answer LABEL`")
+            return state
+        answer = typer.prompt("your choice")
+        try:
+            with _bars():
+                run_, state = resume_run(run_.root, answer)
+        except AgentrunError as exc:
+            console.print(f"[red]{exc}[/]")
+    return state
+
+
+def show_fork(pending: dict[str, Any]) -> None:
+    """Print a fork: the question, why it is asked, and its options."""
+    fork = pending["fork"]
+    console.print(f"\n[bold]fork[/] {fork['id']} — {pending.get('why', '')}", highlight=False)
+    if pending.get("error"):
+        console.print(f"[red]{pending['error']}[/]")
+    console.print(fork["question"], markup=False, highlight=False)
+    for option in fork["options"]:
+        score = f" (score {option['score']:.3f})" if option.get("score") is not None else ""
+        console.print(f"  [bold]{option['label']}[/]{score}: ", end="")
+        console.print(option["text"], markup=False, highlight=False)
+    if fork["kind"] == "examples":
+        console.print("  [bold]none[/]: reject every option")
 
 
 @app.command()
@@ -265,6 +311,13 @@ def status(
                   + (f", next: {', '.join(snap['next'])}" if snap["next"] else ""))
     if meta.get("error"):
         console.print(f"[red]last error:[/] {meta['error']}")
+    if meta.get("status") == "waiting":
+        from agentrun.runner import pending_fork
+
+        pending = pending_fork(run_)
+        if pending is not None:
+            show_fork(pending)
+            console.print(f"answer with `agentrun resume {run_.root} --answer LABEL`")
     _summary(run_, snap["values"], header=False)
     if rejections:
         _rejections(load_examples(run_.rejected_path))
@@ -316,7 +369,10 @@ def export(
     accepted, rejected = load_examples(run_.accepted_path), load_examples(run_.rejected_path)
     dataset_map = load_map(run_.map_path)
     if fmt == "dpo":
-        n = export_dpo(preference_pairs(accepted, rejected, dataset_map), target)
+        from agentrun.agents.steering import load_preferences
+
+        n = export_dpo(load_preferences(run_.data_dir)
+                       + preference_pairs(accepted, rejected, dataset_map), target)
     else:
         n = write(accepted, fmt, target)
     card = target.with_name("README.md")
@@ -417,8 +473,9 @@ def eval_tables(report: Any, titles: dict[str, str]) -> None:
 
 
 def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
-    if header:
-        console.print(f"\n[bold]run {run_.id}[/] finished: {run_.root}")
+    if header and not state.get("pending_fork"):
+        console.print(f"\n[bold]run {run_.id}[/] "
+                      f"{state.get('status') or 'finished'}: {run_.root}")
     table = Table(title="examples", show_edge=False)
     table.add_column("accepted", justify="right")
     table.add_column("rejected", justify="right")

@@ -226,6 +226,27 @@ class Evaluation(_Section):
     """Ask the student 40 general questions before and after training (forgetting)."""
 
 
+class Steering(_Section):
+    """When the run stops for a person (forks) and when it decides alone (the policy)."""
+
+    mode: Literal["ask", "auto"] = "ask"
+    """ask: stop at forks the policy picks for a person (answered in the terminal, with
+    `agentrun resume RUN --answer`, or from Studio); auto: never wait, decide every fork by
+    policy and log why (`agentrun run --auto`)."""
+    review: list[Literal["plan", "examples"]] = Field(
+        default_factory=lambda: ["plan"])  # type: ignore[arg-type]
+    """Decisions a person always reviews (within the budget): `plan` approves the map before
+    generation; `examples` every fork between alternatives, not only close ones."""
+    max_questions: int = Field(default=3, ge=0)
+    """Questions per cycle at most; past it the policy decides."""
+    close_margin: float = Field(default=0.05, ge=0, le=1)
+    """Alternatives whose checker scores are this close are a question for a person."""
+    alternatives: int = Field(default=2, ge=1, le=3)
+    """Model-written examples per brief on a node the corpus does not know yet (the first
+    brief of each kind): the checker filters them, a person or the policy keeps one, and
+    the others become preference pairs (DPO)."""
+
+
 class AgentrunConfig(BaseSettings):
     """The whole configuration of a workspace."""
 
@@ -241,6 +262,7 @@ class AgentrunConfig(BaseSettings):
     embedder: Embedder = Field(default_factory=Embedder)
     training: Training = Field(default_factory=Training)
     evaluation: Evaluation = Field(default_factory=Evaluation)
+    steering: Steering = Field(default_factory=Steering)
 
     def recipe(self) -> dict[str, Any]:
         """Return the resolved training recipe: the preset updated by explicit fields."""

@@ -43,29 +43,64 @@ def plan(workspace: str | Path, use_model: bool = True,
 
 
 def start_run(workspace: str | Path, cycles: int | None = None, max_examples: int | None = None,
-              overrides: dict[str, Any] | None = None) -> tuple[Run, dict[str, Any]]:
-    """Create a run and drive the graph to its end (or to an error, leaving it resumable)."""
+              overrides: dict[str, Any] | None = None, auto: bool | None = None
+              ) -> tuple[Run, dict[str, Any]]:
+    """Create a run and drive the graph to its end, a fork or an error (resumable).
+
+    At a fork that waits for a person the run's status is `waiting` (see `pending_fork`).
+
+    `auto=True` never waits: every fork is settled by the steering policy.
+    """
     context = Context(workspace=str(Path(workspace).resolve()), cycles=cycles,
-                      max_examples=max_examples, overrides=overrides or {})
+                      max_examples=max_examples, overrides=overrides or {}, auto=auto)
     ws, _ = preflight(workspace, context)
     run = ws.new_run()
     _write_meta(run, {"workspace": context.workspace, "cycles": cycles,
                       "max_examples": max_examples, "overrides": overrides or {},
-                      "status": "running"})
+                      "auto": auto, "status": "running"})
     return run, _drive(run, context, {"run_dir": str(run.root)})
 
 
-def resume_run(ref: str | Path) -> tuple[Run, dict[str, Any]]:
-    """Continue an interrupted run from its last checkpoint."""
+def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]]:
+    """Continue a run from its last checkpoint; `answer` settles the fork it waits at.
+
+    An answer that is not one of the fork's options is refused before anything runs.
+    """
+    from langgraph.types import Command
+
+    from agentrun.agents.steering import parse_answer
+
     run = Run.find(ref)
     meta = read_meta(run)
-    if meta.get("status") == "done":
+    if meta.get("status") in ("done", "stopped"):
         raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
                             "`agentrun run`")
+    fork = pending_fork(run)
+    if fork is not None and answer is None:
+        raise AgentrunError(f"{run.id} waits at fork {fork['fork']['id']}: answer it with "
+                            "`agentrun resume RUN --answer LABEL`")
+    if fork is None and answer is not None:
+        raise AgentrunError(f"{run.id} waits at no fork; resume it without --answer")
+    if fork is not None:
+        from agentrun.schemas import Fork
+
+        try:
+            parse_answer(Fork.model_validate(fork["fork"]), answer)
+        except ValueError as exc:
+            raise AgentrunError(f"fork {fork['fork']['id']}: {exc}") from None
     context = Context(workspace=meta["workspace"], cycles=meta.get("cycles"),
-                      max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}))
+                      max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}),
+                      auto=meta.get("auto"))
     _write_meta(run, {**meta, "status": "running"})
-    return run, _drive(run, context, None)
+    return run, _drive(run, context, None if fork is None else Command(resume=answer))
+
+
+def pending_fork(run: Run) -> dict[str, Any] | None:
+    """Return the fork a run waits at (`{"fork": …, "why": …, "error"?: …}`), or None."""
+    with checkpointed_graph(run) as graph:
+        snap = graph.get_state({"configurable": {"thread_id": run.id}})
+    interrupts = getattr(snap, "interrupts", ()) or ()
+    return dict(interrupts[0].value) if interrupts else None
 
 
 @contextmanager
@@ -82,17 +117,25 @@ def checkpointed_graph(run: Run) -> Iterator[Any]:
         conn.close()
 
 
-def _drive(run: Run, context: Context, graph_input: dict[str, Any] | None) -> dict[str, Any]:
+def _drive(run: Run, context: Context, graph_input: Any) -> dict[str, Any]:
     config = {"configurable": {"thread_id": run.id}, "recursion_limit": 200}
     with checkpointed_graph(run) as graph:
         try:
-            state = graph.invoke(graph_input, config, context=context, durability="sync")
+            state = dict(graph.invoke(graph_input, config, context=context, durability="sync"))
         except BaseException as exc:
             _write_meta(run, {**read_meta(run), "status": "failed",
                               "error": f"{type(exc).__name__}: {exc}"[:500]})
             raise
-    _write_meta(run, {**read_meta(run), "status": "done", "error": None})
-    return dict(state)
+    interrupts = state.pop("__interrupt__", None)
+    if interrupts:
+        fork = interrupts[0].value
+        _write_meta(run, {**read_meta(run), "status": "waiting", "error": None,
+                          "fork": fork["fork"]["id"]})
+        state["pending_fork"] = fork
+        return state
+    status = "stopped" if str(state.get("status", "")).startswith("stopped") else "done"
+    _write_meta(run, {**read_meta(run), "status": status, "error": None, "fork": None})
+    return state
 
 
 def run_state(run: Run) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -66,6 +66,8 @@ class ReasonCode(StrEnum):
     ungrounded = "ungrounded"
     too_long = "too_long"
     too_short = "too_short"
+    not_chosen = "not_chosen"
+    """Valid, but another alternative of the same brief was chosen at a fork."""
 
 
 class _Model(BaseModel):
@@ -258,6 +260,9 @@ class Example(_Model):
     anchors_used: list[str] = Field(default_factory=list)
     provenance: Provenance
     verdict: Verdict | None = None
+    group: str = ""
+    """Examples written for the same brief share a group: alternatives of which a person (or
+    the steering policy) keeps one."""
 
     def content(self) -> str:
         """Return the text that identifies the example (messages or plain text)."""
@@ -277,6 +282,53 @@ class Preference(_Model):
     chosen: list[dict[str, str]] | str
     rejected: list[dict[str, str]] | str
     source: str = "checker_ranking"
+    """`human_fork` (a person's pick), `policy` (picked by score, nobody asked) or
+    `checker_ranking` (a near-miss the checker rejected)."""
+    fork: str = ""
+    """The fork the pair comes from, if any."""
+
+
+class ForkKind(StrEnum):
+    """Where the graph may stop for a person."""
+
+    plan = "plan"
+    """Approve the map before anything is generated."""
+    examples = "examples"
+    """Keep one of a node's 2–3 strongest alternatives for the same brief."""
+
+
+class ForkOption(_Model):
+    """One candidate a person can pick at a fork."""
+
+    label: str
+    text: str
+    example_id: str = ""
+    score: float | None = None
+
+
+class Fork(_Model):
+    """A decision the graph can hand to a person: what is asked and its 2–3 options."""
+
+    id: str
+    kind: ForkKind
+    question: str
+    options: list[ForkOption]
+    node_id: str = ""
+    iteration: int = 0
+    why: str = ""
+    """Why the policy asks (or would have asked): close scores, a new node, a review asked for."""
+
+
+class Decision(_Model):
+    """How a fork was settled: by whom, which option, and why."""
+
+    fork_id: str
+    choice: int | None
+    """The option kept (0-based); None: every option rejected."""
+    by: Literal["human", "policy"]
+    reason: str = ""
+    edited: str | None = None
+    """A person's edit of the chosen option, kept instead of it."""
 
 
 class ProbeResult(_Model):

@@ -224,6 +224,11 @@ class Checker:
         for ex in candidates:  # the index keeps only what this round accepted
             if ex.id in batch_ids and not (ex.verdict and ex.verdict.accepted):
                 index.remove(ex.id)
+            elif ex.verdict and ex.verdict.accepted:
+                # the score a fork compares: grounded in the sources and new to the corpus
+                scores = ex.verdict.scores
+                scores["grounding"] = round(self._grounding(ex), 4)
+                scores["score"] = round((scores["grounding"] + scores.get("novelty", 0.0)) / 2, 4)
         return CheckResult(candidates, vectors)
 
     def commit(self, result: CheckResult, round_key: str) -> None:
@@ -338,13 +343,17 @@ class Checker:
 
     def _on_node(self, ex: Example) -> bool:
         """Most content words of the answer must come from the node or its anchored nodes."""
+        return self._grounding(ex) >= self.settings.min_grounding
+
+    def _grounding(self, ex: Example) -> float:
+        """Return the share of the answer's content words found in its nodes' sources."""
         words = _content_words(_answer(ex))
         if not words:
-            return False
+            return 0.0
         vocab = self.node_vocab.get(ex.node_id, set())
         if ex.anchors_used:  # a megastructure part may span nodes beyond the direct anchors
             vocab = vocab.union(*(self.own_vocab.get(n, set()) for n in ex.anchors_used))
-        return sum(w in vocab for w in words) / len(words) >= self.settings.min_grounding
+        return sum(w in vocab for w in words) / len(words)
 
     # -- memory-backed checks
 
@@ -370,6 +379,11 @@ class Checker:
                 ex.verdict = Verdict(accepted=False, reasons=[Reason(
                     code=ReasonCode.near_duplicate_of, other=clash[0],
                     detail=f"embedding cosine {clash[1]:.3f} ≥ {limit} ({ExampleKind(ex.kind)})")])
+                continue
+            # how far it is from everything before it: what it adds to the corpus
+            closest = max([nearest[i].similarity if nearest[i] is not None else 0.0]  # type: ignore[union-attr]
+                          + [float(sims[i, j]) for j in range(i)])
+            ex.verdict.scores["novelty"] = round(1.0 - max(closest, 0.0), 4)  # type: ignore[union-attr]
         return {ex.id: vectors[i] for i, ex in enumerate(accepted)}
 
 

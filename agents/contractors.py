@@ -448,9 +448,13 @@ BRIEFS = {
 }
 
 
-def model_requests(node: Node, kind: ExampleKind, count: int, job: Job,
-                   dataset_map: DatasetMap) -> list[tuple[GenRequest, Brief]]:
-    """Build `count` model requests of one kind for a node (varied facts, forms and seeds)."""
+def model_requests(node: Node, kind: ExampleKind, count: int, job: Job, dataset_map: DatasetMap,
+                   alternatives: int = 1) -> list[tuple[GenRequest, Brief]]:
+    """Build `count` model requests of one kind for a node (varied facts, forms and seeds).
+
+    With `alternatives` > 1 the first brief is asked that many times with other seeds; its
+    outputs share a `group` (a fork: one is kept, the others become preference pairs).
+    """
     out = []
     for i in range(count):
         k = job.round * 7 + i
@@ -460,10 +464,14 @@ def model_requests(node: Node, kind: ExampleKind, count: int, job: Job,
         size = SIZES[brief.level]
         tokens = 90 * size.turns if kind == ExampleKind.dialogue else size.tokens
         seed = job.seed + 1000 * job.iteration + 100 * job.round + i
-        request = GenRequest(messages=render_chat(brief.template, **brief.variables),
-                             max_new_tokens=tokens, temperature=0.7, seed=seed,
-                             tags={"node": node.id, "kind": kind})
-        out.append((request, brief))
+        group = f"{node.id}:{kind}:{job.iteration}.{job.round}.{i}" if i == 0 else ""
+        for alt in range(alternatives if group else 1):
+            tags = {"node": node.id, "kind": kind} | ({"group": group} if alternatives > 1
+                                                      and group else {})
+            request = GenRequest(messages=render_chat(brief.template, **brief.variables),
+                                 max_new_tokens=tokens, temperature=0.7, seed=seed + 50 * alt,
+                                 tags=tags)
+            out.append((request, brief))
     return out
 
 
@@ -481,8 +489,9 @@ def model_examples(backend: Backend, work: list[tuple[GenRequest, Brief]], job: 
             if out is not None:
                 prov = _provenance(job, f"model:{req.tags['kind']}", backend.model_id,
                                    brief.template, req.params())
-                examples.append(_from_output(req.tags["node"], req.tags["kind"], brief, out,
-                                             prov))
+                ex = _from_output(req.tags["node"], req.tags["kind"], brief, out, prov)
+                ex.group = req.tags.get("group", "")
+                examples.append(ex)
     return examples
 
 
@@ -534,6 +543,7 @@ def candidates_for(
     retries: int,
     model_share: dict[ExampleKind, float] | None = None,
     coverage: Counter[str] | None = None,
+    alternatives: dict[str, int] | None = None,
 ) -> list[Example]:
     """Produce candidates that fill each node's deficits; model work goes out as one batch.
 
@@ -541,6 +551,7 @@ def candidates_for(
     comes from the structural generators, and all of it when there is no model. Structural
     examples are chosen for the facts stated least so far (`coverage`: fact id → examples
     of the corpus that state it, updated in place), so a node's facts are covered evenly.
+    `alternatives` (node id → n) asks the model n alternatives of a node's first brief per kind.
     """
     share = MODEL_SHARE if model_share is None else model_share
     rng = random.Random(f"{job.seed}-{job.iteration}-{job.round}")
@@ -552,7 +563,8 @@ def candidates_for(
         for kind, need in sorted(kinds.items()):
             by_model = math.ceil(need * share.get(kind, 0.0)) if backend is not None else 0
             if by_model:
-                work += model_requests(node, kind, by_model, job, dataset_map)
+                work += model_requests(node, kind, by_model, job, dataset_map,
+                                       (alternatives or {}).get(node_id, 1))
             # one verbatim restatement beside the model's rephrasings keeps the node's facts
             # in the corpus even where the model's outputs are rejected
             keep = 1 if kind == ExampleKind.rephrasing and by_model else 0
@@ -677,9 +689,13 @@ def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, objec
         model = backend(cfg, ws, "contractor") if cfg.generation.model_generators else None
         budget = cfg.budgets.max_examples - state["accepted"]
         deficits = deficits_of(dataset_map, corpus, budget)
+        # a node the corpus does not know yet gets alternatives to choose from (a fork)
+        known = {e.node_id for e in corpus}
+        alternatives = {n.id: cfg.steering.alternatives for n in dataset_map.nodes
+                        if n.id not in known}
         candidates = candidates_for(dataset_map, deficits, seen, job, model,
                                     cfg.generation.structured_retries, model_share(cfg),
-                                    fact_coverage(dataset_map, corpus))
+                                    fact_coverage(dataset_map, corpus), alternatives)
         if cfg.generation.megastructure and round_ == 1:
             parts = [p for p in megastructure_parts(dataset_map, job, *_student_context(cfg))
                      if p.id not in seen]

@@ -145,15 +145,18 @@ def train_run(cfg: AgentrunConfig, run: Run, out: Path) -> TrainResult:
     """Train an adapter into `out` on the workspace's corpus with the workspace's recipe.
 
     The adapter learns the workspace's whole corpus: earlier runs' examples and this run's.
-    With `training.dpo`, the checker's near-misses of this run become DPO pairs.
+    With `training.dpo`, this run's forks (a person's picks, then the policy's) and the
+    checker's near-misses become DPO pairs.
     """
+    from agentrun.agents.steering import load_preferences
     from agentrun.services import student_dir
     from agentrun.training.export import preference_pairs
     from agentrun.workspace import load_examples, load_map
 
     recipe = cfg.recipe()
     corpus = run.workspace.corpus()
-    pairs = (preference_pairs(corpus, load_examples(run.rejected_path), load_map(run.map_path))
+    pairs = (load_preferences(run.data_dir) + preference_pairs(
+        corpus, load_examples(run.rejected_path), load_map(run.map_path))
              if recipe.get("dpo") else None)
     return train_adapter(corpus, student_dir(cfg), out, recipe, run.logs_dir / "train.log",
                          pairs)

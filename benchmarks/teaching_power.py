@@ -87,7 +87,7 @@ def make_workspace(root: Path, entries: list[dict[str, Any]], recipe: dict[str, 
 
 def build_dataset(ws: Path) -> list[Example]:
     """Run agentrun's pipeline (no training: cycles 0) and return the accepted examples."""
-    run, state = start_run(ws, cycles=0)
+    run, state = start_run(ws, cycles=0, auto=True)
     if state.get("status") != "done":
         sys.exit(f"the pipeline stopped before the end: {state.get('status')}; see {run.root}")
     return load_examples(run.accepted_path)

@@ -24,6 +24,11 @@ class Context:
         metadata={"description": "Accepted examples per run, at most (overrides "
                                  "budgets.max_examples)."},
     )
+    auto: bool | None = field(
+        default=None,
+        metadata={"description": "Never wait for a person: settle every fork by the steering "
+                                 "policy and log why (overrides steering.mode)."},
+    )
     overrides: dict[str, Any] = field(
         default_factory=dict,
         metadata={"description": "Any other settings, nested like agentrun.yaml (highest "
@@ -41,4 +46,7 @@ class Context:
             budgets["max_examples"] = self.max_examples
         if budgets:
             merged["budgets"] = budgets
+        if self.auto is not None:
+            merged["steering"] = {**merged.get("steering", {}),
+                                  "mode": "auto" if self.auto else "ask"}
         return merged

@@ -31,4 +31,7 @@ class State(InputState, total=False):
     report: str
     scores: dict[str, dict[str, float]]
     revisions: list[str]
+    asked: int
+    """Questions put to a person in the cycle `asked_iteration` (the steering budget)."""
+    asked_iteration: int
     status: str

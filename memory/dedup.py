@@ -141,6 +141,11 @@ class SignatureStore:
                 mh = MinHash(num_perm=self.num_perm, hashvalues=values, **extra)
                 index._insert(key, mh, size, tag)
 
+    def delete(self, keys: list[str]) -> None:
+        """Drop the signatures of `keys`."""
+        self.db.executemany("DELETE FROM sig WHERE id = ?", [(k,) for k in keys])
+        self.db.commit()
+
     def save(self, index: NearDuplicateIndex, keys: list[str]) -> None:
         """Store the signatures of `keys` from the index."""
         rows = []

@@ -7,7 +7,9 @@ re-running a step after a crash adds nothing twice. One writer process at a time
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,21 @@ class Memory:
                 for e in examples
             ],
         )
+
+    def remove(self, ids: list[str]) -> None:
+        """Forget examples (a fork kept another alternative); unknown ids are ignored."""
+        if not ids:
+            return
+        self.examples.delete(ids=sorted(set(ids)))
+        if self._near is not None:
+            for key in ids:
+                if key in self._near:
+                    self._near.remove(key)
+        if self._signatures is not None:
+            self._signatures.delete(ids)
+        elif (self.folder.parent / "minhash.sqlite").exists():
+            with closing(sqlite3.connect(self.folder.parent / "minhash.sqlite")) as db, db:
+                db.executemany("DELETE FROM sig WHERE id = ?", [(k,) for k in ids])
 
     def documents(self, page: int = 5000) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield (id, document, metadata) of every stored example, a page at a time."""

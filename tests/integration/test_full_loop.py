@@ -1,6 +1,7 @@
 """One full cycle on a reduced example with the real embedded model, asserted on artifacts."""
 
 import json
+from collections import Counter
 
 import pytest
 from safetensors.torch import load_file
@@ -13,12 +14,31 @@ pytestmark = pytest.mark.integration
 
 
 def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, smollm2):
+    # without a terminal the run stops at the plan fork and says how to answer it
     proc = agentrun("run", str(fast_workspace))
     out, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 0 and "fork plan:" in out and "--answer LABEL" in out, out
+    (run,) = (fast_workspace / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "waiting"
+    assert not (run / "data" / "rounds").exists()  # nothing generated before the approval
+    # an answer that is not an option changes nothing
+    proc = agentrun("resume", str(run), "--answer", "maybe")
+    bad, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "not one of the options: answer A, B" in bad, bad
+    assert json.loads((run / "run.json").read_text())["status"] == "waiting"
+    answers = 0
+    while json.loads((run / "run.json").read_text())["status"] == "waiting":
+        proc = agentrun("resume", str(run), "--answer", "A")
+        out, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, out
+        answers += 1
     assert "probes per kind, before → after" in out and "accepted" in out
     assert "general questions:" in out
-    (run,) = (fast_workspace / "runs").iterdir()
+    decisions = [json.loads(line) for line in (run / "data" / "decisions.jsonl").read_text()
+                 .splitlines()]
+    human = [d for d in decisions if d["by"] == "human"]
+    assert len(human) == answers and human[0]["fork_id"].startswith("plan:")
+    assert len(human) <= 3  # the question budget of a cycle (steering.max_questions)
 
     # the map used, in the run and in the workspace, validates
     m = load_map(run / "map.yaml")
@@ -33,6 +53,9 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     accepted = [Example.model_validate_json(line) for line in
                 (run / "data" / "accepted.jsonl").read_text().splitlines()]
     assert len(accepted) == len(train) and len({e.id for e in accepted}) == len(accepted)
+    # a fork keeps one alternative of a brief; the others are rejected as not chosen
+    groups = Counter(e.group for e in accepted if e.group)
+    assert groups and max(groups.values()) == 1
     assert {e.kind for e in accepted} >= {"exercise", "rephrasing", "dialogue",
                                           "megastructure_part"}
     # the megastructure's parts fit the student's context (max_seq_len 256), chat template in
@@ -76,10 +99,11 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     for node in ws_map.nodes:
         node.quota[ExampleKind.exercise] = node.quota.get(ExampleKind.exercise, 0) + 3
     save_map(ws_map, fast_workspace / "map.yaml")
-    second = agentrun("run", str(fast_workspace), "--max-steps", "2")
+    second = agentrun("run", str(fast_workspace), "--max-steps", "2", "--auto")
     out, _ = second.communicate(timeout=900)
     assert second.returncode == 0, out
     run2 = max((fast_workspace / "runs").iterdir())
+    assert json.loads((run2 / "run.json").read_text())["status"] == "done"  # never waited
     ids1 = {e.id for e in accepted}
     ids2 = {e.id for e in load_examples(run2 / "data" / "accepted.jsonl")}
     assert ids2 and not ids1 & ids2

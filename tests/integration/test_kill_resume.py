@@ -25,7 +25,7 @@ def cached_responses(ws):
 
 
 def test_sigkill_during_generation_then_resume(fast_workspace):
-    proc = agentrun("run", str(fast_workspace))
+    proc = agentrun("run", str(fast_workspace), "--auto")
     # 3 architect summaries arrive at once; contractor outputs arrive 2 at a time after them.
     deadline = time.time() + 600
     while cached_responses(fast_workspace) < 5 and proc.poll() is None:

@@ -1,0 +1,329 @@
+"""Steering: the forks where the graph may stop for a person, and the policy that decides when.
+
+Two forks exist. `plan` comes after the architect, before anything is generated: approve the
+map (edited by hand meanwhile, if you like) or stop. `examples` comes after the checker: the
+contractor model wrote 2–3 alternatives for one brief of a node new to the corpus, the checker
+passed them, and one is kept. The others leave the corpus (`not_chosen`) and each becomes a
+preference pair `(prompt, chosen, rejected)` for DPO.
+
+The policy (`steering` in agentrun.yaml) asks a person when the alternatives' checker scores
+are close, when the node is new, or when the person asked to review that kind of fork, never
+more than `max_questions` a cycle; otherwise, and always in `auto` mode, it decides alone and
+records why. A question is a LangGraph `interrupt()`: the run's checkpoint keeps it across
+restarts, and it is answered with `Command(resume=answer)` from the CLI or from Studio. The
+nodes here only read files the checker already wrote, so answering re-runs no paid work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.runtime import Runtime
+from langgraph.types import Command, interrupt
+
+from agentrun.config import Steering
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
+from agentrun.schemas import (
+    DatasetMap,
+    Decision,
+    Example,
+    ExampleKind,
+    Fork,
+    ForkKind,
+    ForkOption,
+    Preference,
+    Reason,
+    ReasonCode,
+)
+
+log = logging.getLogger(__name__)
+
+LABELS = "ABC"
+
+
+# ---------------------------------------------------------------- forks
+
+
+def plan_fork(dataset_map: DatasetMap) -> Fork:
+    """Return the plan-approval fork: the map's size in one line, approve or stop."""
+    facts = sum(len(n.facts) for n in dataset_map.nodes)
+    quota = sum(sum(n.quota.values()) for n in dataset_map.nodes)
+    probes = sum(len(n.probes) for n in dataset_map.nodes)
+    summary = (f"{len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} anchors, {facts} "
+               f"facts, {quota} examples asked for, {probes} probes, "
+               f"{len(dataset_map.problems)} problems")
+    return Fork(
+        id=f"plan:v{dataset_map.version}:{dataset_map.sources_digest[:12]}", kind=ForkKind.plan,
+        question=f"Approve the map ({summary})? Edit map.yaml first if you like: approving "
+                 "reads it again.",
+        options=[ForkOption(label="A", text="approve: generate the corpus from this map"),
+                 ForkOption(label="B", text="stop: end the run before generating anything")])
+
+
+def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: int) -> list[Fork]:
+    """Return one fork per group of 2+ accepted alternatives, closest scores first."""
+    groups: dict[str, list[Example]] = defaultdict(list)
+    for ex in accepted:
+        if ex.group:
+            groups[ex.group].append(ex)
+    forks = []
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        best = sorted(members, key=lambda e: -_score(e))[: len(LABELS)]
+        title = dataset_map.node(best[0].node_id).title if best[0].node_id in \
+            dataset_map.node_ids() else best[0].node_id
+        kind = ExampleKind(best[0].kind)
+        forks.append(Fork(
+            id=f"examples:{group}", kind=ForkKind.examples, node_id=best[0].node_id,
+            iteration=iteration,
+            question=f"{title}: which {kind} should the corpus keep? "
+                     f"(asked: {_prompt_text(best[0])})",
+            options=[ForkOption(label=LABELS[i], text=_reply_text(e), example_id=e.id,
+                                score=_score(e)) for i, e in enumerate(best)]))
+    return sorted(forks, key=lambda f: (_gap(f), f.id))
+
+
+def _score(ex: Example) -> float:
+    return ex.verdict.scores.get("score", 0.0) if ex.verdict else 0.0
+
+
+def _gap(fork: Fork) -> float:
+    scores = [o.score or 0.0 for o in fork.options]
+    return scores[0] - scores[1] if len(scores) > 1 else 1.0
+
+
+def _prompt_text(ex: Example) -> str:
+    users = [m["content"] for m in ex.messages or [] if m["role"] == "user"]
+    return users[0] if users else "(text)"
+
+
+def _reply_text(ex: Example) -> str:
+    if not ex.messages:
+        return ex.text or ""
+    return "\n".join(m["content"] for m in ex.messages if m["role"] == "assistant")
+
+
+# ---------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When to ask a person, and what to pick when nobody is asked."""
+
+    settings: Steering
+
+    def should_ask(self, fork: Fork, asked: int, new_node: bool = True) -> tuple[bool, str]:
+        """Return whether to ask, and why (or why not)."""
+        s = self.settings
+        if s.mode == "auto":
+            return False, "auto mode: nobody is asked"
+        if asked >= s.max_questions:
+            return False, f"question budget spent ({s.max_questions} this cycle)"
+        if fork.kind in s.review:
+            return True, f"you asked to review every {fork.kind} fork"
+        if fork.kind == ForkKind.plan:
+            return False, "plan review not asked for"
+        gap = _gap(fork)
+        if gap <= s.close_margin:
+            return True, f"scores close: {gap:.3f} apart (margin {s.close_margin})"
+        if new_node:
+            return True, "the node is new to the corpus"
+        return False, f"scores {gap:.3f} apart: the best is clear"
+
+    def decide(self, fork: Fork, why: str) -> Decision:
+        """Decide a fork alone: approve a plan, keep the best-scored alternative."""
+        if fork.kind == ForkKind.plan:
+            return Decision(fork_id=fork.id, choice=0, by="policy", reason=why)
+        best = max(range(len(fork.options)), key=lambda i: fork.options[i].score or 0.0)
+        scores = ", ".join(f"{o.label} {o.score:.3f}" for o in fork.options)
+        return Decision(fork_id=fork.id, choice=best, by="policy",
+                        reason=f"{why}; kept the best checker score ({scores})")
+
+
+def parse_answer(fork: Fork, answer: Any) -> int | None:
+    """Turn a person's answer into an option index (None: reject all); ValueError if unclear.
+
+    Accepted: the option's label ("A"), its number ("1"), or "none" to reject every option
+    (examples forks only); also `{"choice": …}` as Studio sends it.
+    """
+    if isinstance(answer, dict):
+        answer = answer.get("choice")
+    text = str(answer).strip().upper() if answer is not None else "NONE"
+    if text in ("NONE", "REJECT") and fork.kind == ForkKind.examples:
+        return None
+    labels = [o.label for o in fork.options]
+    if text in labels:
+        return labels.index(text)
+    if text.isdigit() and 1 <= int(text) <= len(labels):
+        return int(text) - 1
+    allowed = ", ".join(labels) + (" or none" if fork.kind == ForkKind.examples else "")
+    raise ValueError(f"{answer!r} is not one of the options: answer {allowed}")
+
+
+def ask_person(fork: Fork, why: str) -> Decision:
+    """Interrupt the graph with the fork until a valid answer comes back."""
+    payload: dict[str, Any] = {"fork": fork.model_dump(mode="json"), "why": why}
+    while True:
+        answer = interrupt(payload)
+        try:
+            choice = parse_answer(fork, answer)
+        except ValueError as exc:  # asked again, nothing changed
+            payload = {**payload, "error": str(exc)}
+            continue
+        return Decision(fork_id=fork.id, choice=choice, by="human", reason=why)
+
+
+# ---------------------------------------------------------------- applying decisions
+
+
+def preferences_of(fork: Fork, decision: Decision, by_id: dict[str, Example]) -> list[Preference]:
+    """Pair the kept alternative with each other one, where both answer the same prompt."""
+    if decision.choice is None or fork.kind != ForkKind.examples:
+        return []
+    chosen = by_id[fork.options[decision.choice].example_id]
+    out = []
+    for i, option in enumerate(fork.options):
+        other = by_id[option.example_id]
+        if i == decision.choice or not (chosen.messages and other.messages):
+            continue
+        if chosen.messages[:-1] != other.messages[:-1]:
+            continue  # different questions: not a pair for DPO
+        out.append(Preference(prompt=chosen.messages[:-1], chosen=[chosen.messages[-1]],
+                              rejected=[other.messages[-1]],
+                              source="human_fork" if decision.by == "human" else "policy",
+                              fork=fork.id))
+    return out
+
+
+def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
+                    data_dir: Path) -> list[str]:
+    """Move the alternatives not kept to the round's rejected file; record pairs and decisions.
+
+    Returns the ids of the examples dropped. Idempotent: a decision already applied changes
+    nothing the second time.
+    """
+    from agentrun.workspace import load_examples, save_examples, write_jsonl
+
+    accepted = load_examples(folder / "accepted.jsonl")
+    rejected = load_examples(folder / "rejected.jsonl")
+    by_id = {e.id: e for e in accepted + rejected}
+    dropped: dict[str, Decision] = {}
+    prefs: list[Preference] = []
+    for fork, decision in zip(forks, decisions, strict=True):
+        if fork.kind != ForkKind.examples:
+            continue
+        prefs += preferences_of(fork, decision, by_id)
+        for i, option in enumerate(fork.options):
+            if i != decision.choice:
+                dropped[option.example_id] = decision
+    for ex in accepted:
+        if ex.id in dropped and ex.verdict is not None:
+            d = dropped[ex.id]
+            who = "a person" if d.by == "human" else "the steering policy"
+            ex.verdict.accepted = False
+            ex.verdict.reasons = [Reason(code=ReasonCode.not_chosen, other=d.fork_id,
+                                         detail=f"another alternative was kept by {who}")]
+    save_examples(folder / "rejected.jsonl",
+                  rejected + [e for e in accepted if e.id in dropped])
+    save_examples(folder / "accepted.jsonl", [e for e in accepted if e.id not in dropped])
+    _append_new(data_dir / "decisions.jsonl", [d.model_dump(mode="json") for d in decisions],
+                "fork_id", write_jsonl)
+    _append_new(data_dir / "preferences.jsonl", [p.model_dump(mode="json") for p in prefs],
+                "fork", write_jsonl, also="rejected")
+    return sorted(dropped)
+
+
+def _append_new(path: Path, rows: list[dict[str, Any]], key: str, write: Any,
+                also: str | None = None) -> None:
+    """Append rows whose key is not in the file yet (a re-executed node writes nothing twice)."""
+    old = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def ident(r: dict[str, Any]) -> str:
+        return json.dumps([r[key], r.get(also)] if also else r[key], sort_keys=True)
+
+    have = {ident(r) for r in old}
+    new = [r for r in rows if ident(r) not in have]
+    if new:
+        write(path, old + new)
+
+
+def load_preferences(data_dir: Path) -> list[Preference]:
+    """Return the preference pairs the forks of a run produced."""
+    path = data_dir / "preferences.jsonl"
+    if not path.exists():
+        return []
+    return [Preference.model_validate_json(line) for line in path.read_text().splitlines()
+            if line.strip()]
+
+
+# ---------------------------------------------------------------- graph nodes
+
+
+def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dispatch", "__end__"]]:
+    """The plan fork: before the first generation, approve the map (re-read) or stop."""
+    from agentrun.services import resolve
+    from agentrun.workspace import load_map, save_map, write_jsonl
+
+    cfg, ws, run = resolve(runtime.context, state)
+    if state.get("iteration", 1) > 1:
+        return Command(goto="dispatch")
+    policy = Policy(cfg.steering)
+    fork = plan_fork(load_map(run.map_path))
+    ask, why = policy.should_ask(fork, asked=0)
+    decision = ask_person(fork, why) if ask else policy.decide(fork, why)
+    _log_decision(fork, decision)
+    _append_new(run.data_dir / "decisions.jsonl", [decision.model_dump(mode="json")],
+                "fork_id", write_jsonl)
+    if decision.choice != 0:
+        return Command(goto="__end__", update={"status": "stopped at plan review"})
+    if decision.by == "human":  # the person may have edited the workspace's map meanwhile
+        save_map(load_map(ws.map_path), run.map_path)  # a broken edit stops here, in one line
+    return Command(goto="dispatch", update={"asked": int(ask), "asked_iteration": 1})
+
+
+def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
+    """The examples forks of this round: ask (within the budget) or decide, then apply."""
+    from agentrun.agents.checker import _collect
+    from agentrun.services import memory, resolve
+    from agentrun.workspace import load_examples, load_map, save_examples
+
+    cfg, ws, run = resolve(runtime.context, state)
+    folder = run.round_dir(state["iteration"], state["round"])
+    frozen = folder / "forks.json"
+    if frozen.exists():  # the forks as first found: answers re-run against the same list
+        forks = [Fork.model_validate(f) for f in json.loads(frozen.read_text())]
+    else:
+        forks = example_forks(load_map(run.map_path), load_examples(folder / "accepted.jsonl"),
+                              state["iteration"])
+        frozen.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+    if not forks:
+        return {}
+    policy = Policy(cfg.steering)
+    asked = state.get("asked", 0) if state.get("asked_iteration") == state["iteration"] else 0
+    decisions = []
+    for fork in forks:
+        ask, why = policy.should_ask(fork, asked)
+        if ask:
+            asked += 1
+        decision = ask_person(fork, why) if ask else policy.decide(fork, why)
+        _log_decision(fork, decision)
+        decisions.append(decision)
+    dropped = apply_decisions(folder, forks, decisions, run.data_dir)
+    memory(str(ws.memory_dir)).remove(dropped)  # the corpus remembers what it keeps
+    accepted, rejected = _collect(run)
+    save_examples(run.accepted_path, accepted)
+    save_examples(run.rejected_path, rejected)
+    return {"accepted": len(accepted), "rejected": len(rejected), "asked": asked,
+            "asked_iteration": state["iteration"]}
+
+
+def _log_decision(fork: Fork, decision: Decision) -> None:
+    kept = "none" if decision.choice is None else fork.options[decision.choice].label
+    log.info("fork %s: %s kept %s (%s)", fork.id, decision.by, kept, decision.reason)

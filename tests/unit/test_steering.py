@@ -1,0 +1,178 @@
+"""Forks, the steering policy and preferences, through real LangGraph interrupts."""
+
+import json
+
+import numpy as np
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from agentrun.agents.steering import (
+    Policy,
+    example_forks,
+    parse_answer,
+    plan_fork,
+    review_node,
+    steer_node,
+)
+from agentrun.config import Steering
+from agentrun.graphs.context import Context
+from agentrun.graphs.state import State
+from agentrun.schemas import Example, ExampleKind, Provenance, Verdict
+from agentrun.services import memory
+from agentrun.workspace import Workspace, load_examples, save_examples, save_map
+from tests.unit.test_architect import example_map
+
+
+def alternative(node: str, group: str, answer: str, score: float) -> Example:
+    return Example(
+        node_id=node, kind=ExampleKind.rephrasing, group=group,
+        messages=[{"role": "user", "content": f"Tell me about {node}."},
+                  {"role": "assistant", "content": answer}],
+        provenance=Provenance(role="contractor", generator="model:rephrasing"),
+        verdict=Verdict(accepted=True, scores={"score": score}),
+    ).with_id()
+
+
+def a_round(workspace):
+    """A run whose first round accepted two groups of alternatives and one plain example."""
+    run = Workspace.open(workspace).new_run()
+    m = example_map()
+    save_map(m, run.map_path)
+    examples = alternatives() + [alternative("tidebell", "", "The Tidebell rings at dusk.", 0.7)]
+    folder = run.round_dir(1, 1)
+    save_examples(folder / "accepted.jsonl", examples)
+    save_examples(folder / "rejected.jsonl", [])
+    # the checker committed them to the workspace's memory
+    memory(str(Workspace.open(workspace).memory_dir)).add(
+        examples, np.random.default_rng(0).random((len(examples), 8)), "r/01-01")
+    return run, examples
+
+
+def one_node_graph(name, node):
+    g = StateGraph(State, context_schema=Context)
+    g.add_node(name, node)
+    g.add_node("dispatch", lambda state: {})  # where an approved plan goes next
+    g.add_edge(START, name)
+    if name == "steer":  # the review node routes itself (Command)
+        g.add_edge(name, END)
+    g.add_edge("dispatch", END)
+    return g.compile(checkpointer=InMemorySaver())
+
+
+def test_policy_asks_within_its_budget_and_decides_by_score_otherwise():
+    m = example_map()
+    close, far = example_forks(m, alternatives(), 1)
+    policy = Policy(Steering(max_questions=2, close_margin=0.05))
+    assert policy.should_ask(close, 0, new_node=False) == (
+        True, "scores close: 0.010 apart (margin 0.05)")
+    assert policy.should_ask(far, 0, new_node=False)[0] is False
+    assert policy.should_ask(far, 0, new_node=True) == (True, "the node is new to the corpus")
+    assert policy.should_ask(close, 2)[0] is False  # budget spent
+    assert Policy(Steering(mode="auto")).should_ask(close, 0)[0] is False
+    assert Policy(Steering(review=["examples"])).should_ask(far, 0, new_node=False)[0]
+    decision = policy.decide(far, "why")
+    assert decision.choice == 0 and decision.by == "policy" and "A 0.900" in decision.reason
+    # the plan is reviewed when asked for, else approved
+    plan = plan_fork(m)
+    assert Policy(Steering()).should_ask(plan, 0)[0]
+    assert not Policy(Steering(review=[])).should_ask(plan, 0)[0]
+    assert Policy(Steering(review=[])).decide(plan, "why").choice == 0
+
+
+def alternatives():
+    """Two groups of alternatives: scores far apart (brinefire) and close (kelpwax)."""
+    return [alternative("brinefire", "far", "Brinefire burns blue.", 0.90),
+            alternative("brinefire", "far", "Brinefire is a blue fire.", 0.50),
+            alternative("kelpwax", "close", "Kelpwax seals the lanterns.", 0.80),
+            alternative("kelpwax", "close", "Kelpwax is used on lanterns.", 0.79)]
+
+
+def test_answers_are_labels_numbers_or_none():
+    close, _ = example_forks(example_map(), alternatives(), 1)
+    assert parse_answer(close, "b") == 1 and parse_answer(close, "1") == 0
+    assert parse_answer(close, {"choice": "A"}) == 0 and parse_answer(close, "none") is None
+    for bad in ("C", "3", "maybe", ""):
+        try:
+            parse_answer(close, bad)
+        except ValueError as exc:
+            assert "is not one of the options: answer A, B or none" in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def test_a_person_answers_a_fork_and_the_choice_becomes_a_preference(workspace):
+    run, examples = a_round(workspace)
+    graph = one_node_graph("steer", steer_node)
+    config = {"configurable": {"thread_id": "t"}}
+    context = Context(workspace=str(workspace), overrides={"steering": {"max_questions": 1}})
+    out = graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1}, config,
+                       context=context)
+    asked = out["__interrupt__"][0].value
+    assert asked["fork"]["id"] == "examples:close"  # the closest scores are asked first
+    assert [o["label"] for o in asked["fork"]["options"]] == ["A", "B"]
+    assert "scores close" in asked["why"]
+    folder = run.round_dir(1, 1)
+    # an answer that is not an option is asked again, and nothing changes
+    out = graph.invoke(_resume("maybe"), config, context=context)
+    again = out["__interrupt__"][0].value
+    assert again["fork"]["id"] == "examples:close" and "not one of the options" in again["error"]
+    assert len(load_examples(folder / "accepted.jsonl")) == 5
+    # the person keeps B; the other fork is past the budget (1) and the policy keeps its best
+    out = graph.invoke(_resume("B"), config, context=context)
+    assert "__interrupt__" not in out and out["asked"] == 1
+    kept = {e.id for e in load_examples(folder / "accepted.jsonl")}
+    assert kept == {examples[0].id, examples[3].id, examples[4].id}
+    dropped = load_examples(folder / "rejected.jsonl")
+    assert {e.id for e in dropped} == {examples[1].id, examples[2].id}
+    assert all(e.verdict.reasons[0].code == "not_chosen" for e in dropped)
+    assert {e.id for e in load_examples(run.accepted_path)} == kept
+    remembered = memory(str(Workspace.open(workspace).memory_dir))
+    assert remembered.count() == 3 and set(remembered.existing(sorted(kept))) == kept
+    prefs = [json.loads(line) for line in (run.data_dir / "preferences.jsonl").read_text()
+             .splitlines()]
+    by_fork = {p["fork"]: p for p in prefs}
+    assert by_fork["examples:close"]["source"] == "human_fork"
+    assert by_fork["examples:close"]["chosen"][0]["content"] == "Kelpwax is used on lanterns."
+    assert by_fork["examples:close"]["rejected"][0]["content"] == "Kelpwax seals the lanterns."
+    assert by_fork["examples:close"]["prompt"] == [examples[2].messages[0]]
+    assert by_fork["examples:far"]["source"] == "policy"
+    decisions = [json.loads(line) for line in (run.data_dir / "decisions.jsonl").read_text()
+                 .splitlines()]
+    assert [(d["fork_id"], d["by"], d["choice"]) for d in decisions] == [
+        ("examples:close", "human", 1), ("examples:far", "policy", 0)]
+
+
+def test_auto_mode_never_waits_and_records_why(workspace):
+    run, examples = a_round(workspace)
+    graph = one_node_graph("steer", steer_node)
+    out = graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1},
+                       {"configurable": {"thread_id": "t"}},
+                       context=Context(workspace=str(workspace), auto=True))
+    assert "__interrupt__" not in out and out["asked"] == 0
+    decisions = [json.loads(line) for line in (run.data_dir / "decisions.jsonl").read_text()
+                 .splitlines()]
+    assert {d["by"] for d in decisions} == {"policy"}
+    assert all(d["reason"].startswith("auto mode") for d in decisions)
+    assert {e.id for e in load_examples(run.accepted_path)} == {
+        examples[0].id, examples[2].id, examples[4].id}
+
+
+def test_plan_review_stops_the_run_or_goes_on(workspace):
+    run, _ = a_round(workspace)
+    save_map(example_map(), Workspace.open(workspace).map_path)
+    for answer, status in (("B", "stopped at plan review"), ("A", None)):
+        graph = one_node_graph("review", review_node)
+        config = {"configurable": {"thread_id": answer}}
+        out = graph.invoke({"run_dir": str(run.root), "iteration": 1}, config,
+                           context=Context(workspace=str(workspace)))
+        fork = out["__interrupt__"][0].value["fork"]
+        assert fork["kind"] == "plan" and "11 nodes" in fork["question"]
+        out = graph.invoke(_resume(answer), config, context=Context(workspace=str(workspace)))
+        assert out.get("status") == status
+        assert list(graph.get_state(config).next) == []
+
+
+def _resume(answer):
+    from langgraph.types import Command
+
+    return Command(resume=answer)
