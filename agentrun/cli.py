@@ -297,13 +297,17 @@ def show_fork(pending: dict[str, Any]) -> None:
 @app.command()
 @friendly
 def status(
-    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID).")],
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (WORKSPACE/runs/RUN_ID), or a "
+                                            "workspace to list its runs.")],
     rejections: Annotated[bool, typer.Option(help="List rejected examples by reason.")] = False,
 ) -> None:
-    """Show where a run stands: status, next step, counts and scores."""
+    """Show where a run stands (its fork, counts, scores), or list a workspace's runs."""
     from agentrun.runner import read_meta, run_state
     from agentrun.workspace import Run, load_examples
 
+    if (run_dir / "runs").is_dir() and not (run_dir / "checkpoints.sqlite").exists():
+        _list_runs(run_dir)
+        return
     run_ = Run.find(run_dir)
     meta = read_meta(run_)
     snap = run_state(run_)
@@ -321,6 +325,30 @@ def status(
     _summary(run_, snap["values"], header=False)
     if rejections:
         _rejections(load_examples(run_.rejected_path))
+
+
+def _list_runs(directory: Path) -> None:
+    """Print one line per run of a workspace: id, status, fork waited at, examples."""
+    import json
+
+    from agentrun.runner import read_meta
+    from agentrun.workspace import Run
+
+    table = Table(title=f"runs of {directory}", show_edge=False)
+    for column in ("run", "status", "waiting at", "accepted", "rejected"):
+        table.add_column(column)
+    for folder in sorted(p for p in (directory / "runs").iterdir() if p.is_dir()):
+        run_ = Run(folder)
+        meta = read_meta(run_)
+        summary = folder / "summary.json"
+        counts = json.loads(summary.read_text()) if summary.exists() else {}
+        if not counts and run_.accepted_path.exists():
+            counts = {"accepted": run_.accepted_path.read_text().count("\n"),
+                      "rejected": run_.rejected_path.read_text().count("\n")
+                      if run_.rejected_path.exists() else 0}
+        table.add_row(run_.id, str(meta.get("status", "?")), meta.get("fork") or "-",
+                      str(counts.get("accepted", "-")), str(counts.get("rejected", "-")))
+    console.print(table)
 
 
 def _rejections(rejected: list[Any]) -> None:
@@ -446,7 +474,7 @@ def eval_(
                           cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens, guard)
     path = out or run_.reports_dir / f"eval-{adapter.name}.json"
     chart = write_report(report, dataset_map, path)
-    eval_tables(report, {n.id: n.title for n in dataset_map.nodes})
+    eval_tables(report, dataset_map.titles())
     console.print(f"report: {path}\nchart: {chart}")
 
 
@@ -491,7 +519,7 @@ def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
         from agentrun.workspace import load_map
 
         report = EvalReport.model_validate_json(Path(state["report"]).read_text())
-        eval_tables(report, {n.id: n.title for n in load_map(run_.map_path).nodes})
+        eval_tables(report, load_map(run_.map_path).titles())
         console.print(f"report: {state['report']} (chart: "
                       f"{Path(state['report']).with_suffix('.png').name})")
 

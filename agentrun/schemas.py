@@ -198,6 +198,10 @@ class DatasetMap(_Model):
             raise KeyError(node_id)
         return node
 
+    def titles(self) -> dict[str, str]:
+        """Return each node's title by its id."""
+        return {n.id: n.title for n in self.nodes}
+
     def node_ids(self) -> set[str]:
         """Return the set of node ids."""
         return {n.id for n in self.nodes}

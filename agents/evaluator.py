@@ -112,7 +112,7 @@ def write_report(report: EvalReport, dataset_map: DatasetMap, path: Path) -> Pat
     from agentrun.workspace import atomic_write_text
 
     atomic_write_text(path, report.model_dump_json(indent=2))
-    titles = {n.id: n.title for n in dataset_map.nodes}
+    titles = dataset_map.titles()
     return write_gain_chart(report, titles, path.with_suffix(".png"))
 
 

@@ -73,12 +73,12 @@ def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: i
         if ex.group:
             groups[ex.group].append(ex)
     forks = []
+    titles = dataset_map.titles()
     for group, members in groups.items():
         if len(members) < 2:
             continue
         best = sorted(members, key=lambda e: -_score(e))[: len(LABELS)]
-        title = dataset_map.node(best[0].node_id).title if best[0].node_id in \
-            dataset_map.node_ids() else best[0].node_id
+        title = titles.get(best[0].node_id, best[0].node_id)
         kind = ExampleKind(best[0].kind)
         forks.append(Fork(
             id=f"examples:{group}", kind=ForkKind.examples, node_id=best[0].node_id,

@@ -109,7 +109,7 @@ def dataset_card(accepted: list[Example], rejected: list[Example], dataset_map: 
                       if e.verdict and e.verdict.reasons)
     makers = Counter(e.provenance.generator for e in accepted)
     models = sorted({e.provenance.model for e in accepted if e.provenance.model})
-    titles = {n.id: n.title for n in dataset_map.nodes}
+    titles = dataset_map.titles()
     per_node = Counter(f"{titles.get(e.node_id, e.node_id)} ({e.node_id})" for e in accepted)
     lengths = length_table(accepted)
     return f"""# Dataset card: agentrun run {run_id}

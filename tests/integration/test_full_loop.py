@@ -21,6 +21,10 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     (run,) = (fast_workspace / "runs").iterdir()
     assert json.loads((run / "run.json").read_text())["status"] == "waiting"
     assert not (run / "data" / "rounds").exists()  # nothing generated before the approval
+    proc = agentrun("status", str(fast_workspace))
+    listed, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and run.name in listed and "waiting" in listed, listed
+    assert "plan:v" in listed
     # an answer that is not an option changes nothing
     proc = agentrun("resume", str(run), "--answer", "maybe")
     bad, _ = proc.communicate(timeout=300)
