@@ -232,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="fictional_knowledge.json")
     parser.add_argument("--split", choices=SPLITS, default="dev")
-    parser.add_argument("--paragraphs", type=int, default=8,
+    parser.add_argument("--paragraphs", type=int, default=4,
                         help="paragraphs of the split, from its start (4 take ~16 min on 2 cores)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=float, default=3.0)
