@@ -38,9 +38,25 @@ def fast_workspace(tmp_path: Path, smollm2: Path) -> Path:
     return ws
 
 
+STARTED: list[subprocess.Popen[str]] = []
+
+
 def agentrun(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    """Start the real CLI in a subprocess."""
+    """Start the real CLI in a subprocess (killed after the test if still running)."""
     env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.Popen([sys.executable, "-m", "agentrun.cli", *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "agentrun.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **kwargs)  # type: ignore[call-overload]
+    STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_runs():
+    """A test that fails or times out leaves no CLI process running behind it."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
