@@ -1,4 +1,4 @@
-"""The `agentrun` command line: init, plan, run, resume, status, export, train, eval."""
+"""The `agentrun` command line: init, plan, run, resume, status, export, train, eval, studio."""
 
 from __future__ import annotations
 
@@ -302,14 +302,24 @@ def status(
     rejections: Annotated[bool, typer.Option(help="List rejected examples by reason.")] = False,
 ) -> None:
     """Show where a run stands (its fork, counts, scores), or list a workspace's runs."""
-    from agentrun.runner import read_meta, run_state
+    from agentrun.runner import run_state
     from agentrun.workspace import Run, load_examples
 
     if (run_dir / "runs").is_dir() and not (run_dir / "checkpoints.sqlite").exists():
         _list_runs(run_dir)
         return
     run_ = Run.find(run_dir)
-    meta = read_meta(run_)
+    meta = run_.meta()
+    if meta.get("driver") == "langgraph server":  # its checkpoints live in the server
+        import json
+
+        console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
+                      + (f" at fork {meta['fork']}" if meta.get("fork") else "")
+                      + "; it runs on a LangGraph server (`agentrun studio`): steer it there")
+        summary = run_.root / "summary.json"
+        if summary.exists():
+            _summary(run_, json.loads(summary.read_text()), header=False)
+        return
     snap = run_state(run_)
     console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
                   + (f", next: {', '.join(snap['next'])}" if snap["next"] else ""))
@@ -331,7 +341,6 @@ def _list_runs(directory: Path) -> None:
     """Print one line per run of a workspace: id, status, fork waited at, examples."""
     import json
 
-    from agentrun.runner import read_meta
     from agentrun.workspace import Run
 
     table = Table(title=f"runs of {directory}", show_edge=False)
@@ -339,7 +348,7 @@ def _list_runs(directory: Path) -> None:
         table.add_column(column)
     for folder in sorted(p for p in (directory / "runs").iterdir() if p.is_dir()):
         run_ = Run(folder)
-        meta = read_meta(run_)
+        meta = run_.meta()
         summary = folder / "summary.json"
         counts = json.loads(summary.read_text()) if summary.exists() else {}
         if not counts and run_.accepted_path.exists():
@@ -498,6 +507,25 @@ def eval_tables(report: Any, titles: dict[str, str]) -> None:
         console.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
                       f"answered before training still answered "
                       f"({f['answered_after']}/{f['questions']} after)")
+
+
+@app.command()
+@friendly
+def studio(
+    directory: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    port: Annotated[int, typer.Option(help="Port of the local server.")] = 2024,
+    host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless the "
+                                      "network is trusted.")] = "127.0.0.1",
+    browser: Annotated[bool, typer.Option(help="Open Studio in a browser.")] = False,
+) -> None:
+    """Serve the workspace's graph with `langgraph dev` for LangGraph Studio and the SDK.
+
+    Runs started there (Studio's form: workspace, cycles, max_examples, auto) write to
+    DIR/runs/ like the CLI's; forks are answered in Studio with {"choice": "A"}.
+    """
+    from agentrun.studio import serve
+
+    serve(directory, port, host, browser)
 
 
 def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:

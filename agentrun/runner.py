@@ -6,10 +6,10 @@ run, state = start_run("examples/orvane", cycles=1)
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from agentrun.config import AgentrunConfig
 from agentrun.errors import AgentrunError
 from agentrun.graphs.context import Context
 from agentrun.schemas import DatasetMap
-from agentrun.workspace import Run, Workspace, atomic_write_text
+from agentrun.workspace import Run, Workspace
 
 
 def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, AgentrunConfig]:
@@ -55,9 +55,8 @@ def start_run(workspace: str | Path, cycles: int | None = None, max_examples: in
                       max_examples=max_examples, overrides=overrides or {}, auto=auto)
     ws, _ = preflight(workspace, context)
     run = ws.new_run()
-    _write_meta(run, {"workspace": context.workspace, "cycles": cycles,
-                      "max_examples": max_examples, "overrides": overrides or {},
-                      "auto": auto, "status": "running"})
+    run.update_meta(workspace=context.workspace, context=asdict(context), status="running",
+                    driver="cli")
     return run, _drive(run, context, {"run_dir": str(run.root)})
 
 
@@ -71,7 +70,10 @@ def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]
     from agentrun.agents.steering import parse_answer
 
     run = Run.find(ref)
-    meta = read_meta(run)
+    meta = run.meta()
+    if meta.get("driver") == "langgraph server":
+        raise AgentrunError(f"{run.id} runs on a LangGraph server (`agentrun studio`): answer "
+                            "and resume it there")
     if meta.get("status") in ("done", "stopped"):
         raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
                             "`agentrun run`")
@@ -88,10 +90,10 @@ def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]
             parse_answer(Fork.model_validate(fork["fork"]), answer)
         except ValueError as exc:
             raise AgentrunError(f"fork {fork['fork']['id']}: {exc}") from None
-    context = Context(workspace=meta["workspace"], cycles=meta.get("cycles"),
-                      max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}),
-                      auto=meta.get("auto"))
-    _write_meta(run, {**meta, "status": "running"})
+    context = Context(**meta["context"]) if "context" in meta else Context(  # older runs
+        workspace=meta["workspace"], cycles=meta.get("cycles"), auto=meta.get("auto"),
+        max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}))
+    run.update_meta(status="running")
     return run, _drive(run, context, None if fork is None else Command(resume=answer))
 
 
@@ -123,18 +125,16 @@ def _drive(run: Run, context: Context, graph_input: Any) -> dict[str, Any]:
         try:
             state = dict(graph.invoke(graph_input, config, context=context, durability="sync"))
         except BaseException as exc:
-            _write_meta(run, {**read_meta(run), "status": "failed",
-                              "error": f"{type(exc).__name__}: {exc}"[:500]})
+            run.update_meta(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
             raise
     interrupts = state.pop("__interrupt__", None)
     if interrupts:
         fork = interrupts[0].value
-        _write_meta(run, {**read_meta(run), "status": "waiting", "error": None,
-                          "fork": fork["fork"]["id"]})
+        run.update_meta(status="waiting", error=None, fork=fork["fork"]["id"])
         state["pending_fork"] = fork
         return state
     status = "stopped" if str(state.get("status", "")).startswith("stopped") else "done"
-    _write_meta(run, {**read_meta(run), "status": status, "error": None, "fork": None})
+    run.update_meta(status=status, error=None, fork=None)
     return state
 
 
@@ -144,12 +144,3 @@ def run_state(run: Run) -> dict[str, Any]:
         snap = graph.get_state({"configurable": {"thread_id": run.id}})
     return {"values": dict(snap.values), "next": list(snap.next)}
 
-
-def read_meta(run: Run) -> dict[str, Any]:
-    """Return the run's `run.json` (workspace, overrides, status)."""
-    path = run.root / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _write_meta(run: Run, meta: dict[str, Any]) -> None:
-    atomic_write_text(run.root / "run.json", json.dumps(meta, indent=2))

@@ -66,7 +66,17 @@ def run_of(state: dict[str, Any]) -> Any:
 
 
 def resolve(context: Any, state: dict[str, Any]) -> tuple[AgentrunConfig, Workspace, Any]:
-    """Return (config, workspace, run) for a node from its runtime context and state."""
+    """Return (config, workspace, run) for a node from its runtime context and state.
+
+    A run keeps the context it started with (recorded in its `run.json`): a server resumes a
+    fork with a new invocation whose context may be left out, and must not change settings.
+    """
+    from agentrun.graphs.context import Context
+
+    run = run_of(state)
+    started = run.meta().get("context")
+    if started:
+        context = Context(**started)
     ws = Workspace(Path(context.workspace).resolve())
     cfg = settings(str(ws.root), context.settings_overrides())
-    return cfg, ws, run_of(state)
+    return cfg, ws, run

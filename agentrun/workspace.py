@@ -152,14 +152,26 @@ class Run:
         for d in (self.data_dir, self.reports_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
 
+    def meta(self) -> dict[str, Any]:
+        """Return the run's `run.json` (workspace, overrides, status, the fork it waits at)."""
+        path = self.root / "run.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def update_meta(self, **fields: Any) -> dict[str, Any]:
+        """Merge fields into `run.json` (written atomically) and return the result."""
+        meta = {**self.meta(), **fields}
+        atomic_write_text(self.root / "run.json", json.dumps(meta, indent=2))
+        return meta
+
     @classmethod
     def find(cls, ref: str | Path) -> Run:
         """Find a run by its folder path or by `WORKSPACE/runs/ID`; one-line error if absent."""
         path = Path(ref).expanduser().resolve()
-        if path.is_dir() and (path / "checkpoints.sqlite").exists():
+        if path.is_dir() and ((path / "checkpoints.sqlite").exists()
+                              or (path / "run.json").exists()):
             return cls(path)
         raise AgentrunError(
-            f"{ref}: no such run (expected a folder like WORKSPACE/runs/RUN_ID with checkpoints)"
+            f"{ref}: no such run (expected a folder like WORKSPACE/runs/RUN_ID with run.json)"
         )
 
 

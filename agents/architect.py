@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -823,6 +823,9 @@ def ingest_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     notes = read_sources(ws.sources_dir).notes
     run = Run(Path(state["run_dir"])) if state.get("run_dir") else ws.new_run()
     run.create()
+    if not run.meta():  # started by a LangGraph server (Studio, the SDK), not by the CLI
+        run.update_meta(workspace=str(ws.root), status="running", driver="langgraph server",
+                        context={**asdict(runtime.context), "workspace": str(ws.root)})
     log.info("ingested %d notes into run %s", len(notes), run.id)
     return {"run_dir": str(run.root), "sources_digest": sources_digest(notes),
             "started_at": state.get("started_at") or time.time(), "iteration": 1, "round": 0,

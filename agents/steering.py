@@ -41,6 +41,7 @@ from agentrun.schemas import (
     Reason,
     ReasonCode,
 )
+from agentrun.workspace import Run
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +168,14 @@ def parse_answer(fork: Fork, answer: Any) -> int | None:
     raise ValueError(f"{answer!r} is not one of the options: answer {allowed}")
 
 
-def ask_person(fork: Fork, why: str) -> Decision:
-    """Interrupt the graph with the fork until a valid answer comes back."""
+def ask_person(fork: Fork, why: str, run: Run | None = None) -> Decision:
+    """Interrupt the graph with the fork until a valid answer comes back.
+
+    The run's `run.json` says `waiting` at the fork meanwhile, whoever drives the graph.
+    """
     payload: dict[str, Any] = {"fork": fork.model_dump(mode="json"), "why": why}
+    if run is not None:
+        run.update_meta(status="waiting", fork=fork.id)
     while True:
         answer = interrupt(payload)
         try:
@@ -177,6 +183,8 @@ def ask_person(fork: Fork, why: str) -> Decision:
         except ValueError as exc:  # asked again, nothing changed
             payload = {**payload, "error": str(exc)}
             continue
+        if run is not None:
+            run.update_meta(status="running", fork=None)
         return Decision(fork_id=fork.id, choice=choice, by="human", reason=why)
 
 
@@ -277,11 +285,12 @@ def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dis
     policy = Policy(cfg.steering)
     fork = plan_fork(load_map(run.map_path))
     ask, why = policy.should_ask(fork, asked=0)
-    decision = ask_person(fork, why) if ask else policy.decide(fork, why)
+    decision = ask_person(fork, why, run) if ask else policy.decide(fork, why)
     _log_decision(fork, decision)
     _append_new(run.data_dir / "decisions.jsonl", [decision.model_dump(mode="json")],
                 "fork_id", write_jsonl)
     if decision.choice != 0:
+        run.update_meta(status="stopped")
         return Command(goto="__end__", update={"status": "stopped at plan review"})
     if decision.by == "human":  # the person may have edited the workspace's map meanwhile
         save_map(load_map(ws.map_path), run.map_path)  # a broken edit stops here, in one line
@@ -312,7 +321,7 @@ def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
         ask, why = policy.should_ask(fork, asked)
         if ask:
             asked += 1
-        decision = ask_person(fork, why) if ask else policy.decide(fork, why)
+        decision = ask_person(fork, why, run) if ask else policy.decide(fork, why)
         _log_decision(fork, decision)
         decisions.append(decision)
     dropped = apply_decisions(folder, forks, decisions, run.data_dir)

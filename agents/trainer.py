@@ -183,4 +183,5 @@ def export_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
                                           "map_version", "iteration")}
     atomic_write_text(run.root / "summary.json", json.dumps(summary, indent=2))
     log.info("exported %d examples", n)
+    run.update_meta(status="done", fork=None)
     return {"status": "done"}

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
+
+WORKSPACE_ENV = "AGENTRUN_WORKSPACE"
+"""Set by `agentrun studio DIR`: the workspace a run works on when the form leaves it out."""
+
+
+def _default_workspace() -> str:
+    return os.environ.get(WORKSPACE_ENV, "examples/orvane")
 
 
 @dataclass(kw_only=True)
@@ -11,8 +19,9 @@ class Context:
     """Which workspace to work on and which settings to override for this run."""
 
     workspace: str = field(
-        default="examples/orvane",
-        metadata={"description": "Path of the workspace (agentrun.yaml, sources/, map.yaml)."},
+        default_factory=_default_workspace,
+        metadata={"description": "Path of the workspace (agentrun.yaml, sources/, map.yaml); "
+                                 "`agentrun studio DIR` makes DIR the default."},
     )
     cycles: int | None = field(
         default=None,

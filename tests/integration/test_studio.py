@@ -1,0 +1,101 @@
+"""What LangGraph Studio does, through the SDK: `agentrun studio` serves a workspace's graph on
+127.0.0.1; a thread runs to the plan fork, the fork survives a server restart, a wrong answer is
+asked again, the person's choice resumes it, and the final state matches the run's files."""
+
+import json
+import signal
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from agentrun.schemas import Example
+from tests.integration.conftest import agentrun
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(workspace, port):
+    proc = agentrun("studio", str(workspace), "--port", str(port))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ok", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("langgraph dev did not start in 120 s")
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)  # a clean shutdown: the server saves its threads
+    proc.communicate(timeout=60)
+
+
+def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace):
+    from langgraph_sdk import get_sync_client
+
+    port = free_port()
+    server = serve(fast_workspace, port)
+    client = get_sync_client(url=f"http://127.0.0.1:{port}")
+    (assistant,) = client.assistants.search(graph_id="agentrun")
+    # the context schema is Studio's form: every field described, the workspace by default
+    schemas = client.assistants.get_schemas(assistant["assistant_id"])
+    form = schemas["context_schema"]["properties"]
+    assert {"workspace", "cycles", "max_examples", "auto"} <= set(form)
+    assert all(field.get("description") for field in form.values())
+
+    thread = client.threads.create()
+    tid = thread["thread_id"]
+    # the structural generators only: this test is about the server, not the contractor
+    context = {"cycles": 0, "max_examples": 12,
+               "overrides": {"generation": {"model_generators": False}}}
+    client.runs.wait(tid, "agentrun", input={}, context=context)
+    state = client.threads.get_state(tid)
+    (waiting,) = state["interrupts"]
+    assert waiting["value"]["fork"]["kind"] == "plan" and state["next"] == ["review"]
+    run_dir = fast_workspace / "runs" / state["values"]["run_dir"].rsplit("/", 1)[1]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "waiting" and meta["driver"] == "langgraph server"
+    assert meta["fork"] == waiting["value"]["fork"]["id"]
+    assert not (run_dir / "data" / "rounds").exists()  # nothing generated before approval
+
+    # the fork survives a restart of the server; the answers below carry no context: the run
+    # keeps the one it started with (cycles 0: no training)
+    stop(server)
+    server = serve(fast_workspace, port)
+    client = get_sync_client(url=f"http://127.0.0.1:{port}")
+    assert client.threads.get_state(tid)["interrupts"][0]["value"]["fork"]["kind"] == "plan"
+
+    # an answer that is not an option is asked again, with the error, and changes nothing
+    client.runs.wait(tid, "agentrun", command={"resume": {"choice": "maybe"}})
+    state = client.threads.get_state(tid)
+    assert "not one of the options" in state["interrupts"][0]["value"]["error"]
+    assert not (run_dir / "data" / "rounds").exists()
+
+    answers = 0
+    while state["interrupts"] and answers < 6:
+        client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"}})
+        state = client.threads.get_state(tid)
+        answers += 1
+    stop(server)
+    values = state["values"]
+    assert not state["interrupts"] and state["next"] == [] and values["status"] == "done"
+    accepted = [Example.model_validate_json(line) for line in
+                (run_dir / "data" / "accepted.jsonl").read_text().splitlines()]
+    assert values["accepted"] == len(accepted) > 0
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+    assert not (run_dir / "adapters").exists()
+    decisions = [json.loads(line) for line in
+                 (run_dir / "data" / "decisions.jsonl").read_text().splitlines()]
+    assert decisions[0]["fork_id"].startswith("plan:") and decisions[0]["by"] == "human"
+    assert sum(d["by"] == "human" for d in decisions) == answers
