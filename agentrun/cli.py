@@ -1,4 +1,4 @@
-"""The `agentrun` command line: init, plan, run, resume, status, export, train, eval, studio."""
+"""The `agentrun` command line: from `init` and `plan` to `run`, `batch`, `studio`, `eval`."""
 
 from __future__ import annotations
 
@@ -507,6 +507,74 @@ def eval_tables(report: Any, titles: dict[str, str]) -> None:
         console.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
                       f"answered before training still answered "
                       f"({f['answered_after']}/{f['questions']} after)")
+
+
+@app.command()
+@friendly
+def batch(
+    jobs_file: Annotated[Path, typer.Argument(help="Batch file (YAML): parallel, defaults, "
+                                              "jobs with workspace, budgets, settings.")],
+    verbose: Verbose = False,
+) -> None:
+    """Run several workspaces or configurations without waiting for anyone, resumably.
+
+    Each job runs as `agentrun run --auto` in a child process (log: JOBS.logs/NAME.log).
+    Running the same file again skips the jobs that are done and resumes the others.
+    """
+    _setup(verbose)
+    from rich.live import Live
+
+    from agentrun.batch import load_batch, pending, progress_line, run_batch
+
+    loaded = load_batch(jobs_file)
+    todo = pending(loaded)
+    done = len(loaded.jobs) - len(todo)
+    console.print(f"{len(loaded.jobs)} jobs, {len(todo)} to run"
+                  + (f" ({done} done before: skipped)" if done else "")
+                  + f", {loaded.parallel} at a time; logs in {loaded.logs_dir}")
+
+    def table(b: Any) -> Table:
+        t = Table(show_edge=False)
+        for column in ("job", "status", "run", "accepted", "rounds", "time"):
+            t.add_column(column)
+        for job in b.jobs:
+            t.add_row(*progress_line(job).values())
+        return t
+
+    try:
+        with Live(table(loaded), console=console, refresh_per_second=2,
+                  transient=True) as live:
+            run_batch(loaded, on_tick=lambda b: live.update(table(b)))
+    except KeyboardInterrupt:
+        err.print(f"interrupted; the runs are resumable: `agentrun batch {jobs_file}` "
+                  "goes on where they stopped")
+        raise typer.Exit(130) from None
+    _batch_summary(loaded)
+    failed = [j.spec.name for j in loaded.jobs if j.state.get("status") == "failed"]
+    if failed:
+        err.print(f"[bold red]failed:[/] {', '.join(failed)} (see each job's log and "
+                  f"{loaded.queue_path}); run the batch again to resume them")
+        raise typer.Exit(1)
+
+
+def _batch_summary(loaded: Any) -> None:
+    """Print one row per job: status, run, examples, tokens, loss, log-prob gains, time."""
+    kinds = ("absorption", "generalization", "transfer")
+    t = Table(title=f"batch {loaded.path.name}", show_edge=False)
+    for column in ("job", "status", "run", "accepted", "rejected", "tokens", "loss",
+                   "Δ abs", "Δ gen", "Δ transfer", "time"):
+        t.add_column(column, justify="left" if column in ("job", "status", "run") else "right")
+    for job in loaded.jobs:
+        st, res = job.state, job.state.get("results") or {}
+        gains = res.get("gains") or {}
+        elapsed = (st["ended"] - st["started"]) if st.get("ended") and st.get("started") else None
+        t.add_row(job.spec.name, st.get("status", "pending"), Path(st.get("run", "-")).name,
+                  *(str(res.get(k, "-")) if res.get(k) is not None else "-"
+                    for k in ("accepted", "rejected", "tokens")),
+                  f"{res['train_loss']:.3f}" if res.get("train_loss") is not None else "-",
+                  *(f"{gains[k]:+.2f}" if k in gains else "-" for k in kinds),
+                  f"{elapsed:.0f} s" if elapsed is not None else "-")
+    console.print(t)
 
 
 @app.command()

@@ -61,7 +61,7 @@ class Roles(_Section):
 
 
 class Budgets(_Section):
-    """Limits of a run: cycles of the loop, examples, generation rounds and wall time."""
+    """Limits of a run: cycles of the loop, examples, generation rounds, wall time, tokens."""
 
     cycles: int = Field(default=1, ge=0)
     """Full cycles (generate → train → evaluate → revise); 0: generate and check the corpus,
@@ -72,6 +72,9 @@ class Budgets(_Section):
     """Generation rounds per cycle to fill quota deficits left by rejections."""
     wall_time_s: float = Field(default=3600.0, gt=0)
     """Stop starting new cycles after this many seconds."""
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Tokens the contractor model may generate in a run (fresh responses; the cache's are
+    free), checked before each round: a spent budget starts no new round. Unset: no limit."""
 
 
 class Planning(_Section):

@@ -51,13 +51,25 @@ def start_run(workspace: str | Path, cycles: int | None = None, max_examples: in
 
     `auto=True` never waits: every fork is settled by the steering policy.
     """
+    run = prepare_run(workspace, cycles, max_examples, overrides, auto)
+    return resume_run(run.root)
+
+
+def prepare_run(workspace: str | Path, cycles: int | None = None,
+                max_examples: int | None = None, overrides: dict[str, Any] | None = None,
+                auto: bool | None = None) -> Run:
+    """Check the workspace and settings, create a run folder (status `created`), and return it.
+
+    `resume_run` starts it; `agentrun batch` prepares its jobs' runs this way, then starts each
+    in a child process.
+    """
     context = Context(workspace=str(Path(workspace).resolve()), cycles=cycles,
                       max_examples=max_examples, overrides=overrides or {}, auto=auto)
     ws, _ = preflight(workspace, context)
     run = ws.new_run()
-    run.update_meta(workspace=context.workspace, context=asdict(context), status="running",
+    run.update_meta(workspace=context.workspace, context=asdict(context), status="created",
                     driver="cli")
-    return run, _drive(run, context, {"run_dir": str(run.root)})
+    return run
 
 
 def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]]:
@@ -93,8 +105,11 @@ def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]
     context = Context(**meta["context"]) if "context" in meta else Context(  # older runs
         workspace=meta["workspace"], cycles=meta.get("cycles"), auto=meta.get("auto"),
         max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}))
+    graph_input: Any = None if fork is None else Command(resume=answer)
+    if not run_state(run)["values"]:  # no checkpoint yet: the graph begins at ingest
+        graph_input = {"run_dir": str(run.root)}
     run.update_meta(status="running")
-    return run, _drive(run, context, None if fork is None else Command(resume=answer))
+    return run, _drive(run, context, graph_input)
 
 
 def pending_fork(run: Run) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ Every model request a step needs goes to the backend as one batch.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -42,6 +43,7 @@ from agentrun.schemas import (
     ProbeKind,
     Provenance,
 )
+from agentrun.workspace import Run
 
 log = logging.getLogger(__name__)
 
@@ -661,7 +663,11 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
     cfg, ws, run = resolve(runtime.context, state)
     deficits = deficits_of(load_map(run.map_path), ws.corpus(),
                            cfg.budgets.max_examples - state["accepted"])
-    if deficits and state["round"] < cfg.budgets.max_rounds:
+    spent = tokens_spent(run)
+    tokens_left = cfg.budgets.max_tokens is None or spent < cfg.budgets.max_tokens
+    if not tokens_left:
+        log.info("token budget spent: %d of %d contractor tokens", spent, cfg.budgets.max_tokens)
+    if deficits and state["round"] < cfg.budgets.max_rounds and tokens_left:
         return Command(goto="contractors")
     if cfg.budgets.cycles == 0:
         log.info("quotas met or rounds spent (round %d); no training (cycles: 0)", state["round"])
@@ -673,7 +679,7 @@ def dispatch_node(state: State, runtime: Runtime[Context]) -> Command[
 def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     """Generate one round of candidates; a re-executed round reuses its saved candidates."""
     from agentrun.services import backend, resolve
-    from agentrun.workspace import load_examples, load_map, save_examples
+    from agentrun.workspace import atomic_write_text, load_examples, load_map, save_examples
 
     cfg, ws, run = resolve(runtime.context, state)
     round_ = state["round"] + 1
@@ -687,6 +693,7 @@ def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, objec
         job = Job(run=run.id, iteration=state["iteration"], round=round_,
                   seed=cfg.generation.seed + zlib.crc32(run.id.encode()) % 1_000_000)
         model = backend(cfg, ws, "contractor") if cfg.generation.model_generators else None
+        tokens_before = getattr(model, "fresh_tokens", 0)
         budget = cfg.budgets.max_examples - state["accepted"]
         deficits = deficits_of(dataset_map, corpus, budget)
         # a node the corpus does not know yet gets alternatives to choose from (a fork)
@@ -700,9 +707,17 @@ def contractors_node(state: State, runtime: Runtime[Context]) -> dict[str, objec
             parts = [p for p in megastructure_parts(dataset_map, job, *_student_context(cfg))
                      if p.id not in seen]
             candidates += parts[: max(budget - len(candidates), 0)]
+        tokens = getattr(model, "fresh_tokens", 0) - tokens_before
+        atomic_write_text(path.parent / "usage.json", json.dumps({"contractor_tokens": tokens}))
         save_examples(path, candidates)
-        log.info("round %d: %d candidates", round_, len(candidates))
+        log.info("round %d: %d candidates (%d tokens generated)", round_, len(candidates), tokens)
     return {"round": round_}
+
+
+def tokens_spent(run: Run) -> int:
+    """Return the tokens the contractor model generated for a run, summed over its rounds."""
+    return sum(json.loads(p.read_text()).get("contractor_tokens", 0)
+               for p in run.data_dir.glob("rounds/*/usage.json"))
 
 
 def model_share(cfg: AgentrunConfig) -> dict[ExampleKind, float]:

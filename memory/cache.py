@@ -62,6 +62,8 @@ class CachedBackend:
         self.cache = cache
         self.model_id = inner.model_id
         self.hits = 0
+        self.fresh_tokens = 0
+        """Tokens of the responses the inner backend generated (cache hits cost nothing)."""
 
     def count_tokens(self, text: str) -> int:
         """Return the inner backend's token count."""
@@ -82,6 +84,7 @@ class CachedBackend:
         def store(j: int, text: str) -> None:
             i = misses[j]
             self.cache.put(keys[i], text)
+            self.fresh_tokens += self.inner.count_tokens(text)
             results[i] = text
             if on_result is not None:
                 on_result(i, text)

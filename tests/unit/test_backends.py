@@ -59,11 +59,14 @@ def test_schema_is_enforced_while_decoding_even_for_a_random_model(local):
 def test_cache_answers_repeats_without_calling_the_model(local, tmp_path):
     cached = CachedBackend(local, ResponseCache(tmp_path / "cache.sqlite"))
     first = cached.generate(chats(5))
+    # fresh responses count toward a token budget, cached ones do not
+    assert cached.fresh_tokens == sum(local.count_tokens(t) for t in first) > 0
+    spent = cached.fresh_tokens
     calls = []
     cached.inner = type("Boom", (), {"generate": lambda *a, **k: calls.append(1),
                                      "model_id": local.model_id})()
     assert cached.generate(chats(5)) == first
-    assert calls == [] and cached.hits == 5
+    assert calls == [] and cached.hits == 5 and cached.fresh_tokens == spent
 
 
 class Script(BaseHTTPRequestHandler):

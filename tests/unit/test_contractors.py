@@ -252,3 +252,31 @@ def test_correction_exercises_mark_a_wrong_step_and_teach_the_fact():
         answer = ex.messages[-1]["content"].removeprefix("No, that step is wrong. ")
         assert answer in facts and wrong not in facts
         assert wrong.split()[:3] == answer.split()[:3]  # the same statement, another number
+
+
+def test_a_spent_token_budget_starts_no_new_round(tmp_path):
+    from langgraph.runtime import Runtime
+
+    from agentrun.agents.architect import plan_map
+    from agentrun.agents.contractors import dispatch_node, tokens_spent
+    from agentrun.graphs.context import Context
+    from agentrun.sources import read_sources
+    from agentrun.workspace import Workspace, save_map
+    from tests.conftest import small_workspace
+
+    root = small_workspace(tmp_path)
+    (root / "agentrun.yaml").write_text("budgets: {cycles: 0, max_tokens: 100}\n")
+    run = Workspace.open(root).new_run()
+    run.create()
+    save_map(plan_map(read_sources(root / "sources").notes, {ExampleKind.exercise: 2}),
+             run.map_path)
+    state = {"run_dir": str(run.root), "iteration": 1, "round": 0, "accepted": 0}
+    runtime = Runtime(context=Context(workspace=str(root)))
+    assert dispatch_node(state, runtime).goto == "contractors"
+    (run.round_dir(1, 1)).mkdir(parents=True)
+    (run.round_dir(1, 1) / "usage.json").write_text(json.dumps({"contractor_tokens": 60}))
+    assert dispatch_node(state, runtime).goto == "contractors"  # 60 of 100 spent
+    (run.round_dir(1, 2)).mkdir(parents=True)
+    (run.round_dir(1, 2) / "usage.json").write_text(json.dumps({"contractor_tokens": 45}))
+    assert tokens_spent(run) == 105
+    assert dispatch_node(state, runtime).goto == "export"  # deficits left, budget spent
