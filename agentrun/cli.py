@@ -246,14 +246,19 @@ def resume(
     answer: Annotated[str | None, typer.Option(help="The option to keep at the fork the run "
                                                "waits at (its label, e.g. A; none rejects "
                                                "every alternative).")] = None,
+    edit: Annotated[str | None, typer.Option(help="With --answer at an examples fork: keep "
+                                             "that option in these words instead.")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Continue an interrupted or waiting run from its last checkpoint."""
     _setup(verbose)
     from agentrun.runner import resume_run
 
+    if edit is not None and answer is None:
+        raise AgentrunError("--edit needs --answer LABEL: the option your words replace")
     with _bars():
-        run_, state = resume_run(run_dir, answer)
+        run_, state = resume_run(run_dir, answer if edit is None else
+                                 {"choice": answer, "text": edit})
     _summary(run_, _answer_forks(run_, state))
 
 
@@ -507,6 +512,28 @@ def eval_tables(report: Any, titles: dict[str, str]) -> None:
         console.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
                       f"answered before training still answered "
                       f"({f['answered_after']}/{f['questions']} after)")
+
+
+@app.command()
+@friendly
+def chat(
+    target: Annotated[Path, typer.Argument(help="A workspace (starts a new run) or a run "
+                                           "folder WORKSPACE/runs/RUN_ID (joins it).")],
+    verbose: Verbose = False,
+) -> None:
+    """Steer a run in a conversation: status, forks, map edits in plain words, why rejected.
+
+    Type `help` inside. The run goes on while you type; `quit` leaves it resumable.
+    """
+    _setup(verbose)
+    from rich.markup import escape
+
+    from agentrun.chat import chat as converse
+
+    def ask(label: str) -> str:
+        return console.input(f"[bold]{escape(label)}>[/] ")
+
+    converse(target, lambda text: console.print(text, highlight=False), ask)
 
 
 @app.command()

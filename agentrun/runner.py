@@ -7,7 +7,7 @@ run, state = start_run("examples/orvane", cycles=1)
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -72,16 +72,27 @@ def prepare_run(workspace: str | Path, cycles: int | None = None,
     return run
 
 
-def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]]:
+def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bool] | None = None,
+               on_step: Callable[[str, dict[str, Any]], None] | None = None,
+               who: str = "agentrun resume") -> tuple[Run, dict[str, Any]]:
     """Continue a run from its last checkpoint; `answer` settles the fork it waits at.
 
-    An answer that is not one of the fork's options is refused before anything runs.
+    An answer that is not one of the fork's options is refused before anything runs. The run's
+    writer lock is held meanwhile (a second writer is refused in one line). `should_stop()` is
+    asked after each node: True pauses the run there (status `paused`, resumable); `on_step`
+    receives each node's name and update as it finishes.
     """
+    run = Run.find(ref)
+    with run.writer(who):
+        return run, _resume(run, answer, should_stop, on_step)
+
+
+def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
+            on_step: Callable[[str, dict[str, Any]], None] | None) -> dict[str, Any]:
     from langgraph.types import Command
 
     from agentrun.agents.steering import parse_answer
 
-    run = Run.find(ref)
     meta = run.meta()
     if meta.get("driver") == "langgraph server":
         raise AgentrunError(f"{run.id} runs on a LangGraph server (`agentrun studio`): answer "
@@ -109,7 +120,7 @@ def resume_run(ref: str | Path, answer: Any = None) -> tuple[Run, dict[str, Any]
     if not run_state(run)["values"]:  # no checkpoint yet: the graph begins at ingest
         graph_input = {"run_dir": str(run.root)}
     run.update_meta(status="running")
-    return run, _drive(run, context, graph_input)
+    return _drive(run, context, graph_input, should_stop, on_step)
 
 
 def pending_fork(run: Run) -> dict[str, Any] | None:
@@ -134,19 +145,33 @@ def checkpointed_graph(run: Run) -> Iterator[Any]:
         conn.close()
 
 
-def _drive(run: Run, context: Context, graph_input: Any) -> dict[str, Any]:
+def _drive(run: Run, context: Context, graph_input: Any,
+           should_stop: Callable[[], bool] | None = None,
+           on_step: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     config = {"configurable": {"thread_id": run.id}, "recursion_limit": 200}
     with checkpointed_graph(run) as graph:
         try:
-            state = dict(graph.invoke(graph_input, config, context=context, durability="sync"))
+            for update in graph.stream(graph_input, config, context=context, durability="sync",
+                                       stream_mode="updates"):
+                for node, values in update.items():
+                    if on_step is not None and not node.startswith("__"):
+                        on_step(node, dict(values or {}))
+                if should_stop is not None and should_stop():
+                    break  # the checkpoint of the last finished node is kept
+            snap = graph.get_state(config)
         except BaseException as exc:
             run.update_meta(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
             raise
-    interrupts = state.pop("__interrupt__", None)
+    state = dict(snap.values)
+    interrupts = getattr(snap, "interrupts", ()) or ()
     if interrupts:
         fork = interrupts[0].value
         run.update_meta(status="waiting", error=None, fork=fork["fork"]["id"])
         state["pending_fork"] = fork
+        return state
+    if snap.next:  # stopped between nodes on request
+        run.update_meta(status="paused", error=None, fork=None)
+        state["paused_before"] = list(snap.next)
         return state
     status = "stopped" if str(state.get("status", "")).startswith("stopped") else "done"
     run.update_meta(status=status, error=None, fork=None)

@@ -17,6 +17,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ class Workspace:
         run = Run(self.runs_dir / run_id)
         run.create()
         return run
+
+
+_HELD: dict[str, list[int]] = {}
+"""Run folders whose writer lock this process holds: [file descriptor, depth]."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,44 @@ class Run:
         atomic_write_text(self.root / "run.json", json.dumps(meta, indent=2))
         return meta
 
+    @contextmanager
+    def writer(self, who: str) -> Iterator[None]:
+        """Hold the run's writer lock (one process drives or steers a run at a time).
+
+        Re-entrant within a process; another process holding it gets a one-line error that
+        names the holder (`run.lock` records its pid and what it is).
+        """
+        key = str(self.root)
+        if key in _HELD:
+            _HELD[key][1] += 1
+            try:
+                yield
+            finally:
+                _HELD[key][1] -= 1
+            return
+        import fcntl
+
+        path = self.root / "run.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = path.read_text().strip() or "another process"
+            os.close(fd)
+            raise AgentrunError(f"{self.id} already has a writer ({holder}); wait for it to "
+                                "end or stop it first, nothing was changed") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: {who}".encode())
+        _HELD[key] = [fd, 1]
+        try:
+            yield
+        finally:
+            _HELD[key][1] -= 1
+            if _HELD[key][1] == 0:
+                del _HELD[key]
+                os.ftruncate(fd, 0)
+                os.close(fd)  # closing releases the lock
+
     @classmethod
     def find(cls, ref: str | Path) -> Run:
         """Find a run by its folder path or by `WORKSPACE/runs/ID`; one-line error if absent."""
@@ -209,6 +252,13 @@ Ids are stable; comments you add here are kept when agentrun rewrites the file.
 """
 
 
+def map_yaml(dataset_map: DatasetMap) -> str:
+    """Return the map as the YAML `save_map` writes to a file without comments."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(dataset_map.model_dump(mode="json", exclude_none=True), Dumper=dumper,
+                     sort_keys=False, allow_unicode=True, width=100)
+
+
 def save_map(dataset_map: DatasetMap, path: Path) -> None:
     """Write the map as readable YAML (atomic), keeping the comments of the file it replaces.
 
@@ -225,8 +275,7 @@ def save_map(dataset_map: DatasetMap, path: Path) -> None:
     data: Any = dataset_map.model_dump(mode="json", exclude_none=True)
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
     if not _has_comments(previous):
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        body = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100)
+        body = map_yaml(dataset_map)
         header = "".join(f"# {line}\n" for line in MAP_HEADER.splitlines())
         atomic_write_text(path, header + body)
         return

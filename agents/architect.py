@@ -697,6 +697,8 @@ def revise_map(dataset_map: DatasetMap, report: EvalReport, weak_gain: float,
         node.metrics = _metrics(node, report)
         weak = [k for k in ProbeKind if f"{k}.gain" in means
                 and means[f"{k}.gain"] < weak_gain and means[f"{k}.acc_after"] < 1.0]
+        if node.status == "stopped":  # a person stopped its generation: scored, not revised
+            continue
         if not weak:
             node.status = "learned" if means else node.status
             continue

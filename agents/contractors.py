@@ -629,12 +629,12 @@ def deficits_of(dataset_map: DatasetMap, corpus: list[Example],
     """Return what each node still needs per kind, trimmed round-robin to the example budget.
 
     `corpus` is everything the workspace already has (every run's accepted examples), so a
-    new run only generates where quotas are not yet met.
+    new run only generates where quotas are not yet met. A node a person stopped gets nothing.
     """
     have = Counter((e.node_id, ExampleKind(e.kind)) for e in corpus)
     need = {n.id: {k: q - have[(n.id, k)] for k, q in n.quota.items() if q > have[(n.id, k)]
                    and (k != ExampleKind.synthesis or dataset_map.neighbours(n.id))}
-            for n in dataset_map.nodes}
+            for n in dataset_map.nodes if n.status != "stopped"}  # stopped by a person
     remaining = budget_left
     granted: dict[str, dict[ExampleKind, int]] = {}
     while remaining > 0 and any(need.values()):

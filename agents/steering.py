@@ -152,9 +152,15 @@ def parse_answer(fork: Fork, answer: Any) -> int | None:
     """Turn a person's answer into an option index (None: reject all); ValueError if unclear.
 
     Accepted: the option's label ("A"), its number ("1"), or "none" to reject every option
-    (examples forks only); also `{"choice": …}` as Studio sends it.
+    (examples forks only); also `{"choice": …}` as Studio sends it, with `"text": …` to keep
+    that option in the person's own words (examples forks only).
     """
     if isinstance(answer, dict):
+        if answer.get("text") is not None:
+            if fork.kind != ForkKind.examples:
+                raise ValueError("only an option of an examples fork can be edited")
+            if not str(answer["text"]).strip():
+                raise ValueError("an edited option cannot be empty")
         answer = answer.get("choice")
     text = str(answer).strip().upper() if answer is not None else "NONE"
     if text in ("NONE", "REJECT") and fork.kind == ForkKind.examples:
@@ -183,9 +189,14 @@ def ask_person(fork: Fork, why: str, run: Run | None = None) -> Decision:
         except ValueError as exc:  # asked again, nothing changed
             payload = {**payload, "error": str(exc)}
             continue
+        edited = answer.get("text") if isinstance(answer, dict) else None
+        if edited is not None and choice is None:
+            payload = {**payload, "error": "an edit needs the option it rewrites (edit B: …)"}
+            continue
         if run is not None:
             run.update_meta(status="running", fork=None)
-        return Decision(fork_id=fork.id, choice=choice, by="human", reason=why)
+        return Decision(fork_id=fork.id, choice=choice, by="human", reason=why,
+                        edited=str(edited).strip() if edited is not None else None)
 
 
 # ---------------------------------------------------------------- applying decisions
@@ -196,10 +207,13 @@ def preferences_of(fork: Fork, decision: Decision, by_id: dict[str, Example]) ->
     if decision.choice is None or fork.kind != ForkKind.examples:
         return []
     chosen = by_id[fork.options[decision.choice].example_id]
+    if decision.edited is not None:  # the person's wording beats every option, theirs too
+        chosen = edited_example(chosen, decision.edited)
     out = []
     for i, option in enumerate(fork.options):
         other = by_id[option.example_id]
-        if i == decision.choice or not (chosen.messages and other.messages):
+        if (i == decision.choice and decision.edited is None) or not (chosen.messages
+                                                                      and other.messages):
             continue
         if chosen.messages[:-1] != other.messages[:-1]:
             continue  # different questions: not a pair for DPO
@@ -210,12 +224,25 @@ def preferences_of(fork: Fork, decision: Decision, by_id: dict[str, Example]) ->
     return out
 
 
+def edited_example(ex: Example, text: str) -> Example:
+    """Return a copy of an example whose (last) answer is a person's wording."""
+    out = ex.model_copy(deep=True)
+    if out.messages:
+        out.messages[-1] = {**out.messages[-1], "content": text}
+    else:
+        out.text = text
+    out.provenance.role = "human"
+    out.provenance.generator = f"{ex.provenance.generator}+edited"
+    return out.with_id()
+
+
 def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
-                    data_dir: Path) -> list[str]:
+                    data_dir: Path) -> tuple[list[str], list[Example]]:
     """Move the alternatives not kept to the round's rejected file; record pairs and decisions.
 
-    Returns the ids of the examples dropped. Idempotent: a decision already applied changes
-    nothing the second time.
+    An option kept in a person's words replaces the option it rewrites. Returns the ids of the
+    examples dropped and the examples added (edited). Idempotent: a decision already applied
+    changes nothing the second time.
     """
     from agentrun.workspace import load_examples, save_examples, write_jsonl
 
@@ -223,29 +250,46 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
     rejected = load_examples(folder / "rejected.jsonl")
     by_id = {e.id: e for e in accepted + rejected}
     dropped: dict[str, Decision] = {}
+    added: list[Example] = []
     prefs: list[Preference] = []
     for fork, decision in zip(forks, decisions, strict=True):
         if fork.kind != ForkKind.examples:
             continue
         prefs += preferences_of(fork, decision, by_id)
         for i, option in enumerate(fork.options):
-            if i != decision.choice:
+            if i != decision.choice or decision.edited is not None:
                 dropped[option.example_id] = decision
+        if decision.edited is not None and decision.choice is not None:
+            original = by_id[fork.options[decision.choice].example_id]
+            if original.verdict is not None and original.verdict.accepted:
+                added.append(edited_example(original, decision.edited))
     for ex in accepted:
         if ex.id in dropped and ex.verdict is not None:
             d = dropped[ex.id]
             who = "a person" if d.by == "human" else "the steering policy"
             ex.verdict.accepted = False
+            detail = ("a person kept it in their own words" if d.edited is not None
+                      and fork_choice(forks, d) == ex.id
+                      else f"another alternative was kept by {who}")
             ex.verdict.reasons = [Reason(code=ReasonCode.not_chosen, other=d.fork_id,
-                                         detail=f"another alternative was kept by {who}")]
+                                         detail=detail)]
+    have = {e.id for e in accepted}
+    added = [e for e in added if e.id not in have]
     save_examples(folder / "rejected.jsonl",
                   rejected + [e for e in accepted if e.id in dropped])
-    save_examples(folder / "accepted.jsonl", [e for e in accepted if e.id not in dropped])
+    save_examples(folder / "accepted.jsonl",
+                  [e for e in accepted if e.id not in dropped] + added)
     _append_new(data_dir / "decisions.jsonl", [d.model_dump(mode="json") for d in decisions],
                 "fork_id", write_jsonl)
     _append_new(data_dir / "preferences.jsonl", [p.model_dump(mode="json") for p in prefs],
                 "fork", write_jsonl, also="rejected")
-    return sorted(dropped)
+    return sorted(dropped), added
+
+
+def fork_choice(forks: list[Fork], decision: Decision) -> str | None:
+    """Return the example id of the option a decision kept."""
+    fork = next(f for f in forks if f.id == decision.fork_id)
+    return None if decision.choice is None else fork.options[decision.choice].example_id
 
 
 def _append_new(path: Path, rows: list[dict[str, Any]], key: str, write: Any,
@@ -300,7 +344,7 @@ def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dis
 def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     """The examples forks of this round: ask (within the budget) or decide, then apply."""
     from agentrun.agents.checker import _collect
-    from agentrun.services import memory, resolve
+    from agentrun.services import embedder, memory, resolve
     from agentrun.workspace import load_examples, load_map, save_examples
 
     cfg, ws, run = resolve(runtime.context, state)
@@ -324,8 +368,12 @@ def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
         decision = ask_person(fork, why, run) if ask else policy.decide(fork, why)
         _log_decision(fork, decision)
         decisions.append(decision)
-    dropped = apply_decisions(folder, forks, decisions, run.data_dir)
-    memory(str(ws.memory_dir)).remove(dropped)  # the corpus remembers what it keeps
+    dropped, added = apply_decisions(folder, forks, decisions, run.data_dir)
+    store = memory(str(ws.memory_dir))
+    store.remove(dropped)  # the corpus remembers what it keeps
+    if added:  # options kept in a person's words
+        store.add(added, embedder(cfg).embed([e.content() for e in added]),
+                  f"{run.id}/{folder.name}")
     accepted, rejected = _collect(run)
     save_examples(run.accepted_path, accepted)
     save_examples(run.rejected_path, rejected)

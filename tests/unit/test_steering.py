@@ -33,7 +33,7 @@ def alternative(node: str, group: str, answer: str, score: float) -> Example:
     ).with_id()
 
 
-def a_round(workspace):
+def a_round(workspace, embedder=None):
     """A run whose first round accepted two groups of alternatives and one plain example."""
     run = Workspace.open(workspace).new_run()
     m = example_map()
@@ -43,8 +43,9 @@ def a_round(workspace):
     save_examples(folder / "accepted.jsonl", examples)
     save_examples(folder / "rejected.jsonl", [])
     # the checker committed them to the workspace's memory
-    memory(str(Workspace.open(workspace).memory_dir)).add(
-        examples, np.random.default_rng(0).random((len(examples), 8)), "r/01-01")
+    vectors = (embedder.embed([e.content() for e in examples]) if embedder is not None
+               else np.random.default_rng(0).random((len(examples), 8)))
+    memory(str(Workspace.open(workspace).memory_dir)).add(examples, vectors, "r/01-01")
     return run, examples
 
 
@@ -176,3 +177,36 @@ def _resume(answer):
     from langgraph.types import Command
 
     return Command(resume=answer)
+
+
+def test_a_person_keeps_an_option_in_their_own_words(workspace, embedder):
+    from agentrun.agents.steering import load_preferences
+
+    run, examples = a_round(workspace, embedder)
+    graph = one_node_graph("steer", steer_node)
+    config = {"configurable": {"thread_id": "t"}}
+    context = Context(workspace=str(workspace), overrides={"steering": {"max_questions": 1}})
+    graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1}, config, context=context)
+    # an edit needs an option to rewrite and some words: asked again otherwise
+    out = graph.invoke(_resume({"choice": "none", "text": "x"}), config, context=context)
+    assert "an edit needs the option" in out["__interrupt__"][0].value["error"]
+    out = graph.invoke(_resume({"choice": "B", "text": "  "}), config, context=context)
+    assert "cannot be empty" in out["__interrupt__"][0].value["error"]
+    words = "Kelpwax seals every lantern of the guild."
+    out = graph.invoke(_resume({"choice": "B", "text": words}), config, context=context)
+    assert "__interrupt__" not in out
+    folder = run.round_dir(1, 1)
+    accepted = load_examples(folder / "accepted.jsonl")
+    (mine,) = [e for e in accepted if e.node_id == "kelpwax"]
+    assert mine.messages[-1]["content"] == words and mine.provenance.role == "human"
+    assert mine.messages[:-1] == examples[3].messages[:-1]  # the same question
+    rejected = {e.id: e for e in load_examples(folder / "rejected.jsonl")}
+    assert {examples[2].id, examples[3].id} <= set(rejected)
+    assert rejected[examples[3].id].verdict.reasons[0].detail.endswith("in their own words")
+    # the person's wording is preferred over both options, the one it rewrites included
+    pairs = [p for p in load_preferences(run.data_dir) if p.source == "human_fork"]
+    assert {p.rejected[0]["content"] for p in pairs} == {
+        examples[2].messages[-1]["content"], examples[3].messages[-1]["content"]}
+    assert all(p.chosen[0]["content"] == words for p in pairs)
+    remembered = memory(str(Workspace.open(workspace).memory_dir))
+    assert set(remembered.existing([mine.id, examples[3].id])) == {mine.id}
