@@ -79,3 +79,32 @@ def test_a_stopped_node_gets_no_examples_until_resumed():
     assert "kelpwax" not in deficits_of(m, [], 100) and m.node("kelpwax").quota
     apply_edit(m, understand("resume Kelpwax", m), "resume Kelpwax")
     assert "kelpwax" in deficits_of(m, [], 100)
+
+
+class Architect:
+    """An architect model that answers every request with a fixed text."""
+
+    model_id = "scripted"
+
+    def __init__(self, text):
+        self.text, self.prompts = text, []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, requests, on_result=None):
+        self.prompts += [r.messages[-1]["content"] for r in requests]
+        return [self.text for _ in requests]
+
+
+def test_words_no_pattern_covers_go_to_the_architect_model_and_are_checked():
+    m = example_map()
+    model = Architect('{"op": "quota", "nodes": ["Kelpwax"], "kind": "dialogue", "amount": 1}')
+    edit = understand("the kelpwax talks feel thin, give it one extra conversation", m, model)
+    assert (edit.op, edit.nodes, edit.kind, edit.amount) == ("quota", ["kelpwax"], "dialogue", 1)
+    assert "kelpwax: Kelpwax" in model.prompts[0]  # the model sees the map's nodes
+    assert understand("more dialogues on Kelpwax", m, model) and len(model.prompts) == 1
+    with pytest.raises(InstructionError, match="cannot turn"):  # garbage from the model
+        understand("do the thing", m, Architect("I would love to help!"))
+    with pytest.raises(InstructionError, match="no node called 'Atlantis'"):  # checked
+        understand("grow atlantis", m, Architect('{"op": "stop", "nodes": ["Atlantis"]}'))
