@@ -165,6 +165,9 @@ class DatasetMap(_Model):
     problems: list[str] = Field(default_factory=list)
     """What planning could not do cleanly, each with its location (file:line)."""
     history: list[Revision] = Field(default_factory=list)
+    settled: list[str] = Field(default_factory=list)
+    """Forks on the map itself already decided (a contradiction kept as both is not asked
+    again)."""
 
     _index: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -299,6 +302,10 @@ class ForkKind(StrEnum):
     """Approve the map before anything is generated."""
     examples = "examples"
     """Keep one of a node's 2–3 strongest alternatives for the same brief."""
+    removal = "removal"
+    """A re-plan would remove nodes whose sources are gone: remove them or keep them."""
+    contradiction = "contradiction"
+    """Two sources disagree on a fact: which version the corpus teaches, or both."""
 
 
 class ForkOption(_Model):

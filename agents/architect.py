@@ -697,7 +697,7 @@ def revise_map(dataset_map: DatasetMap, report: EvalReport, weak_gain: float,
         node.metrics = _metrics(node, report)
         weak = [k for k in ProbeKind if f"{k}.gain" in means
                 and means[f"{k}.gain"] < weak_gain and means[f"{k}.acc_after"] < 1.0]
-        if node.status == "stopped":  # a person stopped its generation: scored, not revised
+        if node.status in ("stopped", SOURCE_GONE):  # stopped by a person, or awaiting removal
             continue
         if not weak:
             node.status = "learned" if means else node.status
@@ -881,13 +881,20 @@ def enrich_with_model(dataset_map: DatasetMap, cfg: AgentrunConfig, architect: B
                  typed, probes)
 
 
+SOURCE_GONE = "source_gone"
+"""A node whose source note was deleted: kept, ungenerated, until the removal fork settles it."""
+KEPT = "kept"
+"""A node a person kept after its source was gone (generated for as any other)."""
+
+
 def merge_replan(old: DatasetMap, new: DatasetMap) -> set[str]:
     """Carry a person's edits from `old` into a re-planned `new`; record the diff in history.
 
     A node whose facts did not change is kept exactly as it was (summary, level, quotas,
     probes: hand edits included); a changed node takes the new facts and probes but keeps its
-    level and quotas; anchors a person added between surviving nodes are kept. Returns the
-    ids of nodes that need a new summary.
+    level and quotas; anchors a person added between surviving nodes are kept. A node whose
+    source is gone stays, marked `source_gone`, until a run's removal fork settles it. Returns
+    the ids of nodes that need a new summary.
     """
     before = {n.id: n for n in old.nodes}
     changes: list[str] = []
@@ -907,7 +914,16 @@ def merge_replan(old: DatasetMap, new: DatasetMap) -> set[str]:
                            "probes rewritten, level and quotas kept")
             fresh.add(node.id)
     ids = new.node_ids()
-    changes += [f"- node {nid}: its source is gone" for nid in before if nid not in ids]
+    for nid, prior in before.items():  # kept until a person (or the policy) removes them
+        if nid in ids:
+            continue
+        if prior.status == KEPT:  # a person kept it once its source was gone
+            new.nodes.append(prior)
+            continue
+        if prior.status != SOURCE_GONE:
+            changes.append(f"- node {nid}: its source is gone; a run asks whether to remove it")
+        new.nodes.append(prior.model_copy(update={"status": SOURCE_GONE}))
+    ids = new.node_ids()
     structural = {(a.src, a.dst) for a in new.anchors}
     for a in old.anchors:
         if (a.src, a.dst) not in structural and a.src in ids and a.dst in ids:

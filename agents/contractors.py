@@ -634,7 +634,8 @@ def deficits_of(dataset_map: DatasetMap, corpus: list[Example],
     have = Counter((e.node_id, ExampleKind(e.kind)) for e in corpus)
     need = {n.id: {k: q - have[(n.id, k)] for k, q in n.quota.items() if q > have[(n.id, k)]
                    and (k != ExampleKind.synthesis or dataset_map.neighbours(n.id))}
-            for n in dataset_map.nodes if n.status != "stopped"}  # stopped by a person
+            for n in dataset_map.nodes  # not one a person stopped, nor one whose source is gone
+            if n.status not in ("stopped", "source_gone")}
     remaining = budget_left
     granted: dict[str, dict[ExampleKind, int]] = {}
     while remaining > 0 and any(need.values()):

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
+from agentrun.agents.architect import KEPT, SOURCE_GONE
 from agentrun.config import Steering
 from agentrun.graphs.context import Context
 from agentrun.graphs.state import State
@@ -40,6 +43,7 @@ from agentrun.schemas import (
     Preference,
     Reason,
     ReasonCode,
+    Revision,
 )
 from agentrun.workspace import Run
 
@@ -65,6 +69,120 @@ def plan_fork(dataset_map: DatasetMap) -> Fork:
                  "reads it again.",
         options=[ForkOption(label="A", text="approve: generate the corpus from this map"),
                  ForkOption(label="B", text="stop: end the run before generating anything")])
+
+
+def map_forks(dataset_map: DatasetMap) -> list[Fork]:
+    """Return the forks on the map itself: nodes a re-plan would remove, sources that disagree."""
+    forks = []
+    gone = [n for n in dataset_map.nodes if n.status == SOURCE_GONE]
+    if gone:
+        names = ", ".join(n.title for n in gone[:6]) + (" …" if len(gone) > 6 else "")
+        facts = sum(len(n.facts) for n in gone)
+        forks.append(Fork(
+            id=f"removal:v{dataset_map.version}:" + ",".join(sorted(n.id for n in gone))[:80],
+            kind=ForkKind.removal,
+            question=f"The sources of {len(gone)} nodes are gone ({names}; {facts} facts). "
+                     "Remove them from the map?",
+            options=[ForkOption(label="A", text="remove them, with their anchors and probes "
+                                                "(their examples stay in past runs)"),
+                     ForkOption(label="B", text="keep them: their facts stay in the map and "
+                                                "are generated for")]))
+    return forks + contradiction_forks(dataset_map)
+
+
+def contradiction_forks(dataset_map: DatasetMap) -> list[Fork]:
+    """One fork per pair of facts of anchored nodes where one changes the other's values.
+
+    Linear: each fact is looked up (inverted index) among the facts of its node's neighbours.
+    """
+    from agentrun.agents.checker import FactIndex, key_parts
+
+    index = FactIndex(dataset_map)
+    near: dict[str, set[str]] = defaultdict(set)
+    for a in dataset_map.anchors:
+        near[a.src].add(a.dst)
+        near[a.dst].add(a.src)
+    facts = {f.id: f for n in dataset_map.nodes for f in n.facts}
+    forks: dict[str, Fork] = {}
+    for node in dataset_map.nodes:
+        for fact in node.facts if near[node.id] else []:
+            found = index.contradiction(fact.text, near[node.id] - {node.id})
+            if found is None:
+                continue
+            other, how = found
+            # two source sentences disagree when each restates the other about the same names
+            # (most of both sentences' words shared) with other numbers or the opposite
+            # polarity; sentences about other names are about other things
+            words, _, names, _ = key_parts(fact.text)
+            if how.startswith("names") or names != other.names or len(
+                    words & other.words) < 0.6 * len(words | other.words) or _numbered_name(
+                    fact.text) or _numbered_name(facts[other.fact_id].text):
+                continue
+            fork_id = "contradiction:" + "|".join(sorted((fact.id, other.fact_id)))
+            if fork_id in dataset_map.settled or fork_id in forks:
+                continue
+            forks[fork_id] = Fork(
+                id=fork_id, kind=ForkKind.contradiction, node_id=node.id,
+                question=f"Two sources disagree ({how}). Which should the corpus teach?",
+                options=[ForkOption(label="A", text=_cited(fact), example_id=fact.id),
+                         ForkOption(label="B", text=_cited(facts[other.fact_id]),
+                                    example_id=other.fact_id),
+                         ForkOption(label="C", text="both: they do not contradict each other")])
+    return list(forks.values())
+
+
+def _numbered_name(text: str) -> bool:
+    """Whether a number in the sentence belongs to a name ("Breash 78", "Route 9")."""
+    return re.search(r"\b[A-Z][a-z]+ \d+\b", text) is not None
+
+
+def _cited(fact: Any) -> str:
+    where = f" ({fact.span.file}:{fact.span.line})" if fact.span else ""
+    return f"{fact.text}{where}"
+
+
+def settle_map_forks(dataset_map: DatasetMap, forks: list[Fork],
+                     decisions: list[Decision]) -> list[str]:
+    """Apply the removal and contradiction decisions to the map; return the changes made.
+
+    A new version goes into the map's history; every fork settled is remembered in `settled`.
+    """
+    changes = []
+    for fork, decision in zip(forks, decisions, strict=True):
+        who = "a person" if decision.by == "human" else "the policy"
+        if fork.kind == ForkKind.removal:
+            gone = {n.id for n in dataset_map.nodes if n.status == SOURCE_GONE}
+            if decision.choice == 0:
+                lost = {f.id for n in dataset_map.nodes if n.id in gone for f in n.facts}
+                dataset_map.nodes = [n for n in dataset_map.nodes if n.id not in gone]
+                for node in dataset_map.nodes:  # transfer probes that needed their facts
+                    node.probes = [p for p in node.probes if not lost & set(p.fact_ids)]
+                dataset_map.anchors = [a for a in dataset_map.anchors
+                                       if a.src not in gone and a.dst not in gone]
+                changes.append(f"- nodes {', '.join(sorted(gone))}: sources gone, removed by {who}")
+            else:
+                for node in dataset_map.nodes:
+                    if node.id in gone:
+                        node.status = KEPT
+                changes.append(f"nodes {', '.join(sorted(gone))}: sources gone, kept by {who}")
+        elif fork.kind == ForkKind.contradiction:
+            if decision.choice in (0, 1):
+                drop = fork.options[1 - decision.choice].example_id
+                for node in dataset_map.nodes:  # transfer probes elsewhere may cite it too
+                    node.facts = [f for f in node.facts if f.id != drop]
+                    node.probes = [p for p in node.probes if drop not in p.fact_ids]
+                kept = fork.options[decision.choice].example_id
+                changes.append(f"- fact {drop}: contradicts {kept}; {who} kept {kept}")
+            else:
+                a, b = (o.example_id for o in fork.options[:2])
+                changes.append(f"facts {a} and {b}: {who} kept both")
+            dataset_map.settled.append(fork.id)
+    if changes:
+        dataset_map.version += 1
+        dataset_map.history.append(Revision(
+            version=dataset_map.version, at=datetime.now(UTC).isoformat(timespec="seconds"),
+            reason="forks on the map settled before generation", changes=changes))
+    return changes
 
 
 def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: int) -> list[Fork]:
@@ -131,6 +249,10 @@ class Policy:
             return True, f"you asked to review every {fork.kind} fork"
         if fork.kind == ForkKind.plan:
             return False, "plan review not asked for"
+        if fork.kind == ForkKind.removal:
+            return True, "a re-plan would remove content"
+        if fork.kind == ForkKind.contradiction:
+            return True, "the sources disagree"
         gap = _gap(fork)
         if gap <= s.close_margin:
             return True, f"scores close: {gap:.3f} apart (margin {s.close_margin})"
@@ -142,6 +264,12 @@ class Policy:
         """Decide a fork alone: approve a plan, keep the best-scored alternative."""
         if fork.kind == ForkKind.plan:
             return Decision(fork_id=fork.id, choice=0, by="policy", reason=why)
+        if fork.kind == ForkKind.removal:  # the sources are the truth: their notes were deleted
+            return Decision(fork_id=fork.id, choice=0, by="policy",
+                            reason=f"{why}; removed: their sources are gone")
+        if fork.kind == ForkKind.contradiction:  # never drop a source's fact unasked
+            return Decision(fork_id=fork.id, choice=2, by="policy",
+                            reason=f"{why}; kept both: dropping a fact is a person's call")
         best = max(range(len(fork.options)), key=lambda i: fork.options[i].score or 0.0)
         scores = ", ".join(f"{o.label} {o.score:.3f}" for o in fork.options)
         return Decision(fork_id=fork.id, choice=best, by="policy",
@@ -338,7 +466,29 @@ def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dis
         return Command(goto="__end__", update={"status": "stopped at plan review"})
     if decision.by == "human":  # the person may have edited the workspace's map meanwhile
         save_map(load_map(ws.map_path), run.map_path)  # a broken edit stops here, in one line
-    return Command(goto="dispatch", update={"asked": int(ask), "asked_iteration": 1})
+    # the map's own forks, frozen so that every resume replays the same questions
+    frozen = run.root / "review-forks.json"
+    if frozen.exists():
+        forks = [Fork.model_validate(f) for f in json.loads(frozen.read_text())]
+    else:
+        forks = map_forks(load_map(run.map_path))
+        frozen.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+    asked, decisions = int(ask), []
+    for fork in forks:
+        ask, why = policy.should_ask(fork, asked)
+        asked += int(ask)
+        decisions.append(ask_person(fork, why, run) if ask else policy.decide(fork, why))
+        _log_decision(fork, decisions[-1])
+    update: dict[str, Any] = {"asked": asked, "asked_iteration": 1}
+    if forks:
+        dataset_map = load_map(ws.map_path)
+        settle_map_forks(dataset_map, forks, decisions)
+        save_map(dataset_map, ws.map_path)
+        save_map(dataset_map, run.map_path)
+        _append_new(run.data_dir / "decisions.jsonl",
+                    [d.model_dump(mode="json") for d in decisions], "fork_id", write_jsonl)
+        update["map_version"] = dataset_map.version
+    return Command(goto="dispatch", update=update)
 
 
 def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:

@@ -1,0 +1,112 @@
+"""Forks on the map itself, settled in the review node before anything is generated: sources
+that disagree on a fact, and nodes a re-plan would remove because their sources are gone."""
+
+import json
+
+from agentrun.agents.architect import merge_replan, plan_map
+from agentrun.agents.steering import map_forks, review_node, settle_map_forks
+from agentrun.graphs.context import Context
+from agentrun.schemas import Decision, ExampleKind, ForkKind
+from agentrun.sources import read_sources
+from agentrun.workspace import Workspace, load_map, save_map
+from tests.unit.test_steering import _resume, one_node_graph
+
+QUOTAS = {ExampleKind.exercise: 2}
+NOTES = {
+    "Brinefire.md": "# Brinefire\n\nBrinefire is a lamp fuel refined from red kelp oil. "
+                    "A measure of brinefire burns for twelve hours in a harbour lamp. "
+                    "It is stored in casks sealed with [[Kelpwax]].\n",
+    "Kelpwax.md": "# Kelpwax\n\nKelpwax is a grey wax pressed from brown kelp stems. "
+                  "It seals the casks of [[Brinefire]]. "
+                  "A measure of brinefire burns for nine hours in a harbour lamp.\n",
+    "Tidebell.md": "# Tidebell\n\nThe Tidebell is a bronze bell rung at every low tide.\n",
+}
+
+
+def workspace_with(tmp_path, notes=NOTES):
+    root = tmp_path / "ws"
+    (root / "sources").mkdir(parents=True)
+    for name, text in notes.items():
+        (root / "sources" / name).write_text(text)
+    return root
+
+
+def test_sources_that_disagree_become_one_fork_citing_both(tmp_path):
+    root = workspace_with(tmp_path)
+    dataset_map = plan_map(read_sources(root / "sources").notes, QUOTAS)
+    (fork,) = [f for f in map_forks(dataset_map) if f.kind == ForkKind.contradiction]
+    assert "says 9 where the fact says 12" in fork.question or \
+        "says 12 where the fact says 9" in fork.question
+    texts = [o.text for o in fork.options]
+    assert any("twelve hours" in t and "(Brinefire.md:3)" in t for t in texts[:2])
+    assert any("nine hours" in t and "(Kelpwax.md:3)" in t for t in texts[:2])
+    assert texts[2].startswith("both")
+    # keeping both settles it for good; keeping one drops the other fact and its probes
+    both = dataset_map.model_copy(deep=True)
+    settle_map_forks(both, [fork], [Decision(fork_id=fork.id, choice=2, by="policy")])
+    assert fork.id in both.settled and not [f for f in map_forks(both)
+                                            if f.kind == ForkKind.contradiction]
+    dropped = fork.options[1].example_id
+    changes = settle_map_forks(dataset_map, [fork], [Decision(fork_id=fork.id, choice=0,
+                                                              by="human")])
+    assert changes == [f"- fact {dropped}: contradicts {fork.options[0].example_id}; "
+                       f"a person kept {fork.options[0].example_id}"]
+    assert all(f.id != dropped for n in dataset_map.nodes for f in n.facts)
+    assert all(dropped not in p.fact_ids for p in dataset_map.probes())
+    assert dataset_map.history[-1].changes == changes
+
+
+def test_the_review_node_asks_after_the_plan_and_writes_the_map(tmp_path):
+    root = workspace_with(tmp_path)
+    ws = Workspace.open(root)
+    save_map(plan_map(read_sources(ws.sources_dir).notes, QUOTAS), ws.map_path)
+    run = ws.new_run()
+    run.create()
+    save_map(load_map(ws.map_path), run.map_path)
+    graph = one_node_graph("review", review_node)
+    config = {"configurable": {"thread_id": "t"}}
+    context = Context(workspace=str(root))
+    out = graph.invoke({"run_dir": str(run.root), "iteration": 1}, config, context=context)
+    assert out["__interrupt__"][0].value["fork"]["kind"] == "plan"
+    out = graph.invoke(_resume("A"), config, context=context)
+    asked = out["__interrupt__"][0].value
+    assert asked["fork"]["kind"] == "contradiction" and asked["why"] == "the sources disagree"
+    out = graph.invoke(_resume("B"), config, context=context)
+    assert "__interrupt__" not in out and out["asked"] == 2
+    kept = asked["fork"]["options"][1]["example_id"]
+    dropped = asked["fork"]["options"][0]["example_id"]
+    for path in (ws.map_path, run.map_path):
+        facts = {f.id for n in load_map(path).nodes for f in n.facts}
+        assert kept in facts and dropped not in facts
+    decisions = [json.loads(line) for line in (run.data_dir / "decisions.jsonl")
+                 .read_text().splitlines()]
+    assert [(d["by"], d["choice"]) for d in decisions] == [("human", 0), ("human", 1)]
+
+
+def test_a_replan_keeps_nodes_whose_sources_are_gone_until_the_fork_settles_it(tmp_path):
+    root = workspace_with(tmp_path)
+    old = plan_map(read_sources(root / "sources").notes, QUOTAS)
+    (root / "sources" / "Tidebell.md").unlink()
+    new = plan_map(read_sources(root / "sources").notes, QUOTAS)
+    merge_replan(old, new)
+    assert new.node("tidebell").status == "source_gone"
+    assert "- node tidebell: its source is gone; a run asks whether to remove it" in \
+        new.history[-1].changes
+    from agentrun.agents.contractors import deficits_of
+
+    assert "tidebell" not in deficits_of(new, [], 100)  # nothing generated meanwhile
+    (fork,) = [f for f in map_forks(new) if f.kind == ForkKind.removal]
+    assert "The sources of 1 nodes are gone (Tidebell" in fork.question
+    kept = new.model_copy(deep=True)
+    settle_map_forks(kept, [fork], [Decision(fork_id=fork.id, choice=1, by="human")])
+    assert kept.node("tidebell").status == "kept" and "tidebell" in deficits_of(kept, [], 100)
+    again = plan_map(read_sources(root / "sources").notes, QUOTAS)
+    merge_replan(kept, again)  # a node a person kept is not asked about again
+    assert again.node("tidebell").status == "kept" and not [
+        f for f in map_forks(again) if f.kind == ForkKind.removal]
+    settle_map_forks(new, [fork], [Decision(fork_id=fork.id, choice=0, by="policy")])
+    assert "tidebell" not in new.node_ids()
+    assert all("tidebell" not in (a.src, a.dst) for a in new.anchors)
+    from agentrun.workspace import reference_problems
+
+    assert reference_problems(new) == []
