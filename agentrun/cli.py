@@ -266,6 +266,7 @@ def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Ask the person at each fork while the run waits (a terminal), else say how to answer."""
     import sys
 
+    from agentrun.chat import EDIT
     from agentrun.runner import resume_run
 
     while state.get("pending_fork"):
@@ -275,7 +276,10 @@ def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
             console.print(f"run {run_.id} waits for an answer: `agentrun resume {run_.root} "
                           "--answer LABEL`")
             return state
-        answer = typer.prompt("your choice")
+        answer: Any = typer.prompt("your choice (a label, none, or edit B: your words)")
+        edit = EDIT.match(answer)
+        if edit:
+            answer = {"choice": edit.group(1), "text": edit.group(2).strip()}
         try:
             with _bars():
                 run_, state = resume_run(run_.root, answer)

@@ -22,6 +22,7 @@ jobs:
     budgets: {cycles: 0}
   - name: no-student
     workspace: one
+    budgets: {cycles: 0}
     settings: {roles: {student: {model: /nowhere/model}}}
 """
 
