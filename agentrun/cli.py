@@ -324,7 +324,16 @@ def status(
 
         console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
                       + (f" at fork {meta['fork']}" if meta.get("fork") else "")
-                      + "; it runs on a LangGraph server (`agentrun studio`): steer it there")
+                      + f"; it runs on the LangGraph server {meta.get('server') or ''} "
+                      "(`agentrun studio`)")
+        if meta.get("status") == "waiting":
+            from agentrun.studio import server_fork
+
+            pending = server_fork(meta)
+            if pending is not None:
+                show_fork(pending)
+                console.print(f"answer in Studio, or with `agentrun resume {run_.root} "
+                              "--answer LABEL`")
         summary = run_.root / "summary.json"
         if summary.exists():
             _summary(run_, json.loads(summary.read_text()), header=False)

@@ -83,6 +83,15 @@ def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bo
     receives each node's name and update as it finishes.
     """
     run = Run.find(ref)
+    meta = run.meta()
+    if meta.get("driver") == "langgraph server":  # its checkpoints live in the server
+        from agentrun.studio import resume_on_server
+
+        if meta.get("status") in ("done", "stopped"):
+            raise AgentrunError(f"{run.root}: this run already finished")
+
+        state = resume_on_server(meta, answer)
+        return run, state
     with run.writer(who):
         return run, _resume(run, answer, should_stop, on_step)
 
@@ -94,9 +103,6 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
     from agentrun.agents.steering import parse_answer
 
     meta = run.meta()
-    if meta.get("driver") == "langgraph server":
-        raise AgentrunError(f"{run.id} runs on a LangGraph server (`agentrun studio`): answer "
-                            "and resume it there")
     if meta.get("status") in ("done", "stopped"):
         raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
                             "`agentrun run`")

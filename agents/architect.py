@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from collections import Counter
@@ -826,8 +827,13 @@ def ingest_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
     run = Run(Path(state["run_dir"])) if state.get("run_dir") else ws.new_run()
     run.create()
     if not run.meta():  # started by a LangGraph server (Studio, the SDK), not by the CLI
+        from langgraph.config import get_config
+
+        thread = get_config().get("configurable", {}).get("thread_id")
         run.update_meta(workspace=str(ws.root), status="running", driver="langgraph server",
-                        context={**asdict(runtime.context), "workspace": str(ws.root)})
+                        context={**asdict(runtime.context), "workspace": str(ws.root)},
+                        server=os.environ.get("AGENTRUN_SERVER_URL"),
+                        thread=str(thread) if thread else None)
     log.info("ingested %d notes into run %s", len(notes), run.id)
     return {"run_dir": str(run.root), "sources_digest": sources_digest(notes),
             "started_at": state.get("started_at") or time.time(), "iteration": 1, "round": 0,

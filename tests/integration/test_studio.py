@@ -66,13 +66,18 @@ def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace):
     run_dir = fast_workspace / "runs" / state["values"]["run_dir"].rsplit("/", 1)[1]
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "waiting" and meta["driver"] == "langgraph server"
+    assert meta["thread"] == tid and meta["server"] == f"http://127.0.0.1:{port}"
     assert meta["fork"] == waiting["value"]["fork"]["id"]
     assert not (run_dir / "data" / "rounds").exists()  # nothing generated before approval
+    stop(server)
+    proc = agentrun("resume", str(run_dir), "--answer", "A")  # the server is down
+    down, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "does not answer" in down and "Traceback" not in down
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "waiting"
+    server = serve(fast_workspace, port)
 
     # the fork survives a restart of the server; the answers below carry no context: the run
     # keeps the one it started with (cycles 0: no training)
-    stop(server)
-    server = serve(fast_workspace, port)
     client = get_sync_client(url=f"http://127.0.0.1:{port}")
     assert client.threads.get_state(tid)["interrupts"][0]["value"]["fork"]["kind"] == "plan"
 
@@ -82,12 +87,26 @@ def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace):
     assert "not one of the options" in state["interrupts"][0]["value"]["error"]
     assert not (run_dir / "data" / "rounds").exists()
 
-    answers = 0
-    while state["interrupts"] and answers < 6:
+    # the same fork answered from the CLI: it resumes the thread on the server
+    proc = agentrun("status", str(run_dir))
+    shown, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "fork plan:" in shown and "--answer LABEL" in shown, shown
+    proc = agentrun("resume", str(run_dir), "--answer", "C")
+    refused, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "not one of the options" in refused, refused
+    proc = agentrun("resume", str(run_dir), "--answer", "A")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    answers = 1
+    state = client.threads.get_state(tid)
+    while state["interrupts"] and answers < 6:  # and any later fork from Studio's side
         client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"}})
         state = client.threads.get_state(tid)
         answers += 1
     stop(server)
+    proc = agentrun("resume", str(run_dir), "--answer", "A")
+    finished, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "already finished" in finished
     values = state["values"]
     assert not state["interrupts"] and state["next"] == [] and values["status"] == "done"
     accepted = [Example.model_validate_json(line) for line in
