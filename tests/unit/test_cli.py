@@ -19,7 +19,8 @@ def invoke(*args):
 def test_help_lists_every_command():
     code, text = invoke("--help")
     assert code == 0
-    for command in ("init", "plan", "run", "resume", "status", "export"):
+    for command in ("init", "plan", "run", "resume", "status", "export", "chat", "batch",
+                    "studio"):
         assert command in text
 
 
@@ -102,3 +103,16 @@ def test_plan_show_draws_the_map(workspace):
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # works offline
     png = (workspace / "map.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_steering_commands_refuse_bad_targets_in_one_line(workspace, tmp_path):
+    code, text = invoke("chat", workspace / "runs" / "20260101-000000-dead")
+    assert code == 2 and "no such run" in text
+    code, text = invoke("chat", tmp_path / "nowhere")
+    assert code == 2 and "no such workspace" in text
+    code, text = invoke("studio", tmp_path / "nowhere")
+    assert code == 2 and "no such workspace" in text
+    code, text = invoke("batch", tmp_path / "jobs.yaml")
+    assert code == 2 and "no such batch file" in text
+    code, text = invoke("resume", workspace / "runs" / "x", "--edit", "words")
+    assert code == 2 and "--edit needs --answer" in text
