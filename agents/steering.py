@@ -377,30 +377,31 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
     accepted = load_examples(folder / "accepted.jsonl")
     rejected = load_examples(folder / "rejected.jsonl")
     by_id = {e.id: e for e in accepted + rejected}
-    dropped: dict[str, Decision] = {}
+    dropped: dict[str, Reason] = {}
     added: list[Example] = []
     prefs: list[Preference] = []
     for fork, decision in zip(forks, decisions, strict=True):
         if fork.kind != ForkKind.examples:
             continue
         prefs += preferences_of(fork, decision, by_id)
+        who = "a person" if decision.by == "human" else "the steering policy"
         for i, option in enumerate(fork.options):
-            if i != decision.choice or decision.edited is not None:
-                dropped[option.example_id] = decision
+            if i == decision.choice and decision.edited is not None:
+                detail = "a person kept it in their own words"
+            elif i != decision.choice:
+                detail = f"another alternative was kept by {who}"
+            else:
+                continue
+            dropped[option.example_id] = Reason(code=ReasonCode.not_chosen, other=fork.id,
+                                                detail=detail)
         if decision.edited is not None and decision.choice is not None:
             original = by_id[fork.options[decision.choice].example_id]
             if original.verdict is not None and original.verdict.accepted:
                 added.append(edited_example(original, decision.edited))
     for ex in accepted:
         if ex.id in dropped and ex.verdict is not None:
-            d = dropped[ex.id]
-            who = "a person" if d.by == "human" else "the steering policy"
             ex.verdict.accepted = False
-            detail = ("a person kept it in their own words" if d.edited is not None
-                      and fork_choice(forks, d) == ex.id
-                      else f"another alternative was kept by {who}")
-            ex.verdict.reasons = [Reason(code=ReasonCode.not_chosen, other=d.fork_id,
-                                         detail=detail)]
+            ex.verdict.reasons = [dropped[ex.id]]
     have = {e.id for e in accepted}
     added = [e for e in added if e.id not in have]
     save_examples(folder / "rejected.jsonl",
@@ -412,12 +413,6 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
     _append_new(data_dir / "preferences.jsonl", [p.model_dump(mode="json") for p in prefs],
                 "fork", write_jsonl, also="rejected")
     return sorted(dropped), added
-
-
-def fork_choice(forks: list[Fork], decision: Decision) -> str | None:
-    """Return the example id of the option a decision kept."""
-    fork = next(f for f in forks if f.id == decision.fork_id)
-    return None if decision.choice is None else fork.options[decision.choice].example_id
 
 
 def _append_new(path: Path, rows: list[dict[str, Any]], key: str, write: Any,
