@@ -48,6 +48,16 @@ from agentrun.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
+# Node statuses a person's decisions set (besides planned / weak / learned from revision).
+STOPPED = "stopped"
+"""A person stopped the node's generation (`agentrun chat`); its quotas are kept."""
+SOURCE_GONE = "source_gone"
+"""A node whose source note was deleted: kept, ungenerated, until the removal fork settles it."""
+KEPT = "kept"
+"""A node a person kept after its source was gone (generated for as any other)."""
+UNGENERATED = (STOPPED, SOURCE_GONE)
+"""Statuses that get no examples and no revision."""
+
 MAX_FACTS = 40
 FUNCTION_WORDS = {
     "of", "in", "on", "at", "by", "from", "with", "to", "for", "as", "into", "every",
@@ -698,7 +708,7 @@ def revise_map(dataset_map: DatasetMap, report: EvalReport, weak_gain: float,
         node.metrics = _metrics(node, report)
         weak = [k for k in ProbeKind if f"{k}.gain" in means
                 and means[f"{k}.gain"] < weak_gain and means[f"{k}.acc_after"] < 1.0]
-        if node.status in ("stopped", SOURCE_GONE):  # stopped by a person, or awaiting removal
+        if node.status in UNGENERATED:  # stopped by a person, or awaiting removal
             continue
         if not weak:
             node.status = "learned" if means else node.status
@@ -887,10 +897,6 @@ def enrich_with_model(dataset_map: DatasetMap, cfg: AgentrunConfig, architect: B
                  typed, probes)
 
 
-SOURCE_GONE = "source_gone"
-"""A node whose source note was deleted: kept, ungenerated, until the removal fork settles it."""
-KEPT = "kept"
-"""A node a person kept after its source was gone (generated for as any other)."""
 
 
 def merge_replan(old: DatasetMap, new: DatasetMap) -> set[str]:

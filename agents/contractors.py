@@ -26,7 +26,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field
 
 from agentrun import progress
-from agentrun.agents.architect import question_form, split_fact
+from agentrun.agents.architect import UNGENERATED, question_form, split_fact
 from agentrun.config import AgentrunConfig
 from agentrun.graphs.context import Context
 from agentrun.graphs.state import State
@@ -635,7 +635,7 @@ def deficits_of(dataset_map: DatasetMap, corpus: list[Example],
     need = {n.id: {k: q - have[(n.id, k)] for k, q in n.quota.items() if q > have[(n.id, k)]
                    and (k != ExampleKind.synthesis or dataset_map.neighbours(n.id))}
             for n in dataset_map.nodes  # not one a person stopped, nor one whose source is gone
-            if n.status not in ("stopped", "source_gone")}
+            if n.status not in UNGENERATED}
     remaining = budget_left
     granted: dict[str, dict[ExampleKind, int]] = {}
     while remaining > 0 and any(need.values()):

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentrun.agents.architect import REMEDY
+from agentrun.agents.architect import REMEDY, STOPPED
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat
@@ -27,7 +27,6 @@ from agentrun.schemas import (
     Anchor,
     DatasetMap,
     ExampleKind,
-    Node,
     ProbeKind,
     Revision,
 )
@@ -39,8 +38,6 @@ KIND_WORDS = {"exercise": ExampleKind.exercise, "question": ExampleKind.exercise
               "conversation": ExampleKind.dialogue, "rephrasing": ExampleKind.rephrasing,
               "rephrase": ExampleKind.rephrasing, "paraphrase": ExampleKind.rephrasing,
               "synthesis": ExampleKind.synthesis, "syntheses": ExampleKind.synthesis}
-STOPPED = "stopped"
-"""A node's status once a person stopped its generation (its quotas are kept for `resume`)."""
 
 
 class MapEdit(BaseModel):
@@ -192,7 +189,3 @@ def map_diff(before: DatasetMap, after: DatasetMap) -> str:
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         "map.yaml", "map.yaml (edited)", n=1))
 
-
-def stopped(node: Node) -> bool:
-    """Whether a person stopped this node's generation."""
-    return node.status == STOPPED
