@@ -280,12 +280,12 @@ class Chat:
 
     def _architect(self) -> Any:
         """The architect model for instructions the rules do not cover (never the embedded)."""
-        from agentrun.services import backend, settings
+        from agentrun.graphs.context import Context
+        from agentrun.services import backend, resolve
 
-        meta = self.run.meta()
-        context = meta.get("context") or {}
-        ws = self.run.workspace
-        cfg = settings(str(ws.root), context.get("overrides") or {})
+        # the run's own settings, as its nodes resolve them (the context it started with)
+        cfg, ws, _ = resolve(Context(workspace=str(self.run.workspace.root)),
+                             {"run_dir": str(self.run.root)})
         if cfg.roles.architect.model == "embedded":
             return None
         return backend(cfg, ws, "architect")

@@ -84,14 +84,13 @@ def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bo
     """
     run = Run.find(ref)
     meta = run.meta()
+    if meta.get("status") in ("done", "stopped"):
+        raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
+                            "`agentrun run`")
     if meta.get("driver") == "langgraph server":  # its checkpoints live in the server
         from agentrun.studio import resume_on_server
 
-        if meta.get("status") in ("done", "stopped"):
-            raise AgentrunError(f"{run.root}: this run already finished")
-
-        state = resume_on_server(meta, answer)
-        return run, state
+        return run, resume_on_server(meta, answer)
     with run.writer(who):
         return run, _resume(run, answer, should_stop, on_step)
 
@@ -102,11 +101,12 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
 
     from agentrun.agents.steering import parse_answer
 
-    meta = run.meta()
+    meta = run.meta()  # read again under the writer lock
     if meta.get("status") in ("done", "stopped"):
         raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
                             "`agentrun run`")
-    fork = pending_fork(run)
+    snap = _snapshot(run)
+    fork = _fork_of(snap)
     if fork is not None and answer is None:
         raise AgentrunError(f"{run.id} waits at fork {fork['fork']['id']}: answer it with "
                             "`agentrun resume RUN --answer LABEL`")
@@ -123,7 +123,7 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
         workspace=meta["workspace"], cycles=meta.get("cycles"), auto=meta.get("auto"),
         max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}))
     graph_input: Any = None if fork is None else Command(resume=answer)
-    if not run_state(run)["values"]:  # no checkpoint yet: the graph begins at ingest
+    if not snap.values:  # no checkpoint yet: the graph begins at ingest
         graph_input = {"run_dir": str(run.root)}
     run.update_meta(status="running")
     return _drive(run, context, graph_input, should_stop, on_step)
@@ -131,8 +131,16 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
 
 def pending_fork(run: Run) -> dict[str, Any] | None:
     """Return the fork a run waits at (`{"fork": …, "why": …, "error"?: …}`), or None."""
+    return _fork_of(_snapshot(run))
+
+
+def _snapshot(run: Run) -> Any:
+    """Return the run's last checkpointed LangGraph state snapshot."""
     with checkpointed_graph(run) as graph:
-        snap = graph.get_state({"configurable": {"thread_id": run.id}})
+        return graph.get_state({"configurable": {"thread_id": run.id}})
+
+
+def _fork_of(snap: Any) -> dict[str, Any] | None:
     interrupts = getattr(snap, "interrupts", ()) or ()
     return dict(interrupts[0].value) if interrupts else None
 
@@ -169,9 +177,8 @@ def _drive(run: Run, context: Context, graph_input: Any,
             run.update_meta(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
             raise
     state = dict(snap.values)
-    interrupts = getattr(snap, "interrupts", ()) or ()
-    if interrupts:
-        fork = interrupts[0].value
+    fork = _fork_of(snap)
+    if fork is not None:
         run.update_meta(status="waiting", error=None, fork=fork["fork"]["id"])
         state["pending_fork"] = fork
         return state
@@ -186,7 +193,6 @@ def _drive(run: Run, context: Context, graph_input: Any,
 
 def run_state(run: Run) -> dict[str, Any]:
     """Return the run's last checkpointed state values and the node that runs next."""
-    with checkpointed_graph(run) as graph:
-        snap = graph.get_state({"configurable": {"thread_id": run.id}})
+    snap = _snapshot(run)
     return {"values": dict(snap.values), "next": list(snap.next)}
 
