@@ -181,6 +181,10 @@ class Training(_Section):
     fused_lm_head: bool | Literal["auto"] = "auto"
     """TRL's fused LM head (log-probs in chunks, never the full logits: less memory);
     `auto`: on a GPU. On a CPU the model's own loss is ~30% faster, with the same labels."""
+    attention: Literal["auto", "segments", "sdpa", "eager", "flash_attention_2"] = "auto"
+    """Attention for training. `auto`: for padding-free batches, flash attention on a GPU with
+    the flash-attn package, else `segments` (one SDPA call per example of the packed row,
+    never a mask over the whole row); for padded batches, the model's default (SDPA)."""
     format: Literal["chat", "text"] = "chat"
     """`chat`: loss on the assistant turns; `text`: continued pretraining on the examples as
     plain text (loss on every token)."""

@@ -178,17 +178,31 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, fl
     return out
 
 
-def goals(summary: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, str, bool]]:
-    """Check Q1's goals on the log-prob gains over (c)."""
+def goals(summary: dict[str, dict[str, dict[str, float]]]) -> list[list[str]]:
+    """Check Q1's goals on the log-prob gains over (c); rows of the goal table.
+
+    A target's log-prob is at most 0, so no arm can gain more than (c) leaves: the room is
+    −(c)'s log-prob. Where 2× (b)'s gain is more than the room, the generalization goal cannot
+    be met at that budget, and the table says so instead of a bare "no".
+    """
     def gain(kind: str, arm: str) -> float:
         return summary[kind][arm]["logprob"] - summary[kind]["c"]["logprob"]
 
+    def row(goal: str, kind: str, met: bool, needed: float) -> list[str]:
+        a, b, room = gain(kind, "a"), gain(kind, "b"), -summary[kind]["c"]["logprob"]
+        verdict = "yes" if met else "no"
+        if not met and needed > room:
+            verdict = f"no: it needs +{needed:.3f}, more than the room"
+        return [goal, f"{a:+.3f} vs {b:+.3f}", f"+{room:.3f}",
+                f"{a / room:.0%} vs {b / room:.0%}", verdict]
+
     ga, gb = gain("generalization", "a"), gain("generalization", "b")
-    ta, tb = gain("transfer", "a"), gain("transfer", "b")
-    aa, ab = gain("absorption", "a"), gain("absorption", "b")
-    return [("generalization: (a) ≥ 2× (b)", f"{ga:+.3f} vs {gb:+.3f}", ga >= 2 * gb and ga > 0),
-            ("transfer: (a) > (b)", f"{ta:+.3f} vs {tb:+.3f}", ta > tb),
-            ("absorption: (a) ≥ (b)", f"{aa:+.3f} vs {ab:+.3f}", aa >= ab)]
+    return [row("generalization: (a) ≥ 2× (b)", "generalization", ga >= 2 * gb and ga > 0,
+                2 * gb),
+            row("transfer: (a) > (b)", "transfer", gain("transfer", "a") > gain("transfer", "b"),
+                gain("transfer", "b")),
+            row("absorption: (a) ≥ (b)", "absorption",
+                gain("absorption", "a") >= gain("absorption", "b"), gain("absorption", "b"))]
 
 
 def result_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -278,8 +292,8 @@ def main() -> None:
     mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     verdicts = goals(summary)
     body = (result_table(summary) + "\n\n"
-            + table(["goal", "log-prob gains (a) vs (b)", "met"],
-                    [[g, v, "yes" if ok else "no"] for g, v, ok in verdicts]))
+            + table(["goal", "log-prob gains (a) vs (b)", "room (−(c))",
+                     "room closed (a) vs (b)", "met"], verdicts))
     train = results[0]["train"]
     settings = (f"`python benchmarks/teaching_power.py --data fictional_knowledge.json --split "
                 f"{args.split} --paragraphs {args.paragraphs} --seeds "

@@ -131,9 +131,9 @@ def _sft_trainer(model_dir: str, dataset: Any, tokenizer: Any, recipe: dict[str,
     args = SFTConfig(
         **_common_args(recipe, out_dir),
         # Padding-free: a batch is one row of its examples end to end, and attention stays
-        # within each example (position ids restart; transformers builds the block mask, or
-        # flash attention reads the boundaries). Rows are cut to max_seq_len above, so TRL
-        # needs no max_length here.
+        # within each example (position ids restart; flash attention or the `segments`
+        # attention reads the boundaries, see attention_implementation). Rows are cut to
+        # max_seq_len above, so TRL needs no max_length here.
         padding_free=recipe.get("padding_free", True),
         max_length=None if recipe.get("padding_free", True) else recipe["max_seq_len"],
         assistant_only_loss=assistant_only, dataset_num_proc=None,
@@ -208,7 +208,33 @@ def _load_model(model_dir: str, recipe: dict[str, Any]) -> Any:
     return AutoModelForCausalLM.from_pretrained(
         model_dir, local_files_only=True, use_safetensors=True,  # never unpickle weights
         dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
+        attn_implementation=attention_implementation(recipe),
     )
+
+
+def attention_implementation(recipe: dict[str, Any]) -> str | None:
+    """Resolve `attention: auto` for the stage's batches; None leaves the model's default.
+
+    Padding-free rows need attention that stops at each example's end: flash attention's
+    variable-length kernels on a GPU that has the package, otherwise one SDPA call per
+    example (`segments`). Padded batches (DPO, `padding_free: false`) keep SDPA.
+    """
+    import importlib.util
+
+    import torch
+
+    from agentrun.training import attention
+
+    wanted = recipe.get("attention", "auto")
+    if wanted == attention.NAME:
+        return attention.register()
+    if wanted != "auto":
+        return str(wanted)
+    if recipe.get("stage", "sft") == "dpo" or not recipe.get("padding_free", True):
+        return None
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return attention.register()
 
 
 def _lora(recipe: dict[str, Any]) -> Any:

@@ -291,3 +291,41 @@ def test_the_guard_counts_forgetting():
         GuardResult(question="q3", answer="a", correct_before=False, correct_after=True)])
     assert report.forgetting() == {"questions": 3, "answered_before": 2, "still_answered": 1,
                                    "answered_after": 2}
+
+
+def test_segment_attention_matches_a_block_mask_over_the_packed_row():
+    """Per-example attention of a packed row equals SDPA with transformers' block mask, in
+    value and gradient; each example sees nothing of the others."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from agentrun.training.attention import register
+
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    models = {}
+    for impl in ("sdpa", register()):
+        torch.manual_seed(0)
+        models[impl] = LlamaForCausalLM(config.__class__(**config.to_dict(),
+                                                         attn_implementation=impl))
+    lengths = [5, 9, 1, 7]
+    ids = torch.randint(0, 64, (1, sum(lengths)))
+    pos = torch.cat([torch.arange(n) for n in lengths]).unsqueeze(0)
+    grads, logits = {}, {}
+    for impl, model in models.items():
+        out = model(input_ids=ids, position_ids=pos, labels=ids, use_cache=False)
+        out.loss.backward()
+        logits[impl] = out.logits.detach()
+        grads[impl] = model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+    sdpa, segments = logits["sdpa"], logits["segments"]
+    assert torch.allclose(sdpa, segments, atol=1e-5)
+    assert torch.allclose(grads["sdpa"], grads["segments"], atol=1e-5)
+    # the second example alone gives the same logits as inside the row
+    alone = models["sdpa"](input_ids=ids[:, 5:14], use_cache=False).logits.detach()
+    assert torch.allclose(alone, segments[:, 5:14], atol=1e-5)
+    # a padded batch goes through SDPA's mask unchanged
+    batch = torch.randint(0, 64, (2, 6))
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    with torch.no_grad():
+        a = models["sdpa"](input_ids=batch, attention_mask=mask).logits
+        b = models["segments"](input_ids=batch, attention_mask=mask).logits
+    assert torch.allclose(a[mask.bool()], b[mask.bool()], atol=1e-5)
