@@ -47,6 +47,7 @@ from agentrun.runner import start_run  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
 from agentrun.services import student_dir  # noqa: E402
 from agentrun.training.probes import score  # noqa: E402
+from agentrun.training.sft import masked_turns  # noqa: E402
 from agentrun.workspace import load_examples  # noqa: E402
 
 SPLITS = {"dev": (0, 40), "test": (40, 130)}
@@ -93,10 +94,10 @@ def build_dataset(ws: Path) -> list[Example]:
     return load_examples(run.accepted_path)
 
 
-def chat_tokens(tokenizer: Any, examples: list[Example]) -> list[int]:
-    """Return each example's length in tokens as the trainer sees it."""
-    return [len(tokenizer(tokenizer.apply_chat_template(e.messages, tokenize=False)
-                          if e.messages else e.text or "", add_special_tokens=False).input_ids)
+def trained_tokens(tokenizer: Any, examples: list[Example]) -> list[int]:
+    """Return each example's length in tokens as the trainer sees it (its rows, summed)."""
+    return [sum(len(row["input_ids"]) for row in masked_turns(e.messages, tokenizer))
+            if e.messages else len(tokenizer(e.text or "").input_ids) + 1  # + EOS
             for e in examples]
 
 
@@ -145,13 +146,14 @@ def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
              tokenizer: Any, model_dir: Path, recipe: dict[str, Any], seed: int,
              work: Path, fmt: str) -> dict[str, Any]:
     """Train (a) and (b) with one seed and score all three arms."""
-    sizes = chat_tokens(tokenizer, corpus)
+    sizes = trained_tokens(tokenizer, corpus)
     total, mean_len = sum(sizes), round(statistics.mean(sizes))
     raw = raw_passages(tokenizer, entries, mean_len, total, seed)
     r = dict(recipe, seed=seed, report_to=[])
     runs = {}
-    # a folder per variant (seed, format, examples): a finished adapter is reused
-    digest = hashlib.sha256(" ".join(sorted(e.id for e in corpus)).encode()).hexdigest()[:8]
+    # a folder per variant (seed, format, recipe, examples): a finished adapter is reused
+    digest = hashlib.sha256((json.dumps(r, sort_keys=True) + " ".join(sorted(e.id for e in corpus)))
+                            .encode()).hexdigest()[:8]
     tag = f"seed-{seed}-{fmt}-{digest}"
     for arm, examples, arm_fmt in (("a", corpus, fmt), ("b", raw, "text")):
         start = time.time()

@@ -262,9 +262,10 @@ def chat_rows(dataset: Any, tokenizer: Any) -> tuple[Any, bool]:
 
     Where the chat template has `{% generation %}` markers, or TRL has a training variant of
     it (Qwen, Llama, Gemma, Phi…), rows stay whole and TRL masks the other turns. Otherwise
-    each assistant turn becomes one prompt-completion row (the conversation so far, then the
-    turn), so every assistant turn is learned once, in its context, with any template.
-    Returns the dataset and whether TRL's assistant-only masking is used.
+    each conversation is tokenized here, once, with a mask over its assistant turns (TRL
+    turns the mask into labels): a dialogue of n turns costs its own length, not the n
+    growing prefixes that one row per turn would repeat. Returns the dataset and whether
+    TRL's assistant-only masking is used.
     """
     from datasets import Dataset
 
@@ -272,12 +273,40 @@ def chat_rows(dataset: Any, tokenizer: Any) -> tuple[Any, bool]:
         return dataset, False
     if _template_marks_turns(tokenizer):
         return dataset, True
-    rows = []
-    for chat in dataset["messages"]:
-        for i, message in enumerate(chat):
-            if message["role"] == "assistant":
-                rows.append({"prompt": chat[:i], "completion": [message]})
+    rows = [row for chat in dataset["messages"] for row in masked_turns(chat, tokenizer)]
     return Dataset.from_list(rows), False
+
+
+def masked_turns(chat: list[dict[str, str]], tokenizer: Any) -> list[dict[str, list[int]]]:
+    """Tokenize a conversation with `assistant_masks` set on its assistant turns.
+
+    One row when the template renders every prefix of the conversation as a prefix of the
+    whole (ChatML and most others); otherwise one row per assistant turn, the conversation
+    so far then the turn, so each turn is still learned once in its context.
+    """
+    def ids(messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+        return list(tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True,
+            add_generation_prompt=generation_prompt)["input_ids"])
+
+    turns = [i for i, m in enumerate(chat) if m["role"] == "assistant"]
+    whole, spans = ids(chat, False), []
+    for i in turns:
+        prompt, upto = ids(chat[:i], True), ids(chat[:i + 1], False)
+        if whole[:len(upto)] != upto or upto[:len(prompt)] != prompt:
+            break
+        spans.append((len(prompt), len(upto)))
+    else:
+        mask = [0] * len(whole)
+        for start, end in spans:
+            mask[start:end] = [1] * (end - start)
+        return [{"input_ids": whole, "assistant_masks": mask}]
+    rows = []
+    for i in turns:
+        prompt, upto = ids(chat[:i], True), ids(chat[:i + 1], False)
+        rows.append({"input_ids": upto, "assistant_masks": [0] * len(prompt)
+                     + [1] * (len(upto) - len(prompt))})
+    return rows
 
 
 def _template_marks_turns(tokenizer: Any) -> bool:
@@ -295,8 +324,10 @@ def _template_marks_turns(tokenizer: Any) -> bool:
 def _loss_on(dataset: Any, assistant_only: bool) -> str:
     if assistant_only:
         return "assistant turns (template markers)"
+    if "assistant_masks" in dataset.column_names:
+        return "assistant turns (masked in each conversation)"
     if "completion" in dataset.column_names:
-        return "assistant turns (one row per turn)"
+        return "completions"
     return "all tokens"
 
 
@@ -318,6 +349,8 @@ def _within(dataset: Any, tokenizer: Any, max_len: int) -> tuple[Any, int]:
     hand-made data; the count goes into the metrics.
     """
     def fits(row: dict[str, Any]) -> bool:
+        if "input_ids" in row:
+            return len(row["input_ids"]) <= max_len
         chat = row.get("messages") or (row["prompt"] + row["completion"] if "prompt" in row
                                        else None)
         if chat is None:

@@ -131,12 +131,29 @@ def test_every_assistant_turn_is_learned_once_with_any_template(tiny_model):
 
     from agentrun.training.sft import chat_rows
 
+    def learned(row):
+        return [tok.decode([t for t, m in zip(row["input_ids"], row["assistant_masks"],
+                                              strict=True) if m])]
+
     tok = AutoTokenizer.from_pretrained(tiny_model)  # a plain ChatML template, no markers
     rows, marked = chat_rows(Dataset.from_list([{"messages": DIALOGUE}]), tok)
     assert not marked
-    assert [r["completion"][0]["content"] for r in rows] == [DIALOGUE[1]["content"],
-                                                             DIALOGUE[3]["content"]]
-    assert [len(r["prompt"]) for r in rows] == [1, 3]  # each turn in its context
+    # one row, tokenized once: both answers (with their end of turn) and nothing else
+    assert len(rows) == 1
+    assert rows[0]["input_ids"] == tok.apply_chat_template(DIALOGUE, tokenize=True,
+                                                           return_dict=True)["input_ids"]
+    assert learned(rows[0]) == [f"{DIALOGUE[1]['content']}<|im_end|>\n"
+                                f"{DIALOGUE[3]['content']}<|im_end|>\n"]
+    # a template that shows reasoning only in the last answer (as reasoning models' templates
+    # do): prefixes render differently, so one row per turn, each in its context
+    tok.chat_template = tok.chat_template.replace(
+        "{{ m['content'] }}", "{% if m['role'] == 'assistant' and loop.last %}<think></think>"
+        "{% endif %}{{ m['content'] }}")
+    rows, _ = chat_rows(Dataset.from_list([{"messages": DIALOGUE}]), tok)
+    assert [learned(r) for r in rows] == [
+        [f"<think></think>{DIALOGUE[1]['content']}<|im_end|>\n"],
+        [f"<think></think>{DIALOGUE[3]['content']}<|im_end|>\n"]]
+    assert tok.decode(rows[1]["input_ids"]).startswith("<|im_start|>user\nWhat is Brinefire")
 
 
 def test_templates_with_generation_markers_keep_dialogues_whole(tiny_model, tmp_path):
