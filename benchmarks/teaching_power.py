@@ -46,6 +46,7 @@ from agentrun.config import load_config  # noqa: E402
 from agentrun.runner import start_run  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
 from agentrun.services import student_dir  # noqa: E402
+from agentrun.training.export import to_text  # noqa: E402
 from agentrun.training.probes import score  # noqa: E402
 from agentrun.training.sft import masked_turns  # noqa: E402
 from agentrun.workspace import load_examples  # noqa: E402
@@ -94,10 +95,12 @@ def build_dataset(ws: Path) -> list[Example]:
     return load_examples(run.accepted_path)
 
 
-def trained_tokens(tokenizer: Any, examples: list[Example]) -> list[int]:
-    """Return each example's length in tokens as the trainer sees it (its rows, summed)."""
+def trained_tokens(tokenizer: Any, examples: list[Example], fmt: str) -> list[int]:
+    """Return each example's length in tokens as the trainer sees it in `fmt` (rows summed)."""
+    if fmt == "text":
+        return [len(tokenizer(to_text(e)["text"]).input_ids) + 1 for e in examples]  # + EOS
     return [sum(len(row["input_ids"]) for row in masked_turns(e.messages, tokenizer))
-            if e.messages else len(tokenizer(e.text or "").input_ids) + 1  # + EOS
+            if e.messages else len(tokenizer(e.text or "").input_ids) + 1
             for e in examples]
 
 
@@ -146,7 +149,7 @@ def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
              tokenizer: Any, model_dir: Path, recipe: dict[str, Any], seed: int,
              work: Path, fmt: str) -> dict[str, Any]:
     """Train (a) and (b) with one seed and score all three arms."""
-    sizes = trained_tokens(tokenizer, corpus)
+    sizes = trained_tokens(tokenizer, corpus, fmt)
     total, mean_len = sum(sizes), round(statistics.mean(sizes))
     raw = raw_passages(tokenizer, entries, mean_len, total, seed)
     r = dict(recipe, seed=seed, report_to=[])
