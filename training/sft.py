@@ -289,24 +289,18 @@ def masked_turns(chat: list[dict[str, str]], tokenizer: Any) -> list[dict[str, l
             messages, tokenize=True, return_dict=True,
             add_generation_prompt=generation_prompt)["input_ids"])
 
-    turns = [i for i, m in enumerate(chat) if m["role"] == "assistant"]
-    whole, spans = ids(chat, False), []
-    for i in turns:
-        prompt, upto = ids(chat[:i], True), ids(chat[:i + 1], False)
-        if whole[:len(upto)] != upto or upto[:len(prompt)] != prompt:
-            break
-        spans.append((len(prompt), len(upto)))
-    else:
+    # per assistant turn: the conversation before it with the generation prompt, and up to it
+    turns = [(ids(chat[:i], True), ids(chat[:i + 1], False))
+             for i, m in enumerate(chat) if m["role"] == "assistant"]
+    whole = ids(chat, False)
+    if all(whole[:len(upto)] == upto and upto[:len(prompt)] == prompt for prompt, upto in turns):
         mask = [0] * len(whole)
-        for start, end in spans:
-            mask[start:end] = [1] * (end - start)
+        for prompt, upto in turns:
+            mask[len(prompt):len(upto)] = [1] * (len(upto) - len(prompt))
         return [{"input_ids": whole, "assistant_masks": mask}]
-    rows = []
-    for i in turns:
-        prompt, upto = ids(chat[:i], True), ids(chat[:i + 1], False)
-        rows.append({"input_ids": upto, "assistant_masks": [0] * len(prompt)
-                     + [1] * (len(upto) - len(prompt))})
-    return rows
+    return [{"input_ids": upto,
+             "assistant_masks": [0] * len(prompt) + [1] * (len(upto) - len(prompt))}
+            for prompt, upto in turns]
 
 
 def _template_marks_turns(tokenizer: Any) -> bool:
