@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentrun.errors import ConfigError
@@ -45,10 +45,21 @@ class RoleSpec(_Section):
     """Prompts per padded `generate` call for the `local` backend."""
     device: str = "auto"
     """`auto`, `cpu` or `cuda` for the `local` backend."""
-    temperature: float = Field(default=0.7, ge=0)
-    """Sampling temperature (0 is greedy)."""
-    max_new_tokens: int = Field(default=160, ge=1)
-    """Upper bound on generated tokens per call."""
+    temperature: float | None = Field(default=None, ge=0)
+    """Sampling temperature of every call of the role (0 is greedy); unset, the role's
+    default (ROLE_SAMPLING)."""
+    max_new_tokens: int | None = Field(default=None, ge=1)
+    """Upper bound on generated tokens per call of the role (a call may ask for fewer);
+    unset, the role's default (ROLE_SAMPLING)."""
+
+
+ROLE_SAMPLING: dict[str, tuple[float, int]] = {
+    "architect": (0.0, 160),   # summaries, relations, probes: read off the notes, greedy
+    "contractor": (0.7, 512),  # varied wording; a macro synthesis asks for ~420 tokens
+    "checker": (0.0, 160),     # a judgement, greedy
+    "student": (0.0, 24),      # greedy answers to probes (their length: evaluation.max_new_tokens)
+}
+"""Per role, the (temperature, max_new_tokens) a role uses where agentrun.yaml sets none."""
 
 
 class Roles(_Section):
@@ -57,7 +68,24 @@ class Roles(_Section):
     architect: RoleSpec = Field(default_factory=RoleSpec)
     contractor: RoleSpec = Field(default_factory=RoleSpec)
     checker: RoleSpec = Field(default_factory=RoleSpec)
-    student: RoleSpec = Field(default_factory=lambda: RoleSpec(temperature=0.0))
+    student: RoleSpec = Field(default_factory=RoleSpec)
+
+    @model_validator(mode="after")
+    def _role_sampling(self) -> Roles:
+        """Fill each role's unset sampling settings with the role's defaults."""
+        greedy, length = ROLE_SAMPLING["student"]
+        if self.student.max_new_tokens not in (None, length) \
+                or self.student.temperature not in (None, greedy):
+            raise ValueError("roles.student: the student answers probes greedily; set their "
+                             "length with evaluation.max_new_tokens, not temperature or "
+                             "max_new_tokens here")
+        for role, (temperature, max_new_tokens) in ROLE_SAMPLING.items():
+            spec: RoleSpec = getattr(self, role)
+            if spec.temperature is None:
+                spec.temperature = temperature
+            if spec.max_new_tokens is None:
+                spec.max_new_tokens = max_new_tokens
+        return self
 
 
 class Budgets(_Section):
@@ -177,26 +205,64 @@ class Training(_Section):
     bf16: bool | Literal["auto"] | None = None
     """bf16 weights and autocast; `auto`: on a GPU, or a CPU with bf16 instructions."""
     gradient_checkpointing: bool | None = None
-    seed: int = 0
-    fused_lm_head: bool | Literal["auto"] = "auto"
+    seed: int | None = None
+    fused_lm_head: bool | Literal["auto"] | None = None
     """TRL's fused LM head (log-probs in chunks, never the full logits: less memory);
-    `auto`: on a GPU. On a CPU the model's own loss is ~30% faster, with the same labels."""
-    attention: Literal["auto", "segments", "sdpa", "eager", "flash_attention_2"] = "auto"
-    """Attention for training. `auto`: for padding-free batches, flash attention on a GPU with
-    the flash-attn package, else `segments` (one SDPA call per example of the packed row,
-    never a mask over the whole row); for padded batches, the model's default (SDPA)."""
-    format: Literal["chat", "text"] = "chat"
-    """`chat`: loss on the assistant turns; `text`: continued pretraining on the examples as
-    plain text (loss on every token)."""
-    dpo: bool = False
+    `auto` (the default): on a GPU. On a CPU the model's own loss is ~30% faster, with the
+    same labels."""
+    attention: Literal["auto", "segments", "sdpa", "eager", "flash_attention_2"] | None = None
+    """Attention for training. `auto` (the default): for padding-free batches, flash attention
+    on a GPU with the flash-attn package, else `segments` (one SDPA call per example of the
+    packed row, never a mask over the whole row); for padded batches, the model's default."""
+    format: Literal["chat", "text"] | None = None
+    """`chat` (the default): loss on the assistant turns; `text`: continued pretraining on the
+    examples as plain text (loss on every token)."""
+    dpo: bool | None = None
     """After SFT, train DPO on the checker's near-misses (a corrected contradiction over the
     wrong answer; an accepted answer over an ungrounded one), starting from the SFT adapter."""
+    dpo_beta: float | None = Field(default=None, gt=0)
+    dpo_learning_rate: float | None = Field(default=None, gt=0)
+    dpo_epochs: float | None = Field(default=None, gt=0)
+    report_to: list[str] | None = None
+    """Where training metrics go besides the terminal (TensorBoard in ADAPTER/tensorboard, the
+    default; any `report_to` transformers knows, e.g. `wandb`, `mlflow`; `[]` for none)."""
+
+
+class Recipe(_Section):
+    """The resolved training recipe, its defaults written once, here.
+
+    A preset's values, the workspace's overrides, and the defaults below; the parent writes
+    it beside the adapter and the training child validates it.
+    """
+
+    preset: str = "custom"
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: list[str]
+    learning_rate: float
+    epochs: float
+    max_steps: int
+    batch_size: int
+    grad_accum: int
+    max_seq_len: int
+    bf16: bool | Literal["auto"]
+    gradient_checkpointing: bool
+    seed: int = 0
+    fused_lm_head: bool | Literal["auto"] = "auto"
+    attention: Literal["auto", "segments", "sdpa", "eager", "flash_attention_2"] = "auto"
+    format: Literal["chat", "text"] = "chat"
+    dpo: bool = False
     dpo_beta: float = Field(default=0.1, gt=0)
     dpo_learning_rate: float = Field(default=5e-5, gt=0)
     dpo_epochs: float = Field(default=1.0, gt=0)
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
-    """Where training metrics go besides the terminal (TensorBoard in ADAPTER/tensorboard;
-    any `report_to` transformers knows, e.g. `wandb`, `mlflow`; `[]` for none)."""
+    stage: Literal["sft", "dpo"] = "sft"
+    """Which stage a child trains: `sft` on the corpus, `dpo` on preference pairs."""
+    padding_free: bool = True
+    """One row of a batch's examples end to end (no padding); False pads each example."""
+    save_steps: int = Field(default=50, ge=1)
+    """Steps between checkpoints (each marked COMPLETE once written)."""
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -271,13 +337,11 @@ class AgentrunConfig(BaseSettings):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     steering: Steering = Field(default_factory=Steering)
 
-    def recipe(self) -> dict[str, Any]:
+    def recipe(self) -> Recipe:
         """Return the resolved training recipe: the preset updated by explicit fields."""
-        recipe = dict(PRESETS[self.training.preset])
         overrides = self.training.model_dump(exclude={"preset"}, exclude_none=True)
-        recipe.update(overrides)
-        recipe["preset"] = self.training.preset
-        return recipe
+        return Recipe(**{**PRESETS[self.training.preset], **overrides,
+                         "preset": self.training.preset})
 
 
 class _DictSource(PydanticBaseSettingsSource):
@@ -336,6 +400,24 @@ def load_config(workspace: Path | None, overrides: dict[str, Any] | None = None)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path)) from exc
     return AgentrunConfig.model_construct(**dict(resolved))
+
+
+def frozen_config(data: dict[str, Any]) -> AgentrunConfig:
+    """Rebuild settings frozen as JSON when a run started: no file, no environment is read."""
+
+    class _Frozen(AgentrunConfig):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return AgentrunConfig.model_construct(**dict(_Frozen(**data)))
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

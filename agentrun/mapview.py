@@ -82,7 +82,7 @@ def svg(dataset_map: DatasetMap) -> str:
         parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
                      f'stroke="{RELATION_COLOURS[a.relation]}" stroke-width="1.2" '
                      f'marker-end="url(#arrow)"><title>{html.escape(a.src)} → '
-                     f'{html.escape(a.dst)} ({a.relation}): {html.escape(a.evidence)}</title>'
+                     f'{html.escape(a.dst)} ({a.relation}): {html.escape(a.sentence)}</title>'
                      '</line>')
     for node in dataset_map.nodes:
         x, y = pos[node.id]

@@ -8,11 +8,12 @@ readable and diffable.
 from __future__ import annotations
 
 import hashlib
-import json
+import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class Level(StrEnum):
@@ -107,13 +108,50 @@ class Probe(_Model):
     and checked against the sources)."""
 
 
+_EVIDENCE = re.compile(r"^(.+?\.(?:md|markdown|txt)): (.*)$", re.S)
+"""An old anchor's evidence: the note's path, then its sentence."""
+
+
 class Anchor(_Model):
     """A typed cross-reference between two nodes; examples crossing it must agree with both ends."""
 
     src: str
     dst: str
     relation: Relation = Relation.elaborates
-    evidence: str = ""
+    file: str = ""
+    """The note the anchor was found in (empty for anchors a revision or a person added)."""
+    sentence: str = ""
+    """The evidence: the sentence of `file` that links the two nodes, or why the anchor exists."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_evidence(cls, data: Any) -> Any:
+        """Read maps written before `file` and `sentence`: `evidence: "path: sentence"`."""
+        if isinstance(data, dict) and "evidence" in data:
+            data = dict(data)
+            evidence = str(data.pop("evidence") or "")
+            found = _EVIDENCE.match(evidence)
+            data.setdefault("file", found.group(1) if found else "")
+            data.setdefault("sentence", found.group(2) if found else evidence)
+        return data
+
+
+class NodeStatus(StrEnum):
+    """Where a node stands: planned, learned or weak after an evaluation, or set by a person."""
+
+    planned = "planned"
+    learned = "learned"
+    weak = "weak"
+    stopped = "stopped"
+    """A person stopped the node's generation (`agentrun chat`); its quotas are kept."""
+    source_gone = "source_gone"
+    """Its source note was deleted: kept, ungenerated, until the removal fork settles it."""
+    kept = "kept"
+    """A person kept it after its source was gone (generated for as any other)."""
+
+
+UNGENERATED = frozenset({NodeStatus.stopped, NodeStatus.source_gone})
+"""Statuses that get no examples and no revision."""
 
 
 class NodeMetrics(_Model):
@@ -135,7 +173,7 @@ class Node(_Model):
     sources: list[SourceSpan] = Field(default_factory=list)
     quota: dict[ExampleKind, int] = Field(default_factory=dict)
     probes: list[Probe] = Field(default_factory=list)
-    status: str = "planned"
+    status: NodeStatus = NodeStatus.planned
     metrics: NodeMetrics | None = None
 
 
@@ -200,6 +238,15 @@ class DatasetMap(_Model):
         if node is None:
             raise KeyError(node_id)
         return node
+
+    def revise(self, reason: str, changes: list[str] | None = None) -> Revision:
+        """Start the map's next version: a history entry (UTC time) the caller may fill in."""
+        revision = Revision(version=self.version + 1,
+                            at=datetime.now(UTC).isoformat(timespec="seconds"), reason=reason,
+                            changes=list(changes or []))
+        self.version = revision.version
+        self.history.append(revision)
+        return revision
 
     def titles(self) -> dict[str, str]:
         """Return each node's title by its id."""
@@ -409,6 +456,42 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:16]
 
 
-def stable_json(obj: Any) -> str:
-    """Serialize to canonical JSON (sorted keys) for hashing."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+class RunStatus(StrEnum):
+    """Where a run stands, as `run.json` records it (written by the nodes, whoever drives)."""
+
+    created = "created"
+    running = "running"
+    waiting = "waiting"
+    """At a fork, for a person's answer."""
+    paused = "paused"
+    done = "done"
+    stopped = "stopped"
+    """A person stopped it at the plan review."""
+    failed = "failed"
+
+
+FINISHED = frozenset({RunStatus.done, RunStatus.stopped})
+"""Statuses a run does not resume from."""
+
+
+class RunMeta(BaseModel):
+    """A run's `run.json`: where it works, how it is driven, where it stands."""
+
+    model_config = ConfigDict(extra="allow")  # runs written by older versions carry more
+
+    workspace: str = ""
+    status: RunStatus = RunStatus.created
+    driver: Literal["cli", "langgraph server"] = "cli"
+    context: dict[str, Any] | None = None
+    """The context the run started with (workspace, cycles, budgets, auto, overrides)."""
+    fork: str | None = None
+    """The id of the fork the run waits at."""
+    error: str | None = None
+    server: str | None = None
+    """The LangGraph server's address, for a run it drives."""
+    thread: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run ended (done, or stopped by a person)."""
+        return self.status in FINISHED

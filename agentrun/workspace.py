@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agentrun.config import CONFIG_FILE
+from agentrun.config import read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
-from agentrun.schemas import DatasetMap
+from agentrun.schemas import DatasetMap, Example, RunMeta
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,6 @@ class Workspace:
         if not (root / "sources").is_dir():
             raise AgentrunError(f"{root}: no sources/ folder; put your notes in {root / 'sources'}")
         return cls(root)
-
-    @property
-    def config_path(self) -> Path:
-        """The config path."""
-        return self.root / CONFIG_FILE
 
     @property
     def sources_dir(self) -> Path:
@@ -157,16 +152,28 @@ class Run:
         for d in (self.data_dir, self.reports_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
 
-    def meta(self) -> dict[str, Any]:
-        """Return the run's `run.json` (workspace, overrides, status, the fork it waits at)."""
-        path = self.root / "run.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+    def has_meta(self) -> bool:
+        """Whether the run has its `run.json` (a run a LangGraph server starts has none yet)."""
+        return (self.root / "run.json").exists()
 
-    def update_meta(self, **fields: Any) -> dict[str, Any]:
-        """Merge fields into `run.json` (written atomically) and return the result."""
-        meta = {**self.meta(), **fields}
-        atomic_write_text(self.root / "run.json", json.dumps(meta, indent=2))
+    def meta(self) -> RunMeta:
+        """Return the run's `run.json` (workspace, context, status, the fork it waits at)."""
+        path = self.root / "run.json"
+        return RunMeta.model_validate_json(path.read_text()) if path.exists() else RunMeta()
+
+    def update_meta(self, **fields: Any) -> RunMeta:
+        """Merge fields into `run.json` (validated, written atomically) and return the result."""
+        meta = RunMeta.model_validate({**self.meta().model_dump(mode="json"), **fields})
+        atomic_write_text(self.root / "run.json", meta.model_dump_json(indent=2))
         return meta
+
+    def verdicts(self) -> tuple[list[Any], list[Any]]:
+        """Return (accepted, rejected): every finished round's verdicts, in round order."""
+        rounds = sorted(p for p in self.data_dir.glob("rounds/*")
+                        if (p / "accepted.jsonl").exists())
+        accepted = [e for p in rounds for e in load_examples(p / "accepted.jsonl")]
+        rejected = [e for p in rounds for e in load_examples(p / "rejected.jsonl")]
+        return accepted, rejected
 
     @contextmanager
     def writer(self, who: str) -> Iterator[None]:
@@ -352,8 +359,6 @@ def check_map(path: Path) -> tuple[DatasetMap | None, list[str]]:
     """Validate a (hand-edited) map: types, then references; every problem with its path."""
     if not path.exists():
         raise AgentrunError(f"{path}: no map yet; run `agentrun plan` first")
-    from agentrun.config import read_yaml_mapping
-
     data = read_yaml_mapping(path)
     try:
         dataset_map = DatasetMap.model_validate(data)
@@ -393,8 +398,6 @@ def reference_problems(dataset_map: DatasetMap) -> list[str]:
 
 def load_examples(path: Path) -> list[Any]:
     """Read Example records from a JSONL file."""
-    from agentrun.schemas import Example
-
     return [Example.model_validate(row) for row in read_jsonl(path)]
 
 

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from agentrun.agents.text import FactIndex, content_words, normalize
 from agentrun.config import AgentrunConfig, CheckerSettings
-from agentrun.graphs.context import Context
-from agentrun.graphs.state import State
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
@@ -38,6 +36,7 @@ from agentrun.schemas import (
     ReasonCode,
     Verdict,
 )
+from agentrun.workspace import Run, load_examples, load_map, save_examples
 
 log = logging.getLogger(__name__)
 ROLES = {"system", "user", "assistant"}
@@ -45,110 +44,6 @@ ROLES = {"system", "user", "assistant"}
 INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
 SENTENCE = re.compile(r"[^.!?]+[.!?]")
 MARKER = re.compile(r"\[(?:THEME|ANCHOR|SYNTHESIS|ERROR)\]\s*")
-
-
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-NUMBER_WORDS |= {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-                 "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
-                 "twice": "2", "dozen": "12"}
-NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without"}
-
-
-@dataclass(frozen=True)
-class KeyFact:
-    """A fact reduced to what a contradiction can change: its numbers, names and polarity."""
-
-    fact_id: str
-    node_id: str
-    words: frozenset[str]
-    numbers: tuple[str, ...]
-    names: frozenset[str]
-    negated: bool
-
-
-def key_parts(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str], bool]:
-    """Split a sentence into content words, numbers (words folded to digits), names, negation."""
-    tokens = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?", text)
-    lower = [t.lower() for t in tokens]
-    numbers = tuple(sorted(NUMBER_WORDS.get(t, t) for t in lower
-                           if t.isdigit() or t in NUMBER_WORDS))
-    names = {t for i, t in enumerate(tokens) if i > 0 and t[0].isupper()}
-    negated = any(t in NEGATIONS or t.endswith("n't") for t in lower)
-    words = {w for w in _content_words(text) if w not in NUMBER_WORDS}
-    words -= {n.lower().removesuffix("s") for n in names}
-    return frozenset(words), numbers, frozenset(names), negated
-
-
-class FactIndex:
-    """Finds the fact a sentence restates and tells whether it changes its value.
-
-    A sentence restates a fact when it shares at least 3 and at least 60% of the fact's
-    content words (names and numbers aside). It contradicts it when it then gives different
-    numbers, swaps the fact's names for other names of the map, or flips its polarity.
-    Deterministic and linear: an inverted index from words to facts.
-    """
-
-    def __init__(self, dataset_map: DatasetMap):
-        self.facts: list[KeyFact] = []
-        # per node, word → its facts: a lookup touches only the nodes an example may cite
-        self.postings: dict[str, dict[str, list[int]]] = {}
-        self.titles = {n.id: frozenset(n.title.split()) for n in dataset_map.nodes}
-        for node in dataset_map.nodes:
-            for fact in node.facts:
-                words, numbers, names, negated = key_parts(fact.text)
-                own = self.postings.setdefault(node.id, {})
-                for w in words:
-                    own.setdefault(w, []).append(len(self.facts))
-                self.facts.append(KeyFact(fact.id, node.id, words, numbers, names, negated))
-        self.known_names = frozenset().union(*(f.names for f in self.facts), *self.titles.values())
-
-    def contradiction(self, sentence: str, nodes: set[str]) -> tuple[KeyFact, str] | None:
-        """Return the fact of `nodes` that `sentence` contradicts, and how; None if none.
-
-        A sentence that agrees with any fact it restates (a synthesis may restate two) is
-        never a contradiction of the others.
-        """
-        words, numbers, names, negated = key_parts(sentence)
-        hits: Counter[int] = Counter(i for n in nodes for w in words
-                                     for i in self.postings.get(n, {}).get(w, ()))
-        close = []
-        for i, shared in hits.most_common(8):
-            fact = self.facts[i]
-            if len(fact.words) >= 2 and shared >= min(3, len(fact.words)) \
-                    and shared >= 0.6 * len(fact.words):
-                close.append((shared / len(fact.words), fact))
-        clashes = [(fact, how) for ratio, fact in sorted(close, key=lambda c: -c[0])
-                   if (how := self._clash(fact, ratio, numbers, names, negated))]
-        return clashes[0] if clashes and len(clashes) == len(close) else None
-
-    def agrees(self, fact: KeyFact, sentence: str) -> bool:
-        """Tell whether a sentence states the fact's values (numbers and names)."""
-        _, numbers, names, _ = key_parts(sentence)
-        return not Counter(fact.numbers) - Counter(numbers) and fact.names <= names
-
-    def _clash(self, fact: KeyFact, ratio: float, numbers: tuple[str, ...],
-               names: frozenset[str], negated: bool) -> str:
-        """Say how a sentence restating `fact` changes it ("" when it does not)."""
-        missing = Counter(fact.numbers) - Counter(numbers)
-        extra = Counter(numbers) - Counter(fact.numbers)
-        if missing and extra:
-            return (f"says {', '.join(sorted(extra))} where the fact says "
-                    f"{', '.join(sorted(missing))}")
-        missing_names = fact.names - names - self.titles[fact.node_id]
-        swapped = (names & self.known_names) - fact.names
-        if missing_names and swapped:
-            return (f"names {', '.join(sorted(swapped))} where the fact names "
-                    f"{', '.join(sorted(missing_names))}")
-        if negated != fact.negated and ratio >= 0.8:
-            return "states the opposite of the fact"
-        return ""
-
-
-def normalize(text: str) -> str:
-    """Lower-case and keep only words, single-spaced (for leak matching)."""
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 @dataclass
@@ -192,7 +87,7 @@ class Checker:
                 self.leak_patterns.setdefault(key, []).append((p, pattern))
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
         own = self.own_vocab = {
-            n.id: set(_content_words(" ".join([n.title] + [f.text for f in n.facts])))
+            n.id: set(content_words(" ".join([n.title] + [f.text for f in n.facts])))
             for n in dataset_map.nodes}
         # the node ids each node's examples may draw on: itself and its anchored nodes
         self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}
@@ -347,7 +242,7 @@ class Checker:
 
     def _grounding(self, ex: Example) -> float:
         """Return the share of the answer's content words found in its nodes' sources."""
-        words = _content_words(_answer(ex))
+        words = content_words(_answer(ex))
         if not words:
             return 0.0
         vocab = self.node_vocab.get(ex.node_id, set())
@@ -399,7 +294,7 @@ class Checker:
         shown = [self._judge_facts(ex) for ex in examples]
         requests = [GenRequest(messages=render_chat("checker.judge.md", facts=[f.text for f in fs],
                                                     example=_answer_lines(ex)),
-                               max_new_tokens=120, temperature=0.0, tags={"example": ex.id})
+                               max_new_tokens=120, tags={"example": ex.id})
                     for ex, fs in zip(examples, shown, strict=True)]
         outputs = generate_structured(self.judge, requests, JudgeOut, retries=self.retries)
         for ex, facts, out in zip(examples, shown, outputs, strict=True):
@@ -437,19 +332,6 @@ def _answer_lines(ex: Example) -> str:
     return ex.text or ""
 
 
-STOP = set("""about above after again against also among because been before being below
-between both could does doing down during each every from further have having here into
-itself just more most much only other over same should some such than that their them then
-there these they this those through under until very were what when where which while whom
-will with would your""".split())
-
-
-def _content_words(text: str) -> list[str]:
-    """Return the words of 4+ letters that carry content (lower-cased, crude plural folding)."""
-    words = re.findall(r"[a-z]{4,}", text.lower())
-    return [w.removesuffix("s") for w in words if w not in STOP]
-
-
 def _answer(ex: Example) -> str:
     """Return what the example teaches: its assistant turns, or its text (markers left out)."""
     if ex.messages:
@@ -459,49 +341,27 @@ def _answer(ex: Example) -> str:
     return MARKER.sub("", text)
 
 
-# ---------------------------------------------------------------- graph node
+# ---------------------------------------------------------------- a round
 
 
-def checker_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Check one round's candidates and record verdicts; a re-executed round adds nothing."""
-    from agentrun.services import embedder, memory, resolve
-    from agentrun.workspace import load_examples, load_map, save_examples
-
-    cfg, ws, run = resolve(runtime.context, state)
-    folder = run.round_dir(state["iteration"], state["round"])
+def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memory: Memory,
+                embedder: Embedder, judge: Backend | None) -> dict[str, Any]:
+    """Check a round's candidates once, then gather the run's verdicts; return the counts."""
+    folder = run.round_dir(iteration, round_)
     round_key = f"{run.id}/{folder.name}"
     if not (folder / "accepted.jsonl").exists():
-        checker = Checker(load_map(run.map_path), memory(str(ws.memory_dir)), embedder(cfg),
-                          cfg.checker, judge_backend(cfg, ws), cfg.generation.structured_retries)
+        checker = Checker(load_map(run.map_path), memory, embedder, cfg.checker, judge,
+                          cfg.generation.structured_retries)
         result = checker.check(load_examples(folder / "candidates.jsonl"), round_key)
         # Memory first, then the files: a crash in between re-checks this round, and the
         # round's own memory entries are skipped by `round_key`, so nothing is lost or doubled.
         checker.commit(result, round_key)
         save_examples(folder / "rejected.jsonl", result.rejected)
         save_examples(folder / "accepted.jsonl", result.accepted)
-    accepted, rejected = _collect(run)
+    accepted, rejected = run.verdicts()
     save_examples(run.accepted_path, accepted)
     save_examples(run.rejected_path, rejected)
     reasons = Counter(r.code.value for e in rejected for r in (e.verdict.reasons if e.verdict
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
-
-
-def judge_backend(cfg: AgentrunConfig, ws: Any) -> Backend | None:
-    """Return the checker model as a judge when configured, or when it is not the embedded one."""
-    from agentrun.services import backend
-
-    wanted = cfg.checker.judge == "on" or (
-        cfg.checker.judge == "auto" and cfg.roles.checker.model != "embedded")
-    return backend(cfg, ws, "checker") if wanted else None
-
-
-def _collect(run: Any) -> tuple[list[Example], list[Example]]:
-    """Gather every finished round's verdicts, in round order."""
-    from agentrun.workspace import load_examples
-
-    rounds = sorted(p for p in run.data_dir.glob("rounds/*") if (p / "accepted.jsonl").exists())
-    accepted = [e for p in rounds for e in load_examples(p / "accepted.jsonl")]
-    rejected = [e for p in rounds for e in load_examples(p / "rejected.jsonl")]
-    return accepted, rejected

@@ -9,14 +9,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from langgraph.runtime import Runtime
-
 from agentrun import progress
+from agentrun.config import AgentrunConfig
 from agentrun.errors import BackendError
-from agentrun.graphs.context import Context
-from agentrun.graphs.state import State
+from agentrun.mapview import write_gain_chart
 from agentrun.schemas import DatasetMap, EvalReport, GuardResult, ProbeResult
 from agentrun.training.probes import ProbeScore, contains_target, score
+from agentrun.workspace import Run, atomic_write_text, load_map
 
 log = logging.getLogger(__name__)
 
@@ -108,30 +107,21 @@ def evaluate(dataset_map: DatasetMap, model_dir: Path, adapter: Path, data: Path
 
 def write_report(report: EvalReport, dataset_map: DatasetMap, path: Path) -> Path:
     """Write the JSON report and the per-node chart beside it (`.png`); return the chart."""
-    from agentrun.mapview import write_gain_chart
-    from agentrun.workspace import atomic_write_text
-
     atomic_write_text(path, report.model_dump_json(indent=2))
     titles = dataset_map.titles()
     return write_gain_chart(report, titles, path.with_suffix(".png"))
 
 
-def evaluate_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Score every probe before and after training; write the report beside the run."""
-    from agentrun.services import resolve, student_dir
-    from agentrun.workspace import load_map
-
-    cfg, _, run = resolve(runtime.context, state)
-    it = state["iteration"]
-    path = run.reports_dir / f"eval-iter-{it}.json"
+def evaluate_run(cfg: AgentrunConfig, run: Run, iteration: int, adapter: Path,
+                 student_dir: Path) -> tuple[Path, EvalReport]:
+    """Evaluate an iteration's adapter once (a written report is reused); return it."""
+    path = run.reports_dir / f"eval-iter-{iteration}.json"
     if path.exists():
-        report = EvalReport.model_validate_json(path.read_text())
-    else:
-        adapter = Path(state["adapter"])
-        dataset_map = load_map(run.map_path)
-        report = evaluate(dataset_map, student_dir(cfg), adapter,
-                          run.adapter_dir(it).parent / f"iter-{it}.train.jsonl", run.id, it,
-                          cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens,
-                          cfg.evaluation.guard)
-        write_report(report, dataset_map, path)
-    return {"report": str(path), "scores": report.summary("kind")}
+        return path, EvalReport.model_validate_json(path.read_text())
+    dataset_map = load_map(run.map_path)
+    report = evaluate(dataset_map, student_dir, adapter,
+                      run.adapter_dir(iteration).parent / f"iter-{iteration}.train.jsonl", run.id,
+                      iteration, cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens,
+                      cfg.evaluation.guard)
+    write_report(report, dataset_map, path)
+    return path, report

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agentrun.agents.architect import REMEDY, STOPPED
+from agentrun.agents.revision import REMEDY
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat
@@ -27,9 +26,11 @@ from agentrun.schemas import (
     Anchor,
     DatasetMap,
     ExampleKind,
+    NodeStatus,
     ProbeKind,
     Revision,
 )
+from agentrun.workspace import map_yaml
 
 EXAMPLES = ("more dialogues on NODE", "2 fewer exercises for NODE", "merge NODE and NODE",
             "stop generating for NODE", "resume NODE", "focus the next cycle on transfer")
@@ -121,15 +122,14 @@ def _ask_model(text: str, dataset_map: DatasetMap, model: Backend) -> MapEdit | 
     request = GenRequest(messages=render_chat("architect.instruction.md", instruction=text,
                                               nodes=nodes[:200], kinds=[k.value for k in
                                                                         ExampleKind]),
-                         max_new_tokens=120, temperature=0.0, seed=0)
+                         max_new_tokens=120, seed=0)
     (edit,) = generate_structured(model, [request], MapEdit, retries=1)
     return edit
 
 
 def apply_edit(dataset_map: DatasetMap, edit: MapEdit, instruction: str) -> Revision:
     """Apply an edit in place (a new map version, recorded in history) and return the revision."""
-    revision = Revision(version=dataset_map.version + 1, at=datetime.now(UTC).isoformat(),
-                        reason=f"a person asked: {instruction.strip()}")
+    revision = dataset_map.revise(f"a person asked: {instruction.strip()}")
     if edit.op == "quota":
         node, kind = dataset_map.node(edit.nodes[0]), edit.kind or ExampleKind.exercise
         before = node.quota.get(kind, 0)
@@ -138,13 +138,13 @@ def apply_edit(dataset_map: DatasetMap, edit: MapEdit, instruction: str) -> Revi
         revision.changes.append(f"{node.id}: quota {kind} {before} → {node.quota[kind]}")
     elif edit.op in ("stop", "resume"):
         node = dataset_map.node(edit.nodes[0])
-        node.status = STOPPED if edit.op == "stop" else "planned"
+        node.status = NodeStatus.stopped if edit.op == "stop" else NodeStatus.planned
         revision.changes.append(f"{node.id}: generation {edit.op}"
                                 + ("ped (quotas kept)" if edit.op == "stop" else "d"))
     elif edit.op == "focus":
         target = edit.probe_kind or ProbeKind.transfer
         for node in dataset_map.nodes:
-            if node.status == STOPPED or not node.facts:
+            if node.status == NodeStatus.stopped or not node.facts:
                 continue
             for ex_kind, extra in REMEDY[target].items():
                 before = node.quota.get(ex_kind, 0)
@@ -154,8 +154,6 @@ def apply_edit(dataset_map: DatasetMap, edit: MapEdit, instruction: str) -> Revi
         revision.changes.append(f"every node: quota {raised} (what teaches {target})")
     elif edit.op == "merge":
         revision.changes.append(merge_nodes(dataset_map, *edit.nodes))
-    dataset_map.version = revision.version
-    dataset_map.history.append(revision)
     return revision
 
 
@@ -183,8 +181,6 @@ def merge_nodes(dataset_map: DatasetMap, keep_id: str, gone_id: str) -> str:
 
 def map_diff(before: DatasetMap, after: DatasetMap) -> str:
     """Return the unified diff of the two maps' YAML (what a person approves)."""
-    from agentrun.workspace import map_yaml
-
     a, b = (map_yaml(m.model_copy(update={"history": []})) for m in (before, after))
     return "".join(difflib.unified_diff(a.splitlines(keepends=True), b.splitlines(keepends=True),
                                         "map.yaml", "map.yaml (edited)", n=1))

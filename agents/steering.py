@@ -18,215 +18,57 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from langgraph.runtime import Runtime
-from langgraph.types import Command, interrupt
+from langgraph.types import interrupt
 
-from agentrun.agents.architect import KEPT, SOURCE_GONE
-from agentrun.config import Steering
-from agentrun.graphs.context import Context
-from agentrun.graphs.state import State
+from agentrun.agents.forks import example_forks, map_forks, plan_fork, score_gap, settle_map_forks
+from agentrun.config import AgentrunConfig, Steering
+from agentrun.errors import AgentrunError
+from agentrun.memory.embeddings import Embedder
+from agentrun.memory.store import Memory
 from agentrun.schemas import (
-    DatasetMap,
     Decision,
     Example,
-    ExampleKind,
     Fork,
     ForkKind,
-    ForkOption,
     Preference,
     Reason,
     ReasonCode,
-    Revision,
+    RunStatus,
 )
-from agentrun.workspace import Run
+from agentrun.workspace import Run, load_examples, load_map, save_examples, save_map, write_jsonl
 
 log = logging.getLogger(__name__)
 
-LABELS = "ABC"
 
 
 # ---------------------------------------------------------------- forks
 
 
-def plan_fork(dataset_map: DatasetMap) -> Fork:
-    """Return the plan-approval fork: the map's size in one line, approve or stop."""
-    facts = sum(len(n.facts) for n in dataset_map.nodes)
-    quota = sum(sum(n.quota.values()) for n in dataset_map.nodes)
-    probes = sum(len(n.probes) for n in dataset_map.nodes)
-    summary = (f"{len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} anchors, {facts} "
-               f"facts, {quota} examples asked for, {probes} probes, "
-               f"{len(dataset_map.problems)} problems")
-    return Fork(
-        id=f"plan:v{dataset_map.version}:{dataset_map.sources_digest[:12]}", kind=ForkKind.plan,
-        question=f"Approve the map ({summary})? Edit map.yaml first if you like: approving "
-                 "reads it again.",
-        options=[ForkOption(label="A", text="approve: generate the corpus from this map"),
-                 ForkOption(label="B", text="stop: end the run before generating anything")])
 
 
-def map_forks(dataset_map: DatasetMap) -> list[Fork]:
-    """Return the forks on the map itself: nodes a re-plan would remove, sources that disagree."""
-    forks = []
-    gone = [n for n in dataset_map.nodes if n.status == SOURCE_GONE]
-    if gone:
-        names = ", ".join(n.title for n in gone[:6]) + (" …" if len(gone) > 6 else "")
-        facts = sum(len(n.facts) for n in gone)
-        forks.append(Fork(
-            id=f"removal:v{dataset_map.version}:" + ",".join(sorted(n.id for n in gone))[:80],
-            kind=ForkKind.removal,
-            question=f"The sources of {len(gone)} nodes are gone ({names}; {facts} facts). "
-                     "Remove them from the map?",
-            options=[ForkOption(label="A", text="remove them, with their anchors and probes "
-                                                "(their examples stay in past runs)"),
-                     ForkOption(label="B", text="keep them: their facts stay in the map and "
-                                                "are generated for")]))
-    return forks + contradiction_forks(dataset_map)
 
 
-def contradiction_forks(dataset_map: DatasetMap) -> list[Fork]:
-    """One fork per pair of facts of anchored nodes where one changes the other's values.
-
-    Linear: each fact is looked up (inverted index) among the facts of its node's neighbours.
-    """
-    from agentrun.agents.checker import FactIndex, key_parts
-
-    index = FactIndex(dataset_map)
-    near: dict[str, set[str]] = defaultdict(set)
-    for a in dataset_map.anchors:
-        near[a.src].add(a.dst)
-        near[a.dst].add(a.src)
-    facts = {f.id: f for n in dataset_map.nodes for f in n.facts}
-    forks: dict[str, Fork] = {}
-    for node in dataset_map.nodes:
-        for fact in node.facts if near[node.id] else []:
-            found = index.contradiction(fact.text, near[node.id] - {node.id})
-            if found is None:
-                continue
-            other, how = found
-            # two source sentences disagree when each restates the other about the same names
-            # (most of both sentences' words shared) with other numbers or the opposite
-            # polarity; sentences about other names are about other things
-            words, _, names, _ = key_parts(fact.text)
-            if how.startswith("names") or names != other.names or len(
-                    words & other.words) < 0.6 * len(words | other.words) or _numbered_name(
-                    fact.text) or _numbered_name(facts[other.fact_id].text):
-                continue
-            fork_id = "contradiction:" + "|".join(sorted((fact.id, other.fact_id)))
-            if fork_id in dataset_map.settled or fork_id in forks:
-                continue
-            forks[fork_id] = Fork(
-                id=fork_id, kind=ForkKind.contradiction, node_id=node.id,
-                question=f"Two sources disagree ({how}). Which should the corpus teach?",
-                options=[ForkOption(label="A", text=_cited(fact), example_id=fact.id),
-                         ForkOption(label="B", text=_cited(facts[other.fact_id]),
-                                    example_id=other.fact_id),
-                         ForkOption(label="C", text="both: they do not contradict each other")])
-    return list(forks.values())
 
 
-def _numbered_name(text: str) -> bool:
-    """Whether a number in the sentence belongs to a name ("Breash 78", "Route 9")."""
-    return re.search(r"\b[A-Z][a-z]+ \d+\b", text) is not None
 
 
-def _cited(fact: Any) -> str:
-    where = f" ({fact.span.file}:{fact.span.line})" if fact.span else ""
-    return f"{fact.text}{where}"
 
 
-def settle_map_forks(dataset_map: DatasetMap, forks: list[Fork],
-                     decisions: list[Decision]) -> list[str]:
-    """Apply the removal and contradiction decisions to the map; return the changes made.
-
-    A new version goes into the map's history; every fork settled is remembered in `settled`.
-    """
-    changes = []
-    for fork, decision in zip(forks, decisions, strict=True):
-        who = "a person" if decision.by == "human" else "the policy"
-        if fork.kind == ForkKind.removal:
-            gone = {n.id for n in dataset_map.nodes if n.status == SOURCE_GONE}
-            if decision.choice == 0:
-                lost = {f.id for n in dataset_map.nodes if n.id in gone for f in n.facts}
-                dataset_map.nodes = [n for n in dataset_map.nodes if n.id not in gone]
-                for node in dataset_map.nodes:  # transfer probes that needed their facts
-                    node.probes = [p for p in node.probes if not lost & set(p.fact_ids)]
-                dataset_map.anchors = [a for a in dataset_map.anchors
-                                       if a.src not in gone and a.dst not in gone]
-                changes.append(f"- nodes {', '.join(sorted(gone))}: sources gone, removed by {who}")
-            else:
-                for node in dataset_map.nodes:
-                    if node.id in gone:
-                        node.status = KEPT
-                changes.append(f"nodes {', '.join(sorted(gone))}: sources gone, kept by {who}")
-        elif fork.kind == ForkKind.contradiction:
-            if decision.choice in (0, 1):
-                drop = fork.options[1 - decision.choice].example_id
-                for node in dataset_map.nodes:  # transfer probes elsewhere may cite it too
-                    node.facts = [f for f in node.facts if f.id != drop]
-                    node.probes = [p for p in node.probes if drop not in p.fact_ids]
-                kept = fork.options[decision.choice].example_id
-                changes.append(f"- fact {drop}: contradicts {kept}; {who} kept {kept}")
-            else:
-                a, b = (o.example_id for o in fork.options[:2])
-                changes.append(f"facts {a} and {b}: {who} kept both")
-            dataset_map.settled.append(fork.id)
-    if changes:
-        dataset_map.version += 1
-        dataset_map.history.append(Revision(
-            version=dataset_map.version, at=datetime.now(UTC).isoformat(timespec="seconds"),
-            reason="forks on the map settled before generation", changes=changes))
-    return changes
 
 
-def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: int) -> list[Fork]:
-    """Return one fork per group of 2+ accepted alternatives, closest scores first."""
-    groups: dict[str, list[Example]] = defaultdict(list)
-    for ex in accepted:
-        if ex.group:
-            groups[ex.group].append(ex)
-    forks = []
-    titles = dataset_map.titles()
-    for group, members in groups.items():
-        if len(members) < 2:
-            continue
-        best = sorted(members, key=lambda e: -_score(e))[: len(LABELS)]
-        title = titles.get(best[0].node_id, best[0].node_id)
-        kind = ExampleKind(best[0].kind)
-        forks.append(Fork(
-            id=f"examples:{group}", kind=ForkKind.examples, node_id=best[0].node_id,
-            iteration=iteration,
-            question=f"{title}: which {kind} should the corpus keep? "
-                     f"(asked: {_prompt_text(best[0])})",
-            options=[ForkOption(label=LABELS[i], text=_reply_text(e), example_id=e.id,
-                                score=_score(e)) for i, e in enumerate(best)]))
-    return sorted(forks, key=lambda f: (_gap(f), f.id))
 
 
-def _score(ex: Example) -> float:
-    return ex.verdict.scores.get("score", 0.0) if ex.verdict else 0.0
 
 
-def _gap(fork: Fork) -> float:
-    scores = [o.score or 0.0 for o in fork.options]
-    return scores[0] - scores[1] if len(scores) > 1 else 1.0
 
 
-def _prompt_text(ex: Example) -> str:
-    users = [m["content"] for m in ex.messages or [] if m["role"] == "user"]
-    return users[0] if users else "(text)"
 
 
-def _reply_text(ex: Example) -> str:
-    if not ex.messages:
-        return ex.text or ""
-    return "\n".join(m["content"] for m in ex.messages if m["role"] == "assistant")
 
 
 # ---------------------------------------------------------------- the policy
@@ -253,7 +95,7 @@ class Policy:
             return True, "a re-plan would remove content"
         if fork.kind == ForkKind.contradiction:
             return True, "the sources disagree"
-        gap = _gap(fork)
+        gap = score_gap(fork)
         if gap <= s.close_margin:
             return True, f"scores close: {gap:.3f} apart (margin {s.close_margin})"
         if new_node:
@@ -300,6 +142,20 @@ def parse_answer(fork: Fork, answer: Any) -> int | None:
         return int(text) - 1
     allowed = ", ".join(labels) + (" or none" if fork.kind == ForkKind.examples else "")
     raise ValueError(f"{answer!r} is not one of the options: answer {allowed}")
+
+
+def check_answer(pending: dict[str, Any] | None, answer: Any, run_id: str) -> None:
+    """Refuse, in one line, an answer the fork a run waits at cannot take, or a missing one."""
+    if pending is not None and answer is None:
+        raise AgentrunError(f"{run_id} waits at fork {pending['fork']['id']}: answer it with "
+                            "`agentrun resume RUN --answer LABEL`")
+    if pending is None and answer is not None:
+        raise AgentrunError(f"{run_id} waits at no fork; resume it without --answer")
+    if pending is not None:
+        try:
+            parse_answer(Fork.model_validate(pending["fork"]), answer)
+        except ValueError as exc:
+            raise AgentrunError(f"fork {pending['fork']['id']}: {exc}") from None
 
 
 def ask_person(fork: Fork, why: str, run: Run | None = None) -> Decision:
@@ -372,8 +228,6 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
     examples dropped and the examples added (edited). Idempotent: a decision already applied
     changes nothing the second time.
     """
-    from agentrun.workspace import load_examples, save_examples, write_jsonl
-
     accepted = load_examples(folder / "accepted.jsonl")
     rejected = load_examples(folder / "rejected.jsonl")
     by_id = {e.id: e for e in accepted + rejected}
@@ -438,17 +292,22 @@ def load_preferences(data_dir: Path) -> list[Preference]:
             if line.strip()]
 
 
-# ---------------------------------------------------------------- graph nodes
 
 
-def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dispatch", "__end__"]]:
-    """The plan fork: before the first generation, approve the map (re-read) or stop."""
-    from agentrun.services import resolve
-    from agentrun.workspace import load_map, save_map, write_jsonl
 
-    cfg, ws, run = resolve(runtime.context, state)
-    if state.get("iteration", 1) > 1:
-        return Command(goto="dispatch")
+
+
+
+def _log_decision(fork: Fork, decision: Decision) -> None:
+    kept = "none" if decision.choice is None else fork.options[decision.choice].label
+    log.info("fork %s: %s kept %s (%s)", fork.id, decision.by, kept, decision.reason)
+
+
+# ---------------------------------------------------------------- the two steps
+
+
+def review_plan(cfg: AgentrunConfig, ws: Any, run: Run) -> dict[str, Any]:
+    """The plan fork, then the map's own forks (frozen, so every resume asks the same)."""
     policy = Policy(cfg.steering)
     fork = plan_fork(load_map(run.map_path))
     ask, why = policy.should_ask(fork, asked=0)
@@ -457,17 +316,11 @@ def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dis
     _append_new(run.data_dir / "decisions.jsonl", [decision.model_dump(mode="json")],
                 "fork_id", write_jsonl)
     if decision.choice != 0:
-        run.update_meta(status="stopped")
-        return Command(goto="__end__", update={"status": "stopped at plan review"})
+        run.update_meta(status=RunStatus.stopped)
+        return {"status": "stopped at plan review"}
     if decision.by == "human":  # the person may have edited the workspace's map meanwhile
         save_map(load_map(ws.map_path), run.map_path)  # a broken edit stops here, in one line
-    # the map's own forks, frozen so that every resume replays the same questions
-    frozen = run.root / "review-forks.json"
-    if frozen.exists():
-        forks = [Fork.model_validate(f) for f in json.loads(frozen.read_text())]
-    else:
-        forks = map_forks(load_map(run.map_path))
-        frozen.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+    forks = _frozen(run.root / "review-forks.json", lambda: map_forks(load_map(run.map_path)))
     asked, decisions = int(ask), []
     for fork in forks:
         ask, why = policy.should_ask(fork, asked)
@@ -483,49 +336,41 @@ def review_node(state: State, runtime: Runtime[Context]) -> Command[Literal["dis
         _append_new(run.data_dir / "decisions.jsonl",
                     [d.model_dump(mode="json") for d in decisions], "fork_id", write_jsonl)
         update["map_version"] = dataset_map.version
-    return Command(goto="dispatch", update=update)
+    return update
 
 
-def steer_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """The examples forks of this round: ask (within the budget) or decide, then apply."""
-    from agentrun.agents.checker import _collect
-    from agentrun.services import embedder, memory, resolve
-    from agentrun.workspace import load_examples, load_map, save_examples
-
-    cfg, ws, run = resolve(runtime.context, state)
-    folder = run.round_dir(state["iteration"], state["round"])
-    frozen = folder / "forks.json"
-    if frozen.exists():  # the forks as first found: answers re-run against the same list
-        forks = [Fork.model_validate(f) for f in json.loads(frozen.read_text())]
-    else:
-        forks = example_forks(load_map(run.map_path), load_examples(folder / "accepted.jsonl"),
-                              state["iteration"])
-        frozen.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+def steer_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, asked: int,
+                memory: Memory, embedder: Embedder) -> dict[str, Any]:
+    """The examples forks of a round: ask (within the budget) or decide, then apply."""
+    folder = run.round_dir(iteration, round_)
+    forks = _frozen(folder / "forks.json", lambda: example_forks(
+        load_map(run.map_path), load_examples(folder / "accepted.jsonl"), iteration))
     if not forks:
         return {}
     policy = Policy(cfg.steering)
-    asked = state.get("asked", 0) if state.get("asked_iteration") == state["iteration"] else 0
     decisions = []
     for fork in forks:
         ask, why = policy.should_ask(fork, asked)
-        if ask:
-            asked += 1
+        asked += int(ask)
         decision = ask_person(fork, why, run) if ask else policy.decide(fork, why)
         _log_decision(fork, decision)
         decisions.append(decision)
     dropped, added = apply_decisions(folder, forks, decisions, run.data_dir)
-    store = memory(str(ws.memory_dir))
-    store.remove(dropped)  # the corpus remembers what it keeps
+    memory.remove(dropped)  # the corpus remembers what it keeps
     if added:  # options kept in a person's words
-        store.add(added, embedder(cfg).embed([e.content() for e in added]),
-                  f"{run.id}/{folder.name}")
-    accepted, rejected = _collect(run)
+        memory.add(added, embedder.embed([e.content() for e in added]),
+                   f"{run.id}/{folder.name}")
+    accepted, rejected = run.verdicts()
     save_examples(run.accepted_path, accepted)
     save_examples(run.rejected_path, rejected)
     return {"accepted": len(accepted), "rejected": len(rejected), "asked": asked,
-            "asked_iteration": state["iteration"]}
+            "asked_iteration": iteration}
 
 
-def _log_decision(fork: Fork, decision: Decision) -> None:
-    kept = "none" if decision.choice is None else fork.options[decision.choice].label
-    log.info("fork %s: %s kept %s (%s)", fork.id, decision.by, kept, decision.reason)
+def _frozen(path: Path, find: Callable[[], list[Fork]]) -> list[Fork]:
+    """Return the forks as first found (`find` runs once; answers re-run against the same)."""
+    if path.exists():
+        return [Fork.model_validate(f) for f in json.loads(path.read_text())]
+    forks = find()
+    path.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+    return forks

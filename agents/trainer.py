@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langgraph.runtime import Runtime
-
 from agentrun import progress
-from agentrun.config import AgentrunConfig
+from agentrun.agents.steering import load_preferences
+from agentrun.config import AgentrunConfig, Recipe
 from agentrun.errors import TrainingError
-from agentrun.graphs.context import Context
-from agentrun.graphs.state import State
-from agentrun.schemas import Example, Preference
-from agentrun.training.export import export, export_dpo
+from agentrun.schemas import Example, Preference, RunStatus
+from agentrun.training.export import export, export_dpo, preference_pairs
 from agentrun.training.sft import COMPLETE
-from agentrun.workspace import Run
+from agentrun.workspace import Run, atomic_write_text, load_examples, load_map
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +40,34 @@ class TrainResult:
 MIN_DPO_PAIRS = 8
 
 
-def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: dict[str, Any],
+def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: Recipe,
                   log_path: Path, preferences: list[Preference] | None = None) -> TrainResult:
     """Train an adapter on `examples`, then DPO on `preferences` if the recipe asks for it.
 
     Each stage reuses a finished adapter (a `COMPLETE` marker) and resumes an unfinished one
     from its last complete checkpoint.
     """
-    fmt = "text" if recipe.get("format") == "text" else "sft"
+    fmt = "text" if recipe.format == "text" else "sft"
     if not examples and not (out / COMPLETE).exists():
         raise TrainingError("no accepted examples to train on; check the rejections")
-    sft = _stage(model_dir, out, dict(recipe, stage="sft"), log_path,
+    sft = _stage(model_dir, out, recipe.model_copy(update={"stage": "sft"}), log_path,
                  lambda path: export(examples, fmt, path))
     pairs = preferences or []
-    if not recipe.get("dpo"):
+    if not recipe.dpo:
         return sft
     if len(pairs) < MIN_DPO_PAIRS:
         log.warning("DPO skipped: %d preference pairs (at least %d needed)", len(pairs),
                     MIN_DPO_PAIRS)
         return TrainResult(sft.adapter, sft.data, {**sft.metrics, "dpo": None})
-    dpo_recipe = dict(recipe, stage="dpo", learning_rate=recipe.get("dpo_learning_rate", 5e-5),
-                      epochs=recipe.get("dpo_epochs", 1.0), max_steps=-1)
+    dpo_recipe = recipe.model_copy(update={
+        "stage": "dpo", "learning_rate": recipe.dpo_learning_rate, "epochs": recipe.dpo_epochs,
+        "max_steps": -1})
     dpo = _stage(model_dir, out.with_name(f"{out.name}-dpo"), dpo_recipe, log_path,
                  lambda path: export_dpo(pairs, path), adapter=sft.adapter)
     return TrainResult(dpo.adapter, sft.data, {**sft.metrics, "dpo": dpo.metrics})
 
 
-def _stage(model_dir: Path, out: Path, recipe: dict[str, Any], log_path: Path,
+def _stage(model_dir: Path, out: Path, recipe: Recipe, log_path: Path,
            write_data: Callable[[Path], int], adapter: Path | None = None) -> TrainResult:
     """Run one training stage in a child process (or reuse its finished adapter)."""
     data = out.parent / f"{out.name}.train.jsonl"
@@ -78,12 +76,12 @@ def _stage(model_dir: Path, out: Path, recipe: dict[str, Any], log_path: Path,
     out.mkdir(parents=True, exist_ok=True)
     write_data(data)
     recipe_path = out.parent / f"{out.name}.recipe.json"
-    recipe_path.write_text(json.dumps(recipe, indent=2))
+    recipe_path.write_text(recipe.model_dump_json(indent=2))
     cmd = [sys.executable, "-m", "agentrun.training.sft", "--model", str(model_dir),
            "--data", str(data), "--out", str(out), "--recipe", str(recipe_path)]
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
-    metrics = _run_child(cmd, log_path, f"train ({recipe['stage']})")
+    metrics = _run_child(cmd, log_path, f"train ({recipe.stage})")
     return TrainResult(out, data, metrics)
 
 
@@ -102,7 +100,7 @@ def _run_child(cmd: list[str], log_path: Path, name: str) -> dict[str, Any]:
                     continue
                 last = event
                 if event["event"] == "begin":
-                    advance(0, info=f"total={event['max_steps']}")
+                    advance.set_total(int(event["max_steps"]))
                     advance(event.get("step", 0), info="resumed" if event.get("step") else "")
                 elif event["event"] == "step" and event.get("loss") is not None:
                     advance(1, info=f"loss={event['loss']:.3f} "
@@ -138,50 +136,33 @@ def _parse(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
-# ---------------------------------------------------------------- graph nodes
+# ---------------------------------------------------------------- a run's training and export
 
 
-def train_run(cfg: AgentrunConfig, run: Run, out: Path) -> TrainResult:
+def train_run(cfg: AgentrunConfig, run: Run, out: Path, student_dir: Path) -> TrainResult:
     """Train an adapter into `out` on the workspace's corpus with the workspace's recipe.
 
     The adapter learns the workspace's whole corpus: earlier runs' examples and this run's.
     With `training.dpo`, this run's forks (a person's picks, then the policy's) and the
     checker's near-misses become DPO pairs.
     """
-    from agentrun.agents.steering import load_preferences
-    from agentrun.services import student_dir
-    from agentrun.training.export import preference_pairs
-    from agentrun.workspace import load_examples, load_map
-
     recipe = cfg.recipe()
     corpus = run.workspace.corpus()
     pairs = (load_preferences(run.data_dir) + preference_pairs(
         corpus, load_examples(run.rejected_path), load_map(run.map_path))
-             if recipe.get("dpo") else None)
-    return train_adapter(corpus, student_dir(cfg), out, recipe, run.logs_dir / "train.log",
-                         pairs)
+             if recipe.dpo else None)
+    return train_adapter(corpus, student_dir, out, recipe, run.logs_dir / "train.log", pairs)
 
 
-def train_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Train this iteration's adapter; a crash is recorded and the run stays resumable."""
-    from agentrun.services import resolve
-
-    cfg, _, run = resolve(runtime.context, state)
-    result = train_run(cfg, run, run.adapter_dir(state["iteration"]))
-    return {"adapter": str(result.adapter), "train_loss": result.metrics.get("train_loss")}
+SUMMARY_KEYS = ("accepted", "rejected", "rejected_by_reason", "train_loss", "adapter", "report",
+                "scores", "map_version", "iteration")
 
 
-def export_node(state: State, runtime: Runtime[Context]) -> dict[str, object]:
-    """Write the final corpus in TRL's conversational format and a run summary."""
-    from agentrun.services import resolve
-    from agentrun.workspace import atomic_write_text, load_examples
-
-    _, _, run = resolve(runtime.context, state)
+def export_run(run: Run, state: dict[str, Any]) -> int:
+    """Write the run's corpus (`train.sft.jsonl`) and `summary.json`; mark the run done."""
     n = export(load_examples(run.accepted_path), "sft", run.data_dir / "train.sft.jsonl")
-    summary = {k: state.get(k) for k in ("accepted", "rejected", "rejected_by_reason",
-                                          "train_loss", "adapter", "report", "scores",
-                                          "map_version", "iteration")}
+    summary = {k: state.get(k) for k in SUMMARY_KEYS}
     atomic_write_text(run.root / "summary.json", json.dumps(summary, indent=2))
     log.info("exported %d examples", n)
-    run.update_meta(status="done", fork=None)
-    return {"status": "done"}
+    run.update_meta(status=RunStatus.done, fork=None)
+    return n

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import append_results, table  # noqa: E402
 
-from agentrun.agents.architect import plan_map  # noqa: E402
 from agentrun.agents.checker import Checker  # noqa: E402
+from agentrun.agents.planning import plan_map  # noqa: E402
 from agentrun.config import CheckerSettings  # noqa: E402
 from agentrun.examples.synthetic import write_vault  # noqa: E402
 from agentrun.memory.embeddings import load_embedder  # noqa: E402

@@ -22,13 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import append_results, table  # noqa: E402
 
-from agentrun.agents.architect import plan_map  # noqa: E402
-from agentrun.agents.contractors import (  # noqa: E402
-    BRIEFS,
-    Job,
-    candidates_for,
-    model_requests,
-)
+from agentrun.agents.briefs import BRIEFS, model_requests  # noqa: E402
+from agentrun.agents.contractors import candidates_for  # noqa: E402
+from agentrun.agents.planning import plan_map  # noqa: E402
+from agentrun.agents.structural import Job  # noqa: E402
+from agentrun.models import RoleModel  # noqa: E402
 from agentrun.models.base import GenRequest  # noqa: E402
 from agentrun.models.embedded import resolve_local_model  # noqa: E402
 from agentrun.models.local import LocalBackend  # noqa: E402
@@ -101,23 +99,17 @@ def main() -> None:
     counter = Counting(backend)
     job = Job(run="bench", iteration=1, round=1, seed=0)
     limit = args.max_new_tokens
-    work = [(replace(r, schema=json_schema(b.output), max_new_tokens=limit), b)
+    # the contractor role's sampling on both paths: the same temperature and token cap
+    role = RoleModel(counter, temperature=0.7, max_new_tokens=limit)  # type: ignore[arg-type]
+    work = [(role.complete(replace(r, schema=json_schema(b.output))), b)
             for n in nodes for k in kinds
             for r, b in model_requests(n, k, args.per_node, job, dataset_map)]
     groups = [[r for r, b in work if b.output is out]
               for out in dict.fromkeys(b.output for _, b in work)]
 
     def through_agentrun() -> None:
-        import agentrun.agents.contractors as contractors
-
-        original = contractors.model_requests
-        contractors.model_requests = lambda *a, **k: [  # same token limit as the direct path
-            (replace(r, max_new_tokens=limit), b) for r, b in original(*a, **k)]
-        try:
-            candidates_for(dataset_map, deficits, set(), job, counter, retries=0,  # type: ignore[arg-type]
-                           model_share=dict.fromkeys(kinds, 1.0))
-        finally:
-            contractors.model_requests = original
+        candidates_for(dataset_map, deficits, set(), job, role, retries=0,
+                       model_share=dict.fromkeys(kinds, 1.0))
 
     def straight(constrained: bool = True) -> None:
         for group in groups:  # one batch per output schema, as the contractors send them

@@ -42,10 +42,10 @@ from common import DOCS, append_results, table  # noqa: E402
 
 from agentrun.agents.evaluator import load_student  # noqa: E402
 from agentrun.agents.trainer import train_adapter  # noqa: E402
-from agentrun.config import load_config  # noqa: E402
-from agentrun.runner import start_run  # noqa: E402
+from agentrun.config import Recipe, load_config  # noqa: E402
+from agentrun.models.embedded import resolve_local_model  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
-from agentrun.services import student_dir  # noqa: E402
+from agentrun.shell.runner import start_run  # noqa: E402
 from agentrun.training.export import to_text  # noqa: E402
 from agentrun.training.probes import score  # noqa: E402
 from agentrun.training.sft import masked_turns  # noqa: E402
@@ -146,22 +146,22 @@ def probe_scores(model_dir: Path, adapter: Path | None, entries: list[dict[str, 
 
 
 def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
-             tokenizer: Any, model_dir: Path, recipe: dict[str, Any], seed: int,
+             tokenizer: Any, model_dir: Path, recipe: Recipe, seed: int,
              work: Path, fmt: str) -> dict[str, Any]:
     """Train (a) and (b) with one seed and score all three arms."""
     sizes = trained_tokens(tokenizer, corpus, fmt)
     total, mean_len = sum(sizes), round(statistics.mean(sizes))
     raw = raw_passages(tokenizer, entries, mean_len, total, seed)
-    r = dict(recipe, seed=seed, report_to=[])
+    r = recipe.model_copy(update={"seed": seed, "report_to": []})
     runs = {}
     # a folder per variant (seed, format, recipe, examples): a finished adapter is reused
-    digest = hashlib.sha256((json.dumps(r, sort_keys=True) + " ".join(sorted(e.id for e in corpus)))
+    digest = hashlib.sha256((r.model_dump_json() + " ".join(sorted(e.id for e in corpus)))
                             .encode()).hexdigest()[:8]
     tag = f"seed-{seed}-{fmt}-{digest}"
     for arm, examples, arm_fmt in (("a", corpus, fmt), ("b", raw, "text")):
         start = time.time()
         result = train_adapter(examples, model_dir, work / tag / arm,
-                               dict(r, format=arm_fmt), work / "train.log")
+                               r.model_copy(update={"format": arm_fmt}), work / "train.log")
         runs[arm] = {"adapter": result.adapter, "steps": result.metrics["steps"],
                      "tokens": result.metrics.get("tokens"), "rows": len(examples),
                      "minutes": round((time.time() - start) / 60, 1)}
@@ -285,11 +285,11 @@ def main() -> None:
         keep = set(args.kinds.split(","))
         corpus = [e for e in corpus if str(e.kind) in keep]
     cfg = load_config(ws)
-    model_dir = student_dir(cfg)
+    model_dir = resolve_local_model(cfg.roles.student.model, "roles.student.model")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    full_recipe = dict(cfg.recipe(), epochs=args.epochs)
+    full_recipe = cfg.recipe().model_copy(update={"epochs": args.epochs})
     results = [run_seed(entries, corpus, tokenizer, model_dir, full_recipe, seed, work,
                         args.format) for seed in args.seeds]
     summary = summarize(results)

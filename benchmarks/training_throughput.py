@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_results, table  # noqa: E402
 
 from agentrun.agents.trainer import train_adapter  # noqa: E402
-from agentrun.config import PRESETS  # noqa: E402
+from agentrun.config import PRESETS, Recipe  # noqa: E402
 from agentrun.models.embedded import resolve_local_model  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
 from agentrun.sources import read_sources  # noqa: E402
-from agentrun.training.sft import _bf16, _lora  # noqa: E402
+from agentrun.training.sft import lora_config, resolve_bf16  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def chat_examples(count: int, seed: int) -> list[Example]:
     return out
 
 
-def run_agentrun(examples: list[Example], model_dir: Path, recipe: dict[str, Any],
+def run_agentrun(examples: list[Example], model_dir: Path, recipe: Recipe,
                  work: Path, tokens: int) -> dict[str, float]:
     """Train through agentrun's entry point; return tokens/s and pad share of its loop.
 
@@ -77,23 +77,23 @@ def run_agentrun(examples: list[Example], model_dir: Path, recipe: dict[str, Any
             "tokens": tokens}
 
 
-def run_hand_loop(examples: list[Example], model_dir: Path, recipe: dict[str, Any]
+def run_hand_loop(examples: list[Example], model_dir: Path, recipe: Recipe
                   ) -> dict[str, float]:
     """Train with a minimal peft loop (padded batches); return tokens/s and pad share."""
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.manual_seed(recipe["seed"])
+    torch.manual_seed(recipe.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    bf16 = _bf16(recipe["bf16"])
+    bf16 = resolve_bf16(recipe.bf16)
     tok = AutoTokenizer.from_pretrained(model_dir)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     model: Any = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     model = model.to(device)
-    model = get_peft_model(model, _lora(recipe))  # the very LoRA agentrun trains
-    if recipe["gradient_checkpointing"]:
+    model = get_peft_model(model, lora_config(recipe))  # the very LoRA agentrun trains
+    if recipe.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     rows = []
@@ -102,16 +102,16 @@ def run_hand_loop(examples: list[Example], model_dir: Path, recipe: dict[str, An
         prompt = tok.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
         full = tok.apply_chat_template(messages, tokenize=False)
         p_ids = tok(prompt, add_special_tokens=False).input_ids
-        ids = tok(full, add_special_tokens=False).input_ids[: recipe["max_seq_len"]]
+        ids = tok(full, add_special_tokens=False).input_ids[: recipe.max_seq_len]
         rows.append((ids, [-100] * len(p_ids) + ids[len(p_ids):]))
-    random.Random(recipe["seed"]).shuffle(rows)
+    random.Random(recipe.seed).shuffle(rows)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                            lr=recipe["learning_rate"])
+                            lr=recipe.learning_rate)
     model.train()
     real = fed = 0
-    batch = recipe["batch_size"]
+    batch = recipe.batch_size
     start = time.perf_counter()
-    for step in range(recipe["max_steps"]):
+    for step in range(recipe.max_steps):
         chunk = [rows[(step * batch + i) % len(rows)] for i in range(batch)]
         width = max(len(ids) for ids, _ in chunk)
         ids = torch.full((batch, width), pad, dtype=torch.long)
@@ -135,7 +135,7 @@ def run_hand_loop(examples: list[Example], model_dir: Path, recipe: dict[str, An
     return {"tokens_per_s": real / seconds, "pad_share": 1 - real / fed, "tokens": real}
 
 
-def in_fresh_process(examples: list[Example], model_dir: Path, recipe: dict[str, Any]
+def in_fresh_process(examples: list[Example], model_dir: Path, recipe: Recipe
                      ) -> dict[str, float]:
     """Run the hand loop in a new process, as agentrun's entry point runs in its child."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -158,9 +158,10 @@ def main() -> None:
     args = parser.parse_args()
 
     model_dir = resolve_local_model(args.model, "--model")
-    recipe = dict(PRESETS[args.preset], max_steps=args.steps, batch_size=args.batch,
-                  grad_accum=1, max_seq_len=args.seq_len, seed=0, report_to=[],
-                  save_steps=10**6, learning_rate=1e-4, attention=args.attention)
+    recipe = Recipe(**{**PRESETS[args.preset], "max_steps": args.steps,
+                       "batch_size": args.batch, "grad_accum": 1, "max_seq_len": args.seq_len,
+                       "seed": 0, "report_to": [], "save_steps": 10**6, "learning_rate": 1e-4,
+                       "attention": args.attention})
     examples = chat_examples(args.batch * args.steps, seed=0)
     work = Path(tempfile.mkdtemp(prefix="agentrun-b4-"))
     a_runs: list[dict[str, float]] = []
@@ -196,7 +197,7 @@ def main() -> None:
                 f"{args.steps} --pairs {args.pairs} --batch {args.batch} --seq-len {args.seq_len}"
                 f" --preset {args.preset} --attention {args.attention}`; {len(examples)} chat "
                 f"examples, LoRA r"
-                f"{recipe['lora_r']}, bf16 {_bf16(recipe['bf16'])}")
+                f"{recipe.lora_r}, bf16 {resolve_bf16(recipe.bf16)}")
     print(settings + "\n\n" + body)
     if not args.no_append:
         append_results("B4 training throughput", settings, body)

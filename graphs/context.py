@@ -1,13 +1,23 @@
-"""The run's context: what a person (or Studio's form) chooses before a run starts."""
+"""The run's context: what a person (or Studio's form) chooses before a run starts.
+
+The one place that reads the environment: the default workspace and the server a run is
+served from come from it here, and the settings (defaults < agentrun.yaml < `AGENTRUN_…`
+< these fields) are resolved from it once, when a run starts (`Context.resolve`).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from agentrun.config import AgentrunConfig, load_config
 
 WORKSPACE_ENV = "AGENTRUN_WORKSPACE"
 """Set by `agentrun studio DIR`: the workspace a run works on when the form leaves it out."""
+SERVER_ENV = "AGENTRUN_SERVER_URL"
+"""Set by `agentrun studio`: the address of the LangGraph server that drives its runs."""
 
 
 def _default_workspace() -> str:
@@ -43,6 +53,24 @@ class Context:
         metadata={"description": "Any other settings, nested like agentrun.yaml (highest "
                                  "precedence)."},
     )
+
+    server: str | None = field(
+        default=None,
+        metadata={"description": "The LangGraph server that drives the run (set by "
+                                 "`agentrun studio`)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.server is None:
+            self.server = os.environ.get(SERVER_ENV)
+
+    def record(self, workspace: Path) -> dict[str, Any]:
+        """Return the context as a run records it (`run.json`): with the resolved workspace."""
+        return {**asdict(self), "workspace": str(workspace)}
+
+    def resolve(self) -> AgentrunConfig:
+        """Resolve the run's settings: defaults < agentrun.yaml < environment < this context."""
+        return load_config(Path(self.workspace).resolve(), self.settings_overrides())
 
     def settings_overrides(self) -> dict[str, Any]:
         """Return the overrides as one nested mapping (flags above `overrides`)."""

@@ -1,8 +1,10 @@
-"""The orchestrator graph, exported for LangGraph Studio.
+"""The orchestrator graph: the whole loop, its decisions beside its wiring.
 
 ingest → architect → review → (dispatch → contractors → checker → steer)* → train →
-evaluate → revise → (another cycle | export). `review` (approve the plan) and `steer` (keep one
+evaluate → revise → (next cycle | export). `review` (approve the plan) and `steer` (keep one
 of a node's alternatives) are the forks where a person may be asked (agents/steering.py).
+The routers below are the loop's decisions, with their budget checks; the nodes
+(graphs/nodes.py) only do their step.
 
 `graph` is compiled without a checkpointer for `langgraph dev` / Studio (the server brings
 its own); the CLI compiles `build()` with a SQLite checkpointer per run.
@@ -10,42 +12,61 @@ its own); the CLI compiles `build()` with a SQLite checkpointer per run.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from agentrun.agents.architect import ingest_node, plan_node, revise_node
-from agentrun.agents.checker import checker_node
-from agentrun.agents.contractors import contractors_node, dispatch_node
-from agentrun.agents.evaluator import evaluate_node
-from agentrun.agents.steering import review_node, steer_node
-from agentrun.agents.trainer import export_node, train_node
+from agentrun.graphs import nodes
 from agentrun.graphs.context import Context
+from agentrun.graphs.deps import settings_of
 from agentrun.graphs.state import InputState, State
+
+
+def route_after_review(state: State) -> Literal["dispatch", "__end__"]:
+    """Generate from the approved map, or end the run a person stopped at the plan."""
+    return "__end__" if str(state.get("status", "")).startswith("stopped") else "dispatch"
+
+
+def route_after_dispatch(state: State) -> Literal["contractors", "train", "export"]:
+    """Another round while the map needs examples and rounds and tokens are left; then train.
+
+    With `budgets.cycles: 0` the run builds and checks the corpus only, and exports it.
+    """
+    budgets = settings_of(dict(state)).budgets
+    tokens_left = budgets.max_tokens is None or state.get("tokens_spent", 0) < budgets.max_tokens
+    if state.get("needed", 0) and state["round"] < budgets.max_rounds and tokens_left:
+        return "contractors"
+    return "export" if budgets.cycles == 0 else "train"
+
+
+def route_after_revise(state: State) -> Literal["next_cycle", "export"]:
+    """Another cycle while cycles, wall time and the example budget allow; else export."""
+    budgets = settings_of(dict(state)).budgets
+    elapsed = time.time() - state["started_at"]
+    more = (state["iteration"] < budgets.cycles and elapsed < budgets.wall_time_s
+            and state["accepted"] < budgets.max_examples)
+    return "next_cycle" if more else "export"
 
 
 def build() -> StateGraph:
     """Return the uncompiled orchestrator graph."""
     g = StateGraph(State, input_schema=InputState, context_schema=Context)
-    g.add_node("ingest", ingest_node)
-    g.add_node("architect", plan_node)
-    g.add_node("review", review_node)
-    g.add_node("dispatch", dispatch_node)
-    g.add_node("contractors", contractors_node)
-    g.add_node("checker", checker_node)
-    g.add_node("steer", steer_node)
-    g.add_node("train", train_node)
-    g.add_node("evaluate", evaluate_node)
-    g.add_node("revise", revise_node)
-    g.add_node("export", export_node)
+    for name in ("ingest", "architect", "review", "dispatch", "contractors", "checker", "steer",
+                 "train", "evaluate", "revise", "next_cycle", "export"):
+        g.add_node(name, getattr(nodes, name))
     g.add_edge(START, "ingest")
     g.add_edge("ingest", "architect")
     g.add_edge("architect", "review")
+    g.add_conditional_edges("review", route_after_review)
+    g.add_conditional_edges("dispatch", route_after_dispatch)
     g.add_edge("contractors", "checker")
     g.add_edge("checker", "steer")
     g.add_edge("steer", "dispatch")
     g.add_edge("train", "evaluate")
     g.add_edge("evaluate", "revise")
+    g.add_conditional_edges("revise", route_after_revise)
+    g.add_edge("next_cycle", "dispatch")
     g.add_edge("export", END)
     return g
 

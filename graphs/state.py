@@ -6,7 +6,7 @@ summaries, so checkpoints do not grow with the corpus.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class InputState(TypedDict, total=False):
@@ -18,6 +18,9 @@ class InputState(TypedDict, total=False):
 class State(InputState, total=False):
     """Where the run stands."""
 
+    settings: dict[str, Any]
+    """The run's settings, resolved once when it starts (frozen: a later edit of agentrun.yaml
+    or the environment changes new runs, not this one)."""
     sources_digest: str
     map_version: int
     iteration: int
@@ -35,3 +38,7 @@ class State(InputState, total=False):
     """Questions put to a person in the cycle `asked_iteration` (the steering budget)."""
     asked_iteration: int
     status: str
+    needed: int
+    """Examples the map still needs within the example budget (set by dispatch)."""
+    tokens_spent: int
+    """Contractor tokens the run generated so far (set by dispatch)."""

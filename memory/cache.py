@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 from agentrun.models.base import Backend, GenRequest, OnResult
@@ -92,3 +93,9 @@ class CachedBackend:
         if misses:
             self.inner.generate([requests[i] for i in misses], on_result=store)
         return results
+
+
+@lru_cache(maxsize=8)
+def open_cache(memory_dir: Path) -> ResponseCache:
+    """Return a workspace's response cache (`llm_cache.sqlite`), one connection per process."""
+    return ResponseCache(memory_dir / "llm_cache.sqlite")

@@ -1,7 +1,7 @@
 """Persistent Chroma memory of a workspace, shared by all its runs.
 
-Two collections: `sources` (the facts of the material) and `examples` (every accepted example,
-with node, kind, run, iteration and round in metadata). Writes are upserts by content hash, so
+One collection, `examples`: every accepted example, with node, kind, run, iteration and round
+in metadata. Writes are upserts by content hash, so
 re-running a step after a crash adds nothing twice. One writer process at a time.
 """
 
@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ class Memory:
         )
         space = {"hnsw:space": "cosine"}
         self.examples = self.client.get_or_create_collection("examples", metadata=space)
-        self.sources = self.client.get_or_create_collection("sources", metadata=space)
         self.folder = folder
         self._near: NearDuplicateIndex | None = None
         self._signatures: SignatureStore | None = None
@@ -142,11 +142,12 @@ class Memory:
             for i, d, m in zip(got["ids"], docs, metas, strict=True):
                 yield i, d or "", dict(m or {})
 
-    def add_sources(self, ids: list[str], texts: list[str], vectors: np.ndarray,
-                    metadatas: list[dict[str, Any]]) -> None:
-        """Upsert chunks of the source material."""
-        if ids:
-            self.sources.upsert(
-                ids=ids, embeddings=vectors.tolist(), documents=texts,
-                metadatas=metadatas,  # type: ignore[arg-type]
-            )
+
+@lru_cache(maxsize=8)
+def open_memory(memory_dir: Path) -> Memory:
+    """Return a workspace's memory (`chroma/`), one client per folder and process.
+
+    One per folder: its near-duplicate index lives in the process, and two clients of one
+    folder would each miss what the other wrote.
+    """
+    return Memory(memory_dir / "chroma")

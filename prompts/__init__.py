@@ -1,7 +1,10 @@
-"""Prompt templates as files (`<role>.<purpose>.md`), rendered with Jinja2 StrictUndefined.
+"""Every text a model or a person reads, as files (`<role>.<purpose>.md`).
 
-A template's first part, up to a line `---user---`, is the system message; the rest is the
-user message. A missing variable fails loudly instead of rendering an empty string.
+They are rendered with Jinja2 StrictUndefined. A model prompt's first part, up to a line
+`---user---`, is the system message; the rest is the user message. A structural template
+(`structural.*.md`, `architect.probes.md`) holds one macro per form of its wording, rendered by
+`phrase`. A missing variable fails loudly instead of rendering an empty string; the file's hash
+goes into the provenance of what it wrote.
 """
 
 from __future__ import annotations
@@ -39,3 +42,12 @@ def render_chat(name: str, **variables: object) -> list[dict[str, str]]:
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": user.strip()},
     ]
+
+
+def phrase(name: str, form: str, **variables: object) -> str:
+    """Render one form (a macro) of a structural template, trimmed.
+
+    `phrase("structural.exercise.md", "reversal", title="Kelpwax", answer="grey wax")`
+    """
+    macro = getattr(_env.get_template(name).module, form)
+    return str(macro(**variables)).strip()

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agentrun.config import Recipe
+
 COMPLETE = "COMPLETE"
 log = logging.getLogger(__name__)
 
@@ -67,11 +69,11 @@ def last_complete_checkpoint(out: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1])))
 
 
-def main(model_dir: str, data: str, out: str, recipe: dict[str, Any],
+def main(model_dir: str, data: str, out: str, recipe: Recipe,
          adapter: str | None = None) -> dict[str, Any]:
     """Train and save the adapter; return the metrics.
 
-    `recipe["stage"]` is `sft` (chat rows, prompt-completion rows or `text` rows) or `dpo`
+    `recipe.stage` is `sft` (chat rows, prompt-completion rows or `text` rows) or `dpo`
     (preference rows, starting from the SFT adapter in `adapter`).
     """
     import torch
@@ -79,16 +81,16 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any],
     from transformers import AutoTokenizer
 
     out_dir = Path(out)
-    torch.manual_seed(recipe["seed"])
+    torch.manual_seed(recipe.seed)
     dataset = load_dataset("json", data_files=data, split="train")
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    recipe = dict(recipe, bf16=_bf16(recipe["bf16"]))  # resolved here; saved as resolved
+    recipe = recipe.model_copy(update={"bf16": resolve_bf16(recipe.bf16)})  # saved as resolved
     # this is the training child: the variable is how transformers is told where TensorBoard
     # writes (one folder per stage, beside the adapter)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out_dir / "tensorboard"))
-    if recipe.get("stage", "sft") == "dpo":
+    if recipe.stage == "dpo":
         if adapter is None:
             raise ValueError("the dpo stage starts from an SFT adapter (--adapter)")
         trainer, extra = _dpo_trainer(model_dir, adapter, dataset, tokenizer, recipe, out_dir)
@@ -104,7 +106,7 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any],
                                   selected_adapters=["default"])
     tokens = trainer.state.num_input_tokens_seen or 0
     metrics = {
-        "stage": recipe.get("stage", "sft"),
+        "stage": recipe.stage,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "first_loss": losses[0] if losses else None,
@@ -114,36 +116,36 @@ def main(model_dir: str, data: str, out: str, recipe: dict[str, Any],
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
         **extra,
     }
-    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2))
+    (out_dir / "recipe.json").write_text(recipe.model_dump_json(indent=2))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (out_dir / COMPLETE).write_text("ok")
     return metrics
 
 
-def _sft_trainer(model_dir: str, dataset: Any, tokenizer: Any, recipe: dict[str, Any],
+def _sft_trainer(model_dir: str, dataset: Any, tokenizer: Any, recipe: Recipe,
                  out_dir: Path) -> tuple[Any, dict[str, Any]]:
     """Build TRL's SFTTrainer: loss on assistant turns for chat rows, on all text otherwise."""
     import torch
     from trl import SFTConfig, SFTTrainer
 
     dataset, assistant_only = chat_rows(dataset, tokenizer)
-    dataset, too_long = _within(dataset, tokenizer, recipe["max_seq_len"])
+    dataset, too_long = _within(dataset, tokenizer, recipe.max_seq_len)
     args = SFTConfig(
         **_common_args(recipe, out_dir),
         # Padding-free: a batch is one row of its examples end to end, and attention stays
         # within each example (position ids restart; flash attention or the `segments`
         # attention reads the boundaries, see attention_implementation). Rows are cut to
         # max_seq_len above, so TRL needs no max_length here.
-        padding_free=recipe.get("padding_free", True),
-        max_length=None if recipe.get("padding_free", True) else recipe["max_seq_len"],
+        padding_free=recipe.padding_free,
+        max_length=None if recipe.padding_free else recipe.max_seq_len,
         assistant_only_loss=assistant_only, dataset_num_proc=None,
     )
-    fused = recipe.get("fused_lm_head", "auto")
+    fused = recipe.fused_lm_head
     fused = torch.cuda.is_available() if fused == "auto" else bool(fused)
     trainer_class = SFTTrainer if fused else _PlainLossSFTTrainer()
     trainer = trainer_class(model=_load_model(model_dir, recipe), args=args,
                             train_dataset=dataset, processing_class=tokenizer,
-                            peft_config=_lora(recipe), callbacks=_callbacks(out_dir))
+                            peft_config=lora_config(recipe), callbacks=_callbacks(out_dir))
     return trainer, {"examples": len(dataset), "dropped_too_long": too_long,
                      "loss_on": _loss_on(dataset, assistant_only)}
 
@@ -169,50 +171,50 @@ def _PlainLossSFTTrainer() -> Any:  # noqa: N802 (returns a class)
 
 
 def _dpo_trainer(model_dir: str, adapter: str, dataset: Any, tokenizer: Any,
-                 recipe: dict[str, Any], out_dir: Path) -> tuple[Any, dict[str, Any]]:
+                 recipe: Recipe, out_dir: Path) -> tuple[Any, dict[str, Any]]:
     """Build TRL's DPOTrainer on the SFT adapter; the reference is a frozen copy of it."""
     from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
     model = PeftModel.from_pretrained(_load_model(model_dir, recipe), adapter, is_trainable=True)
-    args = DPOConfig(**_common_args(recipe, out_dir), beta=recipe.get("dpo_beta", 0.1),
-                     max_length=recipe["max_seq_len"])
+    args = DPOConfig(**_common_args(recipe, out_dir), beta=recipe.dpo_beta,
+                     max_length=recipe.max_seq_len)
     trainer = DPOTrainer(model=model, args=args, train_dataset=dataset,
                          processing_class=tokenizer, callbacks=_callbacks(out_dir))
     return trainer, {"examples": len(dataset), "dropped_too_long": 0, "loss_on": "preference"}
 
 
-def _common_args(recipe: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _common_args(recipe: Recipe, out_dir: Path) -> dict[str, Any]:
     """Return the TrainingArguments shared by the SFT and DPO stages."""
     import torch
 
     return dict(
-        output_dir=str(out_dir), num_train_epochs=recipe["epochs"], max_steps=recipe["max_steps"],
-        per_device_train_batch_size=recipe["batch_size"],
-        gradient_accumulation_steps=recipe["grad_accum"], learning_rate=recipe["learning_rate"],
+        output_dir=str(out_dir), num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
+        per_device_train_batch_size=recipe.batch_size,
+        gradient_accumulation_steps=recipe.grad_accum, learning_rate=recipe.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=0.05,
-        bf16=recipe["bf16"], gradient_checkpointing=recipe["gradient_checkpointing"],
-        logging_steps=1, save_strategy="steps", save_steps=recipe.get("save_steps", 50),
-        save_total_limit=2, report_to=recipe.get("report_to", ["tensorboard"]),
+        bf16=recipe.bf16, gradient_checkpointing=recipe.gradient_checkpointing,
+        logging_steps=1, save_strategy="steps", save_steps=recipe.save_steps,
+        save_total_limit=2, report_to=recipe.report_to,
         include_num_input_tokens_seen="non_padding",
-        seed=recipe["seed"], data_seed=recipe["seed"],
+        seed=recipe.seed, data_seed=recipe.seed,
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
         disable_tqdm=True, logging_nan_inf_filter=False,
     )
 
 
-def _load_model(model_dir: str, recipe: dict[str, Any]) -> Any:
+def _load_model(model_dir: str, recipe: Recipe) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
         model_dir, local_files_only=True, use_safetensors=True,  # never unpickle weights
-        dtype=torch.bfloat16 if recipe["bf16"] else torch.float32,
+        dtype=torch.bfloat16 if recipe.bf16 else torch.float32,
         attn_implementation=attention_implementation(recipe),
     )
 
 
-def attention_implementation(recipe: dict[str, Any]) -> str | None:
+def attention_implementation(recipe: Recipe) -> str | None:
     """Resolve `attention: auto` for the stage's batches; None leaves the model's default.
 
     Padding-free rows need attention that stops at each example's end: flash attention's
@@ -225,24 +227,25 @@ def attention_implementation(recipe: dict[str, Any]) -> str | None:
 
     from agentrun.training import attention
 
-    wanted = recipe.get("attention", "auto")
+    wanted = recipe.attention
     if wanted == attention.NAME:
         return attention.register()
     if wanted != "auto":
         return str(wanted)
-    if recipe.get("stage", "sft") == "dpo" or not recipe.get("padding_free", True):
+    if recipe.stage == "dpo" or not recipe.padding_free:
         return None
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return attention.register()
 
 
-def _lora(recipe: dict[str, Any]) -> Any:
+def lora_config(recipe: Recipe) -> Any:
+    """Return the peft LoRA config of a recipe (rank, alpha, dropout, target modules)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=recipe["lora_r"], lora_alpha=recipe["lora_alpha"],
-                      lora_dropout=recipe["lora_dropout"],
-                      target_modules=_targets(recipe["target_modules"]), task_type="CAUSAL_LM")
+    return LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha,
+                      lora_dropout=recipe.lora_dropout,
+                      target_modules=_targets(recipe.target_modules), task_type="CAUSAL_LM")
 
 
 def _callbacks(out_dir: Path) -> list[Any]:
@@ -325,7 +328,7 @@ def _loss_on(dataset: Any, assistant_only: bool) -> str:
     return "all tokens"
 
 
-def _bf16(wanted: bool | str) -> bool:
+def resolve_bf16(wanted: bool | str) -> bool:
     """Resolve `auto`: bf16 on a GPU that has it, or on a CPU with bf16 instructions."""
     import torch
 
@@ -372,7 +375,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", required=True, help="path of the resolved recipe (JSON)")
     parser.add_argument("--adapter", help="the SFT adapter the dpo stage starts from")
     ns = parser.parse_args(argv)
-    recipe = json.loads(Path(ns.recipe).read_text())
+    recipe = Recipe.model_validate_json(Path(ns.recipe).read_text())
     try:
         metrics = main(ns.model, ns.data, ns.out, recipe, ns.adapter)
     except Exception as exc:  # the parent records the cause; the run stays resumable

@@ -12,14 +12,27 @@ OnResult = Callable[[int, str], None]
 
 @dataclass(frozen=True)
 class GenRequest:
-    """One generation: a chat, an optional JSON schema, and sampling settings."""
+    """One generation: a chat, an optional JSON schema, and sampling settings.
+
+    A call leaves `temperature` to its role and may set `max_new_tokens` as a cap for a short
+    output; the role's model (`RoleModel`) fills both from `roles.<role>` before a backend
+    sees the request.
+    """
 
     messages: Messages
     schema: dict[str, Any] | None = None
-    max_new_tokens: int = 160
-    temperature: float = 0.7
+    max_new_tokens: int | None = None
+    temperature: float | None = None
     seed: int = 0
     tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def sampling(self) -> tuple[float, int]:
+        """Return (temperature, max_new_tokens); a backend only takes a filled request."""
+        if self.temperature is None or self.max_new_tokens is None:
+            raise ValueError("a request reaches a backend through its role's RoleModel, which "
+                             "sets temperature and max_new_tokens")
+        return self.temperature, self.max_new_tokens
 
     def params(self) -> dict[str, Any]:
         """Return the sampling parameters that determine the output (for caching)."""

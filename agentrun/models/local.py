@@ -59,13 +59,10 @@ class LocalBackend:
         """Generate all requests in padded batches grouped by sampling settings and length."""
         results: list[str] = [""] * len(requests)
         prompts = [self.render(r.messages) for r in requests]
-        order = sorted(
-            range(len(requests)),
-            key=lambda i: (requests[i].temperature, requests[i].max_new_tokens, len(prompts[i])),
-        )
+        order = sorted(range(len(requests)), key=lambda i: (*requests[i].sampling, len(prompts[i])))
 
         def settings(i: int) -> tuple[float, int]:
-            return requests[i].temperature, requests[i].max_new_tokens
+            return requests[i].sampling
 
         for (temperature, max_new), group in groupby(order, key=settings):
             idx = list(group)

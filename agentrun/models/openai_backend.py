@@ -77,11 +77,12 @@ class OpenAIBackend:
         return results
 
     def _complete(self, req: GenRequest) -> str:
+        temperature, max_tokens = req.sampling
         kwargs: dict[str, Any] = {
             "model": self.model_id,
             "messages": req.messages,
-            "max_tokens": req.max_new_tokens,
-            "temperature": req.temperature,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
             "seed": req.seed,
         }
         if req.schema is not None:

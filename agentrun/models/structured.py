@@ -71,8 +71,3 @@ def _with_feedback(req: GenRequest, text: str, exc: Exception, attempt: int) -> 
         {"role": "user", "content": f"That was not valid: {error}. Answer again with JSON only."},
     ]
     return replace(req, messages=req.messages + feedback, seed=req.seed + attempt + 1)
-
-
-def dumps(obj: Any) -> str:
-    """Serialize compactly for prompts."""
-    return json.dumps(obj, ensure_ascii=False)

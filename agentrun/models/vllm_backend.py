@@ -38,9 +38,8 @@ class VLLMBackend:
 
     def _params(self, req: GenRequest) -> Any:
         sampling = self._vllm.SamplingParams
-        kwargs: dict[str, Any] = dict(
-            max_tokens=req.max_new_tokens, temperature=req.temperature, seed=req.seed
-        )
+        temperature, max_tokens = req.sampling
+        kwargs: dict[str, Any] = dict(max_tokens=max_tokens, temperature=temperature, seed=req.seed)
         if req.schema is not None:
             try:  # vLLM >= 0.10
                 from vllm.sampling_params import StructuredOutputsParams

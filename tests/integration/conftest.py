@@ -44,7 +44,7 @@ STARTED: list[subprocess.Popen[str]] = []
 def agentrun(*args: str, **kwargs: object) -> subprocess.Popen[str]:
     """Start the real CLI in a subprocess (killed after the test if still running)."""
     env = {**os.environ, "COLUMNS": "120"}
-    proc = subprocess.Popen([sys.executable, "-m", "agentrun.cli", *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "agentrun.shell.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **kwargs)  # type: ignore[call-overload]
     STARTED.append(proc)

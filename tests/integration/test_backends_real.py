@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from agentrun.agents.contractors import RephrasingOut
+from agentrun.agents.briefs import RephrasingOut
 from agentrun.models.base import GenRequest
 from agentrun.models.local import LocalBackend
 from agentrun.models.openai_backend import OpenAIBackend

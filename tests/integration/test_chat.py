@@ -19,7 +19,7 @@ CORPUS_ONLY = "budgets: {cycles: 0, max_rounds: 1}\ngeneration: {model_generator
 
 def spawn(*args: str) -> pexpect.spawn:
     env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
-    child = pexpect.spawn(sys.executable, ["-m", "agentrun.cli", *args], env=env,
+    child = pexpect.spawn(sys.executable, ["-m", "agentrun.shell.cli", *args], env=env,
                           encoding="utf-8", timeout=300, dimensions=(60, 200))
     return child
 
@@ -96,9 +96,9 @@ def alternative(answer: str, score: float) -> Example:
 
 def run_at_checker(workspace, embedder):
     """A run whose checker accepted two close alternatives for one brief (a fork follows)."""
-    from agentrun.agents.architect import plan_map
-    from agentrun.runner import checkpointed_graph, prepare_run
-    from agentrun.services import memory
+    from agentrun.agents.planning import plan_map
+    from agentrun.memory.store import open_memory
+    from agentrun.shell.runner import checkpointed_graph, prepare_run
     from agentrun.sources import read_sources
     from agentrun.workspace import Workspace, save_examples, save_map
 
@@ -113,7 +113,7 @@ def run_at_checker(workspace, embedder):
     folder = run.round_dir(1, 1)
     save_examples(folder / "accepted.jsonl", examples)
     save_examples(folder / "rejected.jsonl", [])
-    memory(str(Workspace.open(workspace).memory_dir)).add(
+    open_memory(Workspace.open(workspace).memory_dir).add(
         examples, embedder.embed([e.content() for e in examples]), f"{run.id}/01-01")
     state = {"run_dir": str(run.root), "iteration": 1, "round": 1, "accepted": 2,
              "rejected": 0, "rejected_by_reason": {}, "revisions": [], "started_at": time.time()}

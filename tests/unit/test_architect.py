@@ -1,4 +1,6 @@
-from agentrun.agents.architect import plan_map, revise_map, split_fact, type_relation
+from agentrun.agents.planning import plan_map, type_relation
+from agentrun.agents.revision import revise_map
+from agentrun.agents.text import split_fact
 from agentrun.schemas import EvalReport, ExampleKind, Probe, ProbeKind, ProbeResult, Relation
 from agentrun.sources import parse_note, read_sources
 from agentrun.workspace import reference_problems
@@ -19,7 +21,7 @@ def test_map_follows_the_vault():
     assert m.anchors and all(a.src in m.node_ids() and a.dst in m.node_ids() for a in m.anchors)
     guild_to_oath = next(a for a in m.anchors if a.src == "lantern-guild" and a.dst ==
                          "keeper-s-oath")
-    assert "Keeper's Oath" in guild_to_oath.evidence
+    assert "Keeper's Oath" in guild_to_oath.sentence
     assert m.unresolved_links == []
     assert m.node("orvane").level == "macro"
 
@@ -190,9 +192,9 @@ def test_plain_text_without_links_is_anchored_by_mentions_and_shared_names():
     m = plan_map(notes, QUOTAS)
     pairs = {(a.src, a.dst): a for a in m.anchors}
     # a plain mention of another note's title is an anchor, with its sentence as evidence
-    assert "grinds barley for Hobb Farm" in pairs[("mill", "hobb-farm")].evidence
+    assert "grinds barley for Hobb Farm" in pairs[("mill", "hobb-farm")].sentence
     # two link-less notes naming the same rare person are anchored both ways
-    assert "Jon Weir" in pairs[("mill", "farm")].evidence and ("farm", "mill") in pairs
+    assert "Jon Weir" in pairs[("mill", "farm")].sentence and ("farm", "mill") in pairs
 
 
 def test_planning_time_grows_near_linearly(tmp_path):
@@ -247,7 +249,7 @@ class ArchitectFake:
 
 
 def test_a_strong_architect_writes_transfer_probes_checked_against_the_sources():
-    from agentrun.agents.architect import model_relations, model_transfer_probes
+    from agentrun.agents.enrichment import model_relations, model_transfer_probes
 
     m = example_map()
     structural = {p.id: p for p in m.probes() if p.kind == ProbeKind.transfer}
@@ -268,7 +270,7 @@ def test_a_strong_architect_writes_transfer_probes_checked_against_the_sources()
     retyped = model_relations(m, fake, retries=0, seed=0)
     assert retyped > 0 and fake.batches[-1] >= retyped
     assert all(a.relation in (Relation.example_of, Relation.part_of) or
-               a.evidence.split(": ", 1)[-1] not in facts.values() for a in m.anchors)
+               a.sentence not in facts.values() for a in m.anchors)
 
 
 PARAGRAPH = (
@@ -279,7 +281,7 @@ PARAGRAPH = (
 
 
 def test_probe_answers_are_supported_by_the_sources():
-    from agentrun.agents.architect import probe_support
+    from agentrun.agents.probes import probe_support
 
     notes = read_sources(EXAMPLE / "sources").notes
     support = probe_support(plan_map(notes, QUOTAS), notes)

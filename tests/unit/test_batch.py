@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from agentrun.batch import load_batch, pending
 from agentrun.errors import ConfigError
+from agentrun.shell.batch import load_batch, pending
 from tests.conftest import EXAMPLE
 
 

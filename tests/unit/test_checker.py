@@ -91,7 +91,8 @@ def test_embedding_near_duplicate_within_a_batch(checker):
 
 
 def test_structural_syntheses_dialogues_and_megastructure_parts_pass_the_checker(checker):
-    from agentrun.agents.contractors import Job, candidates_for, megastructure_parts
+    from agentrun.agents.contractors import candidates_for
+    from agentrun.agents.structural import Job, megastructure_parts
 
     job = Job(run="r1", iteration=1, round=1, seed=0)
     out = candidates_for(checker.map, {"brinefire": {ExampleKind.synthesis: 4,
@@ -109,7 +110,7 @@ def test_structural_syntheses_dialogues_and_megastructure_parts_pass_the_checker
 
 
 def test_a_corrected_error_step_passes_and_an_uncorrected_one_does_not(checker):
-    from agentrun.agents.contractors import SynthesisWithErrorOut, render_synthesis
+    from agentrun.agents.briefs import SynthesisWithErrorOut, render_synthesis
 
     fact = "Refining brinefire takes eleven days of slow boiling in copper vats."
     body = dict(theme="Brinefire and Fenwick Reef", conclusion="The reef feeds the lamps.",
@@ -212,7 +213,7 @@ def test_minhash_signatures_persist_beside_chroma(tmp_path, embedder):
 
 
 def test_correction_exercises_pass_the_checker(checker):
-    from agentrun.agents.contractors import Job, structural_exercises
+    from agentrun.agents.structural import Job, structural_exercises
 
     m = checker.map
     corrections = [e for e in structural_exercises(m.node("brinefire"), m,

@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from agentrun.cli import app
+from agentrun.shell.cli import app
 from agentrun.workspace import load_map
 
 runner = CliRunner()

@@ -44,6 +44,6 @@ def test_wrong_type_names_key(tmp_path):
 def test_recipe_is_preset_with_overrides(tmp_path):
     write(tmp_path, "training:\n  preset: gpu-96gb\n  lora_r: 8\n")
     recipe = load_config(tmp_path).recipe()
-    assert recipe["lora_r"] == 8
-    assert recipe["max_seq_len"] == 4096 and recipe["bf16"] is True
-    assert recipe["preset"] == "gpu-96gb"
+    assert recipe.lora_r == 8
+    assert recipe.max_seq_len == 4096 and recipe.bf16 is True
+    assert recipe.preset == "gpu-96gb"

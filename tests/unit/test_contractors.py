@@ -1,22 +1,28 @@
 import json
 from collections import Counter
+from types import SimpleNamespace
 
-from agentrun.agents.checker import normalize
 from agentrun.agents.contractors import (
-    SIZES,
     STRONG_MODEL_SHARE,
-    Job,
     candidates_for,
     deficits_of,
     fact_coverage,
     facts_stated,
-    structural_exercises,
 )
+from agentrun.agents.structural import SIZES, Job, structural_exercises
+from agentrun.agents.text import normalize
+from agentrun.config import Roles
+from agentrun.models import RoleModel
 from agentrun.models.base import GenRequest
 from agentrun.schemas import ExampleKind, Level, ProbeKind
 from tests.unit.test_architect import example_map
 
 JOB = Job(run="r", iteration=1, round=1, seed=0)
+
+
+def as_contractor(backend):
+    """The backend as the contractor role calls it: its default temperature and token cap."""
+    return RoleModel.of(backend, Roles().contractor)
 
 
 class FakeBackend:
@@ -92,7 +98,7 @@ def test_model_work_goes_to_the_backend_in_one_batch_per_schema():
     deficits = {n.id: {ExampleKind.rephrasing: 2, ExampleKind.dialogue: 1,
                        ExampleKind.exercise: 4, ExampleKind.synthesis: 3} for n in m.nodes}
     linked = [n.id for n in m.nodes if m.neighbours(n.id)]
-    out = candidates_for(m, deficits, set(), JOB, backend, retries=0,
+    out = candidates_for(m, deficits, set(), JOB, as_contractor(backend), retries=0,
                          model_share=STRONG_MODEL_SHARE)
     schemas = [name for name, _ in backend.batches]
     assert len(schemas) == len(set(schemas)) == 5  # one batch per output schema
@@ -115,7 +121,7 @@ def test_model_examples_follow_their_level():
     backend = FakeBackend()
     deficits = {n.id: {ExampleKind.rephrasing: 2, ExampleKind.dialogue: 1,
                        ExampleKind.exercise: 3, ExampleKind.synthesis: 3} for n in m.nodes}
-    out = candidates_for(m, deficits, set(), JOB, backend, retries=0,
+    out = candidates_for(m, deficits, set(), JOB, as_contractor(backend), retries=0,
                          model_share=STRONG_MODEL_SHARE)
     for r in backend.requests:
         node = m.node(r.tags["node"])
@@ -141,7 +147,8 @@ def test_model_examples_follow_their_level():
 def test_model_syntheses_carry_their_markers_and_a_corrected_error():
     m = example_map()
     backend = FakeBackend()
-    out = candidates_for(m, {"brinefire": {ExampleKind.synthesis: 6}}, set(), JOB, backend, 0,
+    out = candidates_for(m, {"brinefire": {ExampleKind.synthesis: 6}}, set(), JOB,
+                         as_contractor(backend), 0,
                          model_share={ExampleKind.synthesis: 1.0})
     made = [e for e in out if e.provenance.template == "contractors.synthesis.md"]
     assert len(made) == 6
@@ -155,7 +162,7 @@ def test_model_syntheses_carry_their_markers_and_a_corrected_error():
 
 
 def test_structural_dialogues_have_follow_ups_and_cross_an_anchor():
-    from agentrun.agents.contractors import structural_dialogues
+    from agentrun.agents.structural import structural_dialogues
 
     m = example_map()
     node = m.node("brinefire")
@@ -175,7 +182,7 @@ def words(text):
 
 
 def test_megastructure_parts_fit_the_context_and_keep_every_fact_in_order():
-    from agentrun.agents.contractors import megastructure_parts
+    from agentrun.agents.structural import megastructure_parts
 
     m = example_map()
     parts = megastructure_parts(m, JOB, words, budget=120)
@@ -257,9 +264,12 @@ def test_correction_exercises_mark_a_wrong_step_and_teach_the_fact():
 def test_a_spent_token_budget_starts_no_new_round(tmp_path):
     from langgraph.runtime import Runtime
 
-    from agentrun.agents.architect import plan_map
-    from agentrun.agents.contractors import dispatch_node, tokens_spent
+    from agentrun.agents.contractors import tokens_spent
+    from agentrun.agents.planning import plan_map
     from agentrun.graphs.context import Context
+    from agentrun.graphs.deps import freeze
+    from agentrun.graphs.nodes import dispatch
+    from agentrun.graphs.orchestrator import route_after_dispatch
     from agentrun.sources import read_sources
     from agentrun.workspace import Workspace, save_map
     from tests.conftest import small_workspace
@@ -270,8 +280,14 @@ def test_a_spent_token_budget_starts_no_new_round(tmp_path):
     run.create()
     save_map(plan_map(read_sources(root / "sources").notes, {ExampleKind.exercise: 2}),
              run.map_path)
-    state = {"run_dir": str(run.root), "iteration": 1, "round": 0, "accepted": 0}
-    runtime = Runtime(context=Context(workspace=str(root)))
+    context = Context(workspace=str(root))
+    state = {"run_dir": str(run.root), "iteration": 1, "round": 0, "accepted": 0,
+             "settings": freeze(context)}  # as ingest freezes them
+    runtime = Runtime(context=context)
+
+    def dispatch_node(state, runtime):  # the node counts, the router decides
+        return SimpleNamespace(goto=route_after_dispatch({**state, **dispatch(state, runtime)}))
+
     assert dispatch_node(state, runtime).goto == "contractors"
     (run.round_dir(1, 1)).mkdir(parents=True)
     (run.round_dir(1, 1) / "usage.json").write_text(json.dumps({"contractor_tokens": 60}))
@@ -280,3 +296,21 @@ def test_a_spent_token_budget_starts_no_new_round(tmp_path):
     (run.round_dir(1, 2) / "usage.json").write_text(json.dumps({"contractor_tokens": 45}))
     assert tokens_spent(run) == 105
     assert dispatch_node(state, runtime).goto == "export"  # deficits left, budget spent
+
+
+def test_every_structural_example_names_its_template_and_hash():
+    from agentrun.agents.structural import megastructure_parts
+    from agentrun.prompts import FOLDER, template_hash
+
+    m = example_map()
+    kinds = (ExampleKind.exercise, ExampleKind.rephrasing, ExampleKind.dialogue,
+             ExampleKind.synthesis)
+    out = candidates_for(m, {n.id: dict.fromkeys(kinds, 3) for n in m.nodes}, set(), JOB, None, 0)
+    out += megastructure_parts(m, JOB, lambda t: len(t.split()), budget=200)
+    generators = {e.provenance.generator for e in out}
+    assert {"structural:cloze", "structural:synthesis", "structural:dialogue",
+            "structural:restatement", "structural:megastructure"} <= generators
+    for e in out:
+        name = e.provenance.template
+        assert name.startswith("structural.") and (FOLDER / name).exists(), e.provenance
+        assert e.provenance.template_hash == template_hash(name) and len(name) > 0

@@ -5,9 +5,9 @@ import json
 from typer.testing import CliRunner
 
 from agentrun.agents.checker import Checker
-from agentrun.cli import app
 from agentrun.config import CheckerSettings
 from agentrun.memory.store import Memory
+from agentrun.shell.cli import app
 from agentrun.training.export import preference_pairs
 from agentrun.workspace import save_examples, save_map
 from tests.unit.test_architect import example_map

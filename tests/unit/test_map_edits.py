@@ -3,7 +3,8 @@ the hand edits of unchanged nodes and records what changed."""
 
 import yaml
 
-from agentrun.agents.architect import merge_replan, plan_map
+from agentrun.agents.planning import plan_map
+from agentrun.agents.replan import merge_replan
 from agentrun.schemas import ExampleKind
 from agentrun.sources import read_sources
 from agentrun.workspace import check_map, save_map

@@ -3,9 +3,11 @@ that disagree on a fact, and nodes a re-plan would remove because their sources 
 
 import json
 
-from agentrun.agents.architect import merge_replan, plan_map
-from agentrun.agents.steering import map_forks, review_node, settle_map_forks
+from agentrun.agents.forks import map_forks, settle_map_forks
+from agentrun.agents.planning import plan_map
+from agentrun.agents.replan import merge_replan
 from agentrun.graphs.context import Context
+from agentrun.graphs.nodes import review as review_node
 from agentrun.schemas import Decision, ExampleKind, ForkKind
 from agentrun.sources import read_sources
 from agentrun.workspace import Workspace, load_map, save_map

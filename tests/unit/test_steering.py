@@ -6,19 +6,16 @@ import numpy as np
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
-from agentrun.agents.steering import (
-    Policy,
-    example_forks,
-    parse_answer,
-    plan_fork,
-    review_node,
-    steer_node,
-)
+from agentrun.agents.forks import example_forks, plan_fork
+from agentrun.agents.steering import Policy, parse_answer
 from agentrun.config import Steering
 from agentrun.graphs.context import Context
+from agentrun.graphs.nodes import review as review_node
+from agentrun.graphs.nodes import steer as steer_node
+from agentrun.graphs.orchestrator import route_after_review
 from agentrun.graphs.state import State
+from agentrun.memory.store import open_memory
 from agentrun.schemas import Example, ExampleKind, Provenance, Verdict
-from agentrun.services import memory
 from agentrun.workspace import Workspace, load_examples, save_examples, save_map
 from tests.unit.test_architect import example_map
 
@@ -45,7 +42,7 @@ def a_round(workspace, embedder=None):
     # the checker committed them to the workspace's memory
     vectors = (embedder.embed([e.content() for e in examples]) if embedder is not None
                else np.random.default_rng(0).random((len(examples), 8)))
-    memory(str(Workspace.open(workspace).memory_dir)).add(examples, vectors, "r/01-01")
+    open_memory(Workspace.open(workspace).memory_dir).add(examples, vectors, "r/01-01")
     return run, examples
 
 
@@ -54,8 +51,10 @@ def one_node_graph(name, node):
     g.add_node(name, node)
     g.add_node("dispatch", lambda state: {})  # where an approved plan goes next
     g.add_edge(START, name)
-    if name == "steer":  # the review node routes itself (Command)
+    if name == "steer":
         g.add_edge(name, END)
+    else:  # after review, the orchestrator's own router: dispatch, or the end of a stopped run
+        g.add_conditional_edges(name, route_after_review)
     g.add_edge("dispatch", END)
     return g.compile(checkpointer=InMemorySaver())
 
@@ -127,7 +126,7 @@ def test_a_person_answers_a_fork_and_the_choice_becomes_a_preference(workspace):
     assert {e.id for e in dropped} == {examples[1].id, examples[2].id}
     assert all(e.verdict.reasons[0].code == "not_chosen" for e in dropped)
     assert {e.id for e in load_examples(run.accepted_path)} == kept
-    remembered = memory(str(Workspace.open(workspace).memory_dir))
+    remembered = open_memory(Workspace.open(workspace).memory_dir)
     assert remembered.count() == 3 and set(remembered.existing(sorted(kept))) == kept
     prefs = [json.loads(line) for line in (run.data_dir / "preferences.jsonl").read_text()
              .splitlines()]
@@ -208,5 +207,5 @@ def test_a_person_keeps_an_option_in_their_own_words(workspace, embedder):
     assert {p.rejected[0]["content"] for p in pairs} == {
         examples[2].messages[-1]["content"], examples[3].messages[-1]["content"]}
     assert all(p.chosen[0]["content"] == words for p in pairs)
-    remembered = memory(str(Workspace.open(workspace).memory_dir))
+    remembered = open_memory(Workspace.open(workspace).memory_dir)
     assert set(remembered.existing([mine.id, examples[3].id])) == {mine.id}

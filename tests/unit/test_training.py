@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from agentrun.agents.trainer import train_adapter
-from agentrun.config import PRESETS
+from agentrun.config import PRESETS, Recipe
 from agentrun.errors import TrainingError
 from agentrun.schemas import Example, ExampleKind, Provenance
 from agentrun.training.probes import contains_target, score
@@ -26,10 +26,9 @@ def corpus():
 
 
 def recipe(**changes):
-    r = dict(PRESETS["cpu-tiny"], target_modules=["q_proj", "v_proj"], batch_size=4,
-             max_steps=24, learning_rate=5e-3, seed=0, report_to=[], save_steps=10)
-    r.update(changes)
-    return r
+    return Recipe(**{**PRESETS["cpu-tiny"], "target_modules": ["q_proj", "v_proj"],
+                     "batch_size": 4, "max_steps": 24, "learning_rate": 5e-3, "seed": 0,
+                     "report_to": [], "save_steps": 10, **changes})
 
 
 def test_lora_training_changes_the_adapter_not_the_base(tiny_model, tmp_path):
@@ -238,7 +237,7 @@ def test_training_killed_mid_run_resumes_from_its_last_complete_checkpoint(tiny_
     data = out.parent / "iter-1.train.jsonl"
     export(corpus(), "sft", data)
     r = recipe(max_steps=30, save_steps=5, stage="sft")
-    (out.parent / "iter-1.recipe.json").write_text(json.dumps(r))
+    (out.parent / "iter-1.recipe.json").write_text(r.model_dump_json())
     proc = subprocess.Popen([sys.executable, "-m", "agentrun.training.sft", "--model",
                              str(tiny_model), "--data", str(data), "--out", str(out),
                              "--recipe", str(out.parent / "iter-1.recipe.json")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,9 +18,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.tree import Tree
 
+from agentrun.config import load_config
 from agentrun.errors import AgentrunError
+from agentrun.schemas import RunStatus
+from agentrun.shell import render
+from agentrun.workspace import Run, load_examples, load_map
 
 app = typer.Typer(
     help="Design fine-tuning datasets like a processor: map the sources, generate and check "
@@ -83,14 +87,16 @@ class RichReporter:
         self.tasks[name] = self.progress.add_task(name, total=total or None, info="")
 
     def advance(self, name: str, amount: int = 1, info: str = "") -> None:
-        """Advance a bar; `total=N` as info sets its total."""
+        """Advance a bar, with its status text."""
         task = self.tasks.get(name)
-        if task is None:
-            return
-        if info.startswith("total="):
-            self.progress.update(task, total=int(info.split("=")[1]))
-            return
-        self.progress.update(task, advance=amount, info=info)
+        if task is not None:
+            self.progress.update(task, advance=amount, info=info)
+
+    def set_total(self, name: str, total: int) -> None:
+        """Give an indeterminate bar its total."""
+        task = self.tasks.get(name)
+        if task is not None:
+            self.progress.update(task, total=total)
 
     def stop(self, name: str) -> None:
         """Leave the finished bar on screen."""
@@ -154,13 +160,13 @@ def plan(
     if check:
         _check_map(directory / "map.yaml")
         return
-    from agentrun.runner import plan as plan_map
+    from agentrun.shell.runner import plan as plan_map
     from agentrun.workspace import load_map
 
     path = directory / "map.yaml"
     version = load_map(path).version if path.exists() else 0
     dataset_map = plan_map(directory, use_model=not no_model)
-    console.print(map_tree(dataset_map))
+    console.print(render.map_tree(dataset_map))
     if version and dataset_map.version > version:
         console.print(f"[bold]re-planned[/] v{version} → v{dataset_map.version}:")
         for change in dataset_map.history[-1].changes:
@@ -192,18 +198,6 @@ def _check_map(path: Path) -> None:
                   f"anchors, {len(dataset_map.probes())} probes)")
 
 
-def map_tree(dataset_map: Any) -> Tree:
-    """Render the map as a tree: nodes with level, facts, probes and anchors."""
-    tree = Tree(f"[bold]dataset map[/] v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
-                f"{len(dataset_map.anchors)} anchors, {len(dataset_map.probes())} probes")
-    for node in dataset_map.nodes:
-        branch = tree.add(f"[bold]{node.title}[/] ({node.id}) [cyan]{node.level}[/] "
-                          f"{len(node.facts)} facts, {len(node.probes)} probes")
-        for a in dataset_map.neighbours(node.id):
-            branch.add(f"→ {a.dst} [dim]{a.relation}[/]")
-    return tree
-
-
 @app.command()
 @friendly
 def run(
@@ -227,7 +221,7 @@ def run(
     terminal; without a terminal it stops, waiting, until `agentrun resume RUN --answer`.
     """
     _setup(verbose)
-    from agentrun.runner import start_run
+    from agentrun.shell.runner import start_run
 
     budgets = {k: v for k, v in (("max_rounds", max_rounds), ("wall_time_s", wall_time))
                if v is not None}
@@ -236,7 +230,7 @@ def run(
         overrides["training"] = {"max_steps": max_steps}
     with _bars():
         run_, state = start_run(directory, cycles, max_examples, overrides, auto=auto or None)
-    _summary(run_, _answer_forks(run_, state))
+    render.summary(console, run_, _answer_forks(run_, state))
 
 
 @app.command()
@@ -252,26 +246,26 @@ def resume(
 ) -> None:
     """Continue an interrupted or waiting run from its last checkpoint."""
     _setup(verbose)
-    from agentrun.runner import resume_run
+    from agentrun.shell.runner import resume_run
 
     if edit is not None and answer is None:
         raise AgentrunError("--edit needs --answer LABEL: the option your words replace")
     with _bars():
         run_, state = resume_run(run_dir, answer if edit is None else
                                  {"choice": answer, "text": edit})
-    _summary(run_, _answer_forks(run_, state))
+    render.summary(console, run_, _answer_forks(run_, state))
 
 
 def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Ask the person at each fork while the run waits (a terminal), else say how to answer."""
     import sys
 
-    from agentrun.chat import EDIT
-    from agentrun.runner import resume_run
+    from agentrun.shell.chat import EDIT
+    from agentrun.shell.runner import resume_run
 
     while state.get("pending_fork"):
         pending = state["pending_fork"]
-        show_fork(pending)
+        render.show_fork(console, pending)
         if not sys.stdin.isatty():
             console.print(f"run {run_.id} waits for an answer: `agentrun resume {run_.root} "
                           "--answer LABEL`")
@@ -288,21 +282,6 @@ def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def show_fork(pending: dict[str, Any]) -> None:
-    """Print a fork: the question, why it is asked, and its options."""
-    fork = pending["fork"]
-    console.print(f"\n[bold]fork[/] {fork['id']} — {pending.get('why', '')}", highlight=False)
-    if pending.get("error"):
-        console.print(f"[red]{pending['error']}[/]")
-    console.print(fork["question"], markup=False, highlight=False)
-    for option in fork["options"]:
-        score = f" (score {option['score']:.3f})" if option.get("score") is not None else ""
-        console.print(f"  [bold]{option['label']}[/]{score}: ", end="")
-        console.print(option["text"], markup=False, highlight=False)
-    if fork["kind"] == "examples":
-        console.print("  [bold]none[/]: reject every option")
-
-
 @app.command()
 @friendly
 def status(
@@ -311,56 +290,40 @@ def status(
     rejections: Annotated[bool, typer.Option(help="List rejected examples by reason.")] = False,
 ) -> None:
     """Show where a run stands (its fork, counts, scores), or list a workspace's runs."""
-    from agentrun.runner import run_state
-    from agentrun.workspace import Run, load_examples
+    from agentrun.shell.runner import pending_fork, run_state
+    from agentrun.shell.studio import server_fork
 
     if (run_dir / "runs").is_dir() and not (run_dir / "checkpoints.sqlite").exists():
         _list_runs(run_dir)
         return
     run_ = Run.find(run_dir)
     meta = run_.meta()
-    if meta.get("driver") == "langgraph server":  # its checkpoints live in the server
-        import json
-
-        console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
-                      + (f" at fork {meta['fork']}" if meta.get("fork") else "")
-                      + f"; it runs on the LangGraph server {meta.get('server') or ''} "
-                      "(`agentrun studio`)")
-        if meta.get("status") == "waiting":
-            from agentrun.studio import server_fork
-
-            pending = server_fork(meta)
-            if pending is not None:
-                show_fork(pending)
-                console.print(f"answer in Studio, or with `agentrun resume {run_.root} "
-                              "--answer LABEL`")
+    if meta.driver == "langgraph server":  # its checkpoints live in the server
+        console.print(render.status_line(run_, meta))
+        pending = server_fork(meta) if meta.status == RunStatus.waiting else None
+        if pending is not None:
+            render.show_fork(console, pending)
+            console.print(f"answer in Studio, or with `agentrun resume {run_.root} "
+                          "--answer LABEL`")
         summary = run_.root / "summary.json"
         if summary.exists():
-            _summary(run_, json.loads(summary.read_text()), header=False)
+            render.summary(console, run_, json.loads(summary.read_text()), header=False)
         return
     snap = run_state(run_)
-    console.print(f"run {run_.id}: [bold]{meta.get('status', '?')}[/]"
-                  + (f", next: {', '.join(snap['next'])}" if snap["next"] else ""))
-    if meta.get("error"):
-        console.print(f"[red]last error:[/] {meta['error']}")
-    if meta.get("status") == "waiting":
-        from agentrun.runner import pending_fork
-
-        pending = pending_fork(run_)
-        if pending is not None:
-            show_fork(pending)
-            console.print(f"answer with `agentrun resume {run_.root} --answer LABEL`")
-    _summary(run_, snap["values"], header=False)
+    console.print(render.status_line(run_, meta, snap))
+    if meta.error:
+        console.print(f"[red]last error:[/] {meta.error}")
+    pending = pending_fork(run_) if meta.status == RunStatus.waiting else None
+    if pending is not None:
+        render.show_fork(console, pending)
+        console.print(f"answer with `agentrun resume {run_.root} --answer LABEL`")
+    render.summary(console, run_, snap["values"], header=False)
     if rejections:
-        _rejections(load_examples(run_.rejected_path))
+        render.rejections(console, load_examples(run_.rejected_path))
 
 
 def _list_runs(directory: Path) -> None:
     """Print one line per run of a workspace: id, status, fork waited at, examples."""
-    import json
-
-    from agentrun.workspace import Run
-
     table = Table(title=f"runs of {directory}", show_edge=False)
     for column in ("run", "status", "waiting at", "accepted", "rejected"):
         table.add_column(column)
@@ -373,24 +336,9 @@ def _list_runs(directory: Path) -> None:
             counts = {"accepted": run_.accepted_path.read_text().count("\n"),
                       "rejected": run_.rejected_path.read_text().count("\n")
                       if run_.rejected_path.exists() else 0}
-        table.add_row(run_.id, str(meta.get("status", "?")), meta.get("fork") or "-",
+        table.add_row(run_.id, meta.status.value, meta.fork or "-",
                       str(counts.get("accepted", "-")), str(counts.get("rejected", "-")))
     console.print(table)
-
-
-def _rejections(rejected: list[Any]) -> None:
-    """Print rejected examples grouped by their first reason."""
-    groups: dict[str, list[Any]] = {}
-    for ex in rejected:
-        code = ex.verdict.reasons[0].code.value if ex.verdict and ex.verdict.reasons else "?"
-        groups.setdefault(code, []).append(ex)
-    for code, rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        console.print(f"\n[bold]{code}[/] ({len(rows)})")
-        for ex in rows:
-            reason = ex.verdict.reasons[0]
-            clash = f" ↔ {reason.other}" if reason.other else ""
-            console.print(f"  {ex.id} {ex.node_id}/{ex.kind}: {reason.detail}{clash}",
-                          markup=False, highlight=False)
 
 
 @app.command()
@@ -415,7 +363,6 @@ def export(
         write_card,
     )
     from agentrun.training.export import export as write
-    from agentrun.workspace import Run, load_examples, load_map
 
     if fmt not in FORMATS:
         raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(FORMATS)}")
@@ -456,16 +403,15 @@ def train(
     import time
 
     from agentrun.agents.trainer import train_run
-    from agentrun.services import settings
-    from agentrun.workspace import Run
+    from agentrun.graphs.deps import Deps
 
     run_ = Run.find(run_dir)
     changes = {k: v for k, v in (("preset", preset), ("max_steps", max_steps), ("dpo", dpo))
                if v is not None}
-    cfg = settings(str(run_.workspace.root), {"training": changes} if changes else {})
+    cfg = load_config(run_.workspace.root, {"training": changes} if changes else {})
     target = out or run_.root / "adapters" / time.strftime("train-%Y%m%d-%H%M%S")
     with _bars():
-        result = train_run(cfg, run_, target)
+        result = train_run(cfg, run_, target, Deps(cfg, run_.workspace, run_).student_dir)
     m = result.metrics
     console.print(f"adapter: {result.adapter}\n{m['steps']} steps on {m['examples']} examples "
                   f"({m.get('tokens', 0)} tokens, loss on {m.get('loss_on', '?')}); loss "
@@ -489,42 +435,20 @@ def eval_(
     """Score every probe of the run's map on the base student and on an adapter."""
     _setup(verbose)
     from agentrun.agents.evaluator import evaluate, write_report
-    from agentrun.services import settings, student_dir
-    from agentrun.workspace import Run, load_map
+    from agentrun.graphs.deps import Deps
 
     run_ = Run.find(run_dir)
-    cfg = settings(str(run_.workspace.root), {})
+    cfg = load_config(run_.workspace.root)
     dataset_map = load_map(run_.map_path)
     with _bars():
-        report = evaluate(dataset_map, student_dir(cfg), adapter.resolve(),
+        report = evaluate(dataset_map, Deps(cfg, run_.workspace, run_).student_dir,
+                          adapter.resolve(),
                           adapter.parent / f"{adapter.name}.train.jsonl", run_.id, 0,
                           cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens, guard)
     path = out or run_.reports_dir / f"eval-{adapter.name}.json"
     chart = write_report(report, dataset_map, path)
-    eval_tables(report, dataset_map.titles())
+    render.eval_tables(console, report, dataset_map.titles())
     console.print(f"report: {path}\nchart: {chart}")
-
-
-def eval_tables(report: Any, titles: dict[str, str]) -> None:
-    """Print probe scores before → after, per kind and per node, and the forgetting guard."""
-    for key, label in (("kind", "kind"), ("node_id", "node")):
-        t = Table(title=f"probes per {label}, before → after", show_edge=False)
-        for col in (label, "n", "accuracy", "Δ acc", "mean log-prob", "Δ log-prob"):
-            t.add_column(col, justify="left" if col == label else "right")
-        rows = report.summary(key)
-        gain = {k: s["logprob_after"] - s["logprob_before"] for k, s in rows.items()}
-        for name in (sorted(rows, key=gain.__getitem__) if key == "node_id" else rows):
-            s = rows[name]
-            t.add_row(titles.get(name, name)[:36], str(int(s["n"])),
-                      f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
-                      f"{s['acc_after'] - s['acc_before']:+.2f}",
-                      f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}", f"{gain[name]:+.2f}")
-        console.print(t)
-    if report.guard:
-        f = report.forgetting()
-        console.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
-                      f"answered before training still answered "
-                      f"({f['answered_after']}/{f['questions']} after)")
 
 
 @app.command()
@@ -541,12 +465,12 @@ def chat(
     _setup(verbose)
     from rich.markup import escape
 
-    from agentrun.chat import chat as converse
+    from agentrun.shell.chat import chat as converse
 
     def ask(label: str) -> str:
         return console.input(f"[bold]{escape(label)}>[/] ")
 
-    converse(target, lambda text: console.print(text, highlight=False), ask)
+    converse(target, console, ask)
 
 
 @app.command()
@@ -564,7 +488,7 @@ def batch(
     _setup(verbose)
     from rich.live import Live
 
-    from agentrun.batch import load_batch, pending, progress_line, run_batch
+    from agentrun.shell.batch import load_batch, pending, progress_line, run_batch
 
     loaded = load_batch(jobs_file)
     todo = pending(loaded)
@@ -631,33 +555,9 @@ def studio(
     Runs started there (Studio's form: workspace, cycles, max_examples, auto) write to
     DIR/runs/ like the CLI's; forks are answered in Studio with {"choice": "A"}.
     """
-    from agentrun.studio import serve
+    from agentrun.shell.studio import serve
 
     serve(directory, port, host, browser)
-
-
-def _summary(run_: Any, state: dict[str, Any], header: bool = True) -> None:
-    if header and not state.get("pending_fork"):
-        console.print(f"\n[bold]run {run_.id}[/] "
-                      f"{state.get('status') or 'finished'}: {run_.root}")
-    table = Table(title="examples", show_edge=False)
-    table.add_column("accepted", justify="right")
-    table.add_column("rejected", justify="right")
-    table.add_column("by reason")
-    reasons = state.get("rejected_by_reason") or {}
-    table.add_row(str(state.get("accepted", 0)), str(state.get("rejected", 0)),
-                  ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "-")
-    console.print(table)
-    if state.get("train_loss") is not None:
-        console.print(f"training loss: {state['train_loss']:.3f}")
-    if state.get("report") and Path(state["report"]).exists():
-        from agentrun.schemas import EvalReport
-        from agentrun.workspace import load_map
-
-        report = EvalReport.model_validate_json(Path(state["report"]).read_text())
-        eval_tables(report, load_map(run_.map_path).titles())
-        console.print(f"report: {state['report']} (chart: "
-                      f"{Path(state['report']).with_suffix('.png').name})")
 
 
 def main() -> None:

@@ -15,9 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
 
+from agentrun.agents.instructions import InstructionError, apply_edit, map_diff, understand
+from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
+from agentrun.graphs.deps import Deps, settings_of
+from agentrun.schemas import NodeStatus, RunStatus
+from agentrun.shell import render
+from agentrun.shell.runner import pending_fork, prepare_run, resume_run, run_state
 from agentrun.workspace import Run, load_examples, load_map, save_map
 
 HELP = """commands:
@@ -40,9 +47,9 @@ WHY = re.compile(r"(?i)^why(?: was| is)?(?: example)? ([\w:-]+)(?: rejected)?\??
 class Chat:
     """One person steering one run: commands in, the run's progress and forks out."""
 
-    def __init__(self, run: Run, say: Callable[[str], None], ask: Callable[[str], str]):
+    def __init__(self, run: Run, out: Console, ask: Callable[[str], str]):
         self.run = run
-        self.say = say
+        self.out = out
         self.ask = ask
         self.worker: threading.Thread | None = None
         self.pause_flag = threading.Event()
@@ -64,9 +71,11 @@ class Chat:
         self.worker = threading.Thread(target=self._drive, args=(answer,), daemon=True)
         self.worker.start()
 
-    def _drive(self, answer: Any) -> None:
-        from agentrun.runner import resume_run
+    def say(self, text: str) -> None:
+        """Print a line (rich markup) to the person's console."""
+        self.out.print(text, highlight=False)
 
+    def _drive(self, answer: Any) -> None:
         try:
             _, self.state = resume_run(self.run.root, answer, should_stop=self.pause_flag.is_set,
                                        on_step=self._step, who="agentrun chat")
@@ -89,15 +98,13 @@ class Chat:
         self._apply_queued()
 
     def _report_end(self) -> None:
-        from agentrun import cli
-
         if self.state.get("pending_fork"):
-            cli.show_fork(self.state["pending_fork"])
+            render.show_fork(self.out, self.state["pending_fork"])
             self.say("answer with a label (or `none`), or keep talking")
         elif self.state.get("paused_before"):
             self.say(f"paused before {', '.join(self.state['paused_before'])}; `go` goes on")
         else:
-            cli._summary(self.run, self.state)
+            render.summary(self.out, self.run, self.state)
 
     def stop(self) -> None:
         """Pause a going run and wait for it to stop between two nodes."""
@@ -132,9 +139,7 @@ class Chat:
             else:
                 self.say("the run is not going")
         elif low == "rejected":
-            from agentrun import cli
-
-            cli._rejections(self.rejected())
+            render.rejections(self.out, self.rejected())
         elif WHY.match(text):
             self.why(WHY.match(text).group(1))  # type: ignore[union-attr]
         elif EDIT.match(text):
@@ -152,21 +157,16 @@ class Chat:
         meta = self.run.meta()
         if self.running:
             self.say("the run is going; `pause` stops it after the current step")
-        elif meta.get("status") == "waiting":
-            self.say(f"the run waits at fork {meta.get('fork')}: answer it first (`status` "
-                     "shows it)")
-        elif meta.get("status") in ("done", "stopped"):
-            self.say(f"the run is {meta['status']}; start another with `agentrun chat "
+        elif meta.status == RunStatus.waiting:
+            self.say(f"the run waits at fork {meta.fork}: answer it first (`status` shows it)")
+        elif meta.finished:
+            self.say(f"the run is {meta.status}; start another with `agentrun chat "
                      f"{self.run.workspace.root}`")
         else:
             self.go()
 
     def answer(self, answer: Any) -> None:
         """Settle the fork the run waits at; an answer that is no option changes nothing."""
-        from agentrun.agents.steering import parse_answer
-        from agentrun.runner import pending_fork
-        from agentrun.schemas import Fork
-
         if self.running:
             self.say("the run is going; no fork waits for an answer")
             return
@@ -175,38 +175,31 @@ class Chat:
             self.say("no fork waits for an answer (`status` shows where the run is)")
             return
         try:
-            parse_answer(Fork.model_validate(pending["fork"]), answer)
-        except ValueError as exc:
+            check_answer(pending, answer, self.run.id)
+        except AgentrunError as exc:
             self.say(f"[red]{escape(str(exc))}[/]; nothing changed")
             return
         self.go(answer)
 
     def status(self) -> None:
         """Print where the run is and the fork it waits at."""
-        from agentrun import cli
-        from agentrun.runner import pending_fork, run_state
-
         meta = self.run.meta()
         if self.running:
             self.say(f"run {self.run.id}: going (last step done: {self.last_node or '-'})")
             return
-        snap = run_state(self.run)
-        values = snap["values"]
-        self.say(f"run {self.run.id}: [bold]{meta.get('status', '?')}[/]"
-                 + (f", next: {', '.join(snap['next'])}" if snap["next"] else "")
-                 + f"; cycle {values.get('iteration', '-')}, round {values.get('round', '-')}, "
-                 f"{values.get('accepted', 0)} accepted, {values.get('rejected', 0)} rejected")
+        self.say(render.status_line(self.run, meta, run_state(self.run)))
         weak = self._weak_nodes()
         if weak:
             self.say(f"weak nodes: {', '.join(n.id for n in weak)}")
-        if meta.get("status") == "waiting":
+        if meta.status == RunStatus.waiting:
             pending = pending_fork(self.run)
             if pending is not None:
-                cli.show_fork(pending)
+                render.show_fork(self.out, pending)
 
     def _weak_nodes(self) -> list[Any]:
         path = self.run.workspace.map_path
-        return [n for n in load_map(path).nodes if n.status == "weak"] if path.exists() else []
+        return [n for n in load_map(path).nodes if n.status == NodeStatus.weak] \
+            if path.exists() else []
 
     def weak(self) -> None:
         """Print the weak nodes with their log-prob gain per probe kind."""
@@ -248,8 +241,6 @@ class Chat:
 
     def instruct(self, text: str) -> None:
         """Turn words into a map edit, show the diff, apply it once approved."""
-        from agentrun.agents.instructions import InstructionError, apply_edit, map_diff, understand
-
         ws = self.run.workspace
         if not ws.map_path.exists():
             self.say("the map is not planned yet; wait for the plan fork")
@@ -280,20 +271,15 @@ class Chat:
 
     def _architect(self) -> Any:
         """The architect model for instructions the rules do not cover (never the embedded)."""
-        from agentrun.graphs.context import Context
-        from agentrun.services import backend, resolve
-
-        # the run's own settings, as its nodes resolve them (the context it started with)
-        cfg, ws, _ = resolve(Context(workspace=str(self.run.workspace.root)),
-                             {"run_dir": str(self.run.root)})
+        # the run's own settings, as its nodes resolve them (frozen when it started)
+        values = run_state(self.run)["values"] if self.run.checkpoints.exists() else {}
+        cfg = settings_of({"run_dir": str(self.run.root), **values})
         if cfg.roles.architect.model == "embedded":
             return None
-        return backend(cfg, ws, "architect")
+        return Deps(cfg, self.run.workspace, self.run).model("architect")
 
     def _apply_queued(self) -> None:
         """Apply approved edits to the workspace's map and the run's copy (between nodes)."""
-        from agentrun.agents.instructions import apply_edit
-
         with self.edits_lock:
             edits, self.edits = self.edits, []
         ws = self.run.workspace
@@ -312,8 +298,6 @@ class Chat:
 
 def open_chat(target: str | Path) -> tuple[Run, bool]:
     """Return the run a chat attaches to: a run folder, or a new run of a workspace (True)."""
-    from agentrun.runner import prepare_run
-
     path = Path(target)
     if (path / "run.json").exists() or (path / "checkpoints.sqlite").exists():
         return Run.find(path), False
@@ -322,20 +306,20 @@ def open_chat(target: str | Path) -> tuple[Run, bool]:
     return prepare_run(path, auto=False), True
 
 
-def chat(target: str | Path, say: Callable[[str], None], ask: Callable[[str], str]) -> Run:
+def chat(target: str | Path, out: Console, ask: Callable[[str], str]) -> Run:
     """Run the conversation until the person leaves; the run stays resumable."""
     run, new = open_chat(target)
     meta = run.meta()
-    if meta.get("driver") == "langgraph server":
+    if meta.driver == "langgraph server":
         raise AgentrunError(f"{run.id} runs on a LangGraph server (`agentrun studio`): steer it "
                             "there")
     with run.writer("agentrun chat"):
-        session = Chat(run, say, ask)
-        say(f"run {run.id} ({'new' if new else meta.get('status', '?')}); `help` lists "
-            "what you can say")
+        session = Chat(run, out, ask)
+        session.say(f"run {run.id} ({'new' if new else meta.status}); `help` lists what you "
+                    "can say")
         if new:
             session.go()
-        elif meta.get("status") == "waiting":
+        elif meta.status == RunStatus.waiting:
             session.status()
         try:
             while True:
@@ -348,6 +332,6 @@ def chat(target: str | Path, say: Callable[[str], None], ask: Callable[[str], st
         except KeyboardInterrupt:
             pass
         session.stop()
-    say(f"left run {run.id} ({run.meta().get('status', '?')}); come back with `agentrun chat "
-        f"{run.root}`")
+    session.say(f"left run {run.id} ({run.meta().status}); come back with `agentrun chat "
+                f"{run.root}`")
     return run

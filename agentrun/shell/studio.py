@@ -16,16 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
-from agentrun.graphs.context import WORKSPACE_ENV
+from agentrun.graphs.context import SERVER_ENV, WORKSPACE_ENV
+from agentrun.schemas import RunMeta
 from agentrun.workspace import Workspace, atomic_write_text
 
 GRAPH = "agentrun.graphs.orchestrator:graph"
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl=http://{host}:{port}"
-
-
-SERVER_ENV = "AGENTRUN_SERVER_URL"
-"""Set for the server's graph: the address its runs record, so the CLI can answer their forks."""
 
 
 def write_config(ws: Workspace, url: str = "http://127.0.0.1:2024") -> Path:
@@ -67,11 +65,11 @@ def serve(directory: str | Path, port: int = 2024, host: str = "127.0.0.1",
     os.execv(cmd[0], cmd)
 
 
-def server_thread(meta: dict[str, Any]) -> tuple[Any, str]:
+def server_thread(meta: RunMeta) -> tuple[Any, str]:
     """Return an SDK client for a server run's thread and its id; one-line error if unreachable."""
     from langgraph_sdk import get_sync_client
 
-    url, thread = meta.get("server"), meta.get("thread")
+    url, thread = meta.server, meta.thread
     if not url or not thread:
         raise AgentrunError("this run was started on a LangGraph server that did not record its "
                             "address; steer it in Studio")
@@ -81,33 +79,24 @@ def server_thread(meta: dict[str, Any]) -> tuple[Any, str]:
     except Exception as exc:  # noqa: BLE001 - connection refused, 404: one line either way
         raise AgentrunError(f"the LangGraph server at {url} does not answer for thread "
                             f"{thread} ({type(exc).__name__}); start it with `agentrun studio "
-                            f"{meta.get('workspace', 'DIR')}`") from None
+                            f"{meta.workspace or 'DIR'}`") from None
     return client, thread
 
 
-def server_fork(meta: dict[str, Any]) -> dict[str, Any] | None:
+def server_fork(meta: RunMeta) -> dict[str, Any] | None:
     """Return the fork a server run's thread waits at, or None."""
     client, thread = server_thread(meta)
     interrupts = client.threads.get_state(thread).get("interrupts") or []
     return dict(interrupts[0]["value"]) if interrupts else None
 
 
-def resume_on_server(meta: dict[str, Any], answer: Any) -> dict[str, Any]:
+def resume_on_server(meta: RunMeta, answer: Any, run_id: str) -> dict[str, Any]:
     """Answer a server run's fork through the SDK (what Studio does) and wait for the run."""
-    from agentrun.agents.steering import parse_answer
-    from agentrun.schemas import Fork
-
     client, thread = server_thread(meta)
     fork = server_fork(meta)
     if fork is None:
         raise AgentrunError("this server run waits at no fork; continue it in Studio")
-    if answer is None:
-        raise AgentrunError(f"the run waits at fork {fork['fork']['id']}: answer it with "
-                            "`agentrun resume RUN --answer LABEL`")
-    try:
-        parse_answer(Fork.model_validate(fork["fork"]), answer)
-    except ValueError as exc:
-        raise AgentrunError(f"fork {fork['fork']['id']}: {exc}") from None
+    check_answer(fork, answer, run_id)
     client.runs.wait(thread, "agentrun", command={"resume": answer})
     state = dict(client.threads.get_state(thread)["values"])
     waiting = server_fork(meta)

@@ -32,9 +32,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentrun.agents.contractors import tokens_spent
 from agentrun.config import load_config, read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
-from agentrun.workspace import Run, atomic_write_text
+from agentrun.shell.runner import prepare_run
+from agentrun.workspace import Run, Workspace, atomic_write_text
 
 FINAL = ("done", "stopped")
 
@@ -118,9 +120,6 @@ class Batch:
 
 def load_batch(path: str | Path) -> Batch:
     """Read and check a batch file (every job's workspace and settings) before anything runs."""
-    from agentrun.services import settings
-    from agentrun.workspace import Workspace
-
     path = Path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: no such batch file")
@@ -138,7 +137,7 @@ def load_batch(path: str | Path) -> Batch:
         try:
             load_config(None, overrides)  # a mistake in this file is named as this file's
             ws = Workspace.open(path.parent / js.workspace)
-            settings(str(ws.root), overrides)
+            load_config(ws.root, overrides)
         except AgentrunError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         jobs.append(Job(js, ws.root, overrides))
@@ -161,8 +160,6 @@ def pending(batch: Batch) -> list[Job]:
 
 def _start(batch: Batch, job: Job) -> subprocess.Popen[bytes]:
     """Start (or resume) a job's run in a child process writing to the job's log."""
-    from agentrun.runner import prepare_run
-
     run_dir = job.state.get("run")
     if not run_dir or not (Path(run_dir) / "run.json").exists():
         run = prepare_run(job.workspace, overrides=job.overrides, auto=True)
@@ -171,7 +168,8 @@ def _start(batch: Batch, job: Job) -> subprocess.Popen[bytes]:
     log = (batch.logs_dir / f"{job.spec.name}.log").open("ab")
     job.state.update(status="running", started=time.time(), ended=None, error=None)
     env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.Popen([sys.executable, "-m", "agentrun.cli", "resume", job.state["run"]],
+    cmd = [sys.executable, "-m", "agentrun.shell.cli", "resume", job.state["run"]]
+    return subprocess.Popen(cmd,
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env)
 
@@ -180,17 +178,15 @@ def _finish(job: Job, code: int) -> None:
     """Record how a job's child ended, with the run's own status and results."""
     run = Run(Path(job.state["run"]))
     meta = run.meta()
-    job.state.update(ended=time.time(), status=meta.get("status", "failed") if code == 0
+    job.state.update(ended=time.time(), status=meta.status.value if code == 0
                      else "interrupted" if code == 130 else "failed")
     if job.state["status"] == "failed":
-        job.state["error"] = meta.get("error") or f"exit code {code}; see the job's log"
+        job.state["error"] = meta.error or f"exit code {code}; see the job's log"
     job.state["results"] = results_of(run)
 
 
 def results_of(run: Run) -> dict[str, Any]:
     """Return a run's headline numbers: examples, tokens, loss, log-prob gains per kind."""
-    from agentrun.agents.contractors import tokens_spent
-
     summary_path = run.root / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     gains = {kind: round(s["logprob_after"] - s["logprob_before"], 3)

@@ -1,6 +1,6 @@
 """The Python API: plan a workspace, run the loop durably, resume a run, read its status.
 
-from agentrun.runner import start_run
+from agentrun.shell.runner import start_run
 run, state = start_run("examples/orvane", cycles=1)
 """
 
@@ -9,37 +9,42 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from agentrun.agents.planning import plan_workspace
+from agentrun.agents.steering import check_answer
 from agentrun.config import AgentrunConfig
 from agentrun.errors import AgentrunError
 from agentrun.graphs.context import Context
-from agentrun.schemas import DatasetMap
+from agentrun.graphs.deps import Deps
+from agentrun.graphs.orchestrator import compile_graph
+from agentrun.schemas import DatasetMap, RunMeta, RunStatus
+from agentrun.shell.studio import resume_on_server
+from agentrun.sources import read_sources
 from agentrun.workspace import Run, Workspace
 
 
 def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, AgentrunConfig]:
     """Check everything a user can get wrong before any run folder is created."""
-    from agentrun.services import settings, student_dir
-    from agentrun.sources import read_sources
-
     ws = Workspace.open(workspace)
-    cfg = settings(str(ws.root), context.settings_overrides())
+    cfg = context.resolve()
     read_sources(ws.sources_dir)  # a folder without one readable note fails here, clearly
-    student_dir(cfg)
+    _ = Deps(cfg, ws).student_dir  # a missing student model fails here, in one line
     return ws, cfg
 
 
 def plan(workspace: str | Path, use_model: bool = True,
          overrides: dict[str, Any] | None = None) -> DatasetMap:
     """Plan (or reuse) the workspace's map and return it."""
-    from agentrun.agents.architect import plan_workspace
-    from agentrun.services import settings
-
     ws = Workspace.open(workspace)
-    return plan_workspace(ws, settings(str(ws.root), overrides or {}), use_model)
+    cfg = Context(workspace=str(ws.root), overrides=overrides or {}).resolve()
+    model = Deps(cfg, ws).model("architect") if use_model and cfg.generation.model_generators \
+        else None
+    return plan_workspace(ws, cfg, model)
 
 
 def start_run(workspace: str | Path, cycles: int | None = None, max_examples: int | None = None,
@@ -67,8 +72,8 @@ def prepare_run(workspace: str | Path, cycles: int | None = None,
                       max_examples=max_examples, overrides=overrides or {}, auto=auto)
     ws, _ = preflight(workspace, context)
     run = ws.new_run()
-    run.update_meta(workspace=context.workspace, context=asdict(context), status="created",
-                    driver="cli")
+    run.update_meta(workspace=context.workspace, context=context.record(ws.root),
+                    status=RunStatus.created, driver="cli")
     return run
 
 
@@ -83,49 +88,36 @@ def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bo
     receives each node's name and update as it finishes.
     """
     run = Run.find(ref)
-    meta = run.meta()
-    if meta.get("status") in ("done", "stopped"):
-        raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
-                            "`agentrun run`")
-    if meta.get("driver") == "langgraph server":  # its checkpoints live in the server
-        from agentrun.studio import resume_on_server
-
-        return run, resume_on_server(meta, answer)
+    meta = _unfinished(run)
+    if meta.driver == "langgraph server":  # its checkpoints live in the server
+        return run, resume_on_server(meta, answer, run.id)
     with run.writer(who):
         return run, _resume(run, answer, should_stop, on_step)
 
 
-def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
-            on_step: Callable[[str, dict[str, Any]], None] | None) -> dict[str, Any]:
-    from langgraph.types import Command
-
-    from agentrun.agents.steering import parse_answer
-
-    meta = run.meta()  # read again under the writer lock
-    if meta.get("status") in ("done", "stopped"):
+def _unfinished(run: Run) -> RunMeta:
+    """Return a run's record; a finished run is refused in one line."""
+    meta = run.meta()
+    if meta.finished:
         raise AgentrunError(f"{run.root}: this run already finished; start a new one with "
                             "`agentrun run`")
+    return meta
+
+
+def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
+            on_step: Callable[[str, dict[str, Any]], None] | None) -> dict[str, Any]:
+    meta = _unfinished(run)  # read again under the writer lock
     snap = _snapshot(run)
     fork = _fork_of(snap)
-    if fork is not None and answer is None:
-        raise AgentrunError(f"{run.id} waits at fork {fork['fork']['id']}: answer it with "
-                            "`agentrun resume RUN --answer LABEL`")
-    if fork is None and answer is not None:
-        raise AgentrunError(f"{run.id} waits at no fork; resume it without --answer")
-    if fork is not None:
-        from agentrun.schemas import Fork
-
-        try:
-            parse_answer(Fork.model_validate(fork["fork"]), answer)
-        except ValueError as exc:
-            raise AgentrunError(f"fork {fork['fork']['id']}: {exc}") from None
-    context = Context(**meta["context"]) if "context" in meta else Context(  # older runs
-        workspace=meta["workspace"], cycles=meta.get("cycles"), auto=meta.get("auto"),
-        max_examples=meta.get("max_examples"), overrides=meta.get("overrides", {}))
+    check_answer(fork, answer, run.id)
+    extra = meta.model_extra or {}
+    context = Context(**meta.context) if meta.context else Context(  # older runs
+        workspace=meta.workspace, cycles=extra.get("cycles"), auto=extra.get("auto"),
+        max_examples=extra.get("max_examples"), overrides=extra.get("overrides", {}))
     graph_input: Any = None if fork is None else Command(resume=answer)
     if not snap.values:  # no checkpoint yet: the graph begins at ingest
         graph_input = {"run_dir": str(run.root)}
-    run.update_meta(status="running")
+    run.update_meta(status=RunStatus.running)
     return _drive(run, context, graph_input, should_stop, on_step)
 
 
@@ -148,10 +140,6 @@ def _fork_of(snap: Any) -> dict[str, Any] | None:
 @contextmanager
 def checkpointed_graph(run: Run) -> Iterator[Any]:
     """Yield the orchestrator compiled with the run's SQLite checkpointer."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from agentrun.graphs.orchestrator import compile_graph
-
     conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
     try:
         yield compile_graph(SqliteSaver(conn))
@@ -174,19 +162,20 @@ def _drive(run: Run, context: Context, graph_input: Any,
                     break  # the checkpoint of the last finished node is kept
             snap = graph.get_state(config)
         except BaseException as exc:
-            run.update_meta(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            run.update_meta(status=RunStatus.failed, error=f"{type(exc).__name__}: {exc}"[:500])
             raise
     state = dict(snap.values)
     fork = _fork_of(snap)
     if fork is not None:
-        run.update_meta(status="waiting", error=None, fork=fork["fork"]["id"])
+        run.update_meta(status=RunStatus.waiting, error=None, fork=fork["fork"]["id"])
         state["pending_fork"] = fork
         return state
     if snap.next:  # stopped between nodes on request
-        run.update_meta(status="paused", error=None, fork=None)
+        run.update_meta(status=RunStatus.paused, error=None, fork=None)
         state["paused_before"] = list(snap.next)
         return state
-    status = "stopped" if str(state.get("status", "")).startswith("stopped") else "done"
+    stopped = str(state.get("status", "")).startswith("stopped")
+    status = RunStatus.stopped if stopped else RunStatus.done
     run.update_meta(status=status, error=None, fork=None)
     return state
 

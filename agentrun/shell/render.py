@@ -1,0 +1,117 @@
+"""What the shell shows a person, for the CLI and the chat alike.
+
+The map as a tree, forks, a run's status and summary, the rejections and the evaluation tables,
+each printed to the console it is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from agentrun.schemas import DatasetMap, EvalReport, Example, RunMeta
+from agentrun.workspace import Run, load_map
+
+
+def map_tree(dataset_map: DatasetMap) -> Tree:
+    """Render the map as a tree: nodes with level, facts, probes and anchors."""
+    tree = Tree(f"[bold]dataset map[/] v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
+                f"{len(dataset_map.anchors)} anchors, {len(dataset_map.probes())} probes")
+    for node in dataset_map.nodes:
+        branch = tree.add(f"[bold]{node.title}[/] ({node.id}) [cyan]{node.level}[/] "
+                          f"{len(node.facts)} facts, {len(node.probes)} probes")
+        for a in dataset_map.neighbours(node.id):
+            branch.add(f"→ {a.dst} [dim]{a.relation}[/]")
+    return tree
+
+
+def show_fork(out: Console, pending: dict[str, Any]) -> None:
+    """Print a fork: the question, why it is asked, and its options."""
+    fork = pending["fork"]
+    out.print(f"\n[bold]fork[/] {fork['id']} — {pending.get('why', '')}", highlight=False)
+    if pending.get("error"):
+        out.print(f"[red]{pending['error']}[/]")
+    out.print(fork["question"], markup=False, highlight=False)
+    for option in fork["options"]:
+        score = f" (score {option['score']:.3f})" if option.get("score") is not None else ""
+        out.print(f"  [bold]{option['label']}[/]{score}: ", end="")
+        out.print(option["text"], markup=False, highlight=False)
+    if fork["kind"] == "examples":
+        out.print("  [bold]none[/]: reject every option")
+
+
+def status_line(run: Run, meta: RunMeta, snap: dict[str, Any] | None = None) -> str:
+    """Return a run's status in one line: status, the fork or next node, and its counts."""
+    line = f"run {run.id}: [bold]{meta.status}[/]"
+    if meta.driver == "langgraph server":
+        return (line + (f" at fork {meta.fork}" if meta.fork else "")
+                + f"; it runs on the LangGraph server {meta.server or ''} (`agentrun studio`)")
+    if snap is None:
+        return line
+    values = snap["values"]
+    return (line + (f", next: {', '.join(snap['next'])}" if snap["next"] else "")
+            + f"; cycle {values.get('iteration', '-')}, round {values.get('round', '-')}, "
+            f"{values.get('accepted', 0)} accepted, {values.get('rejected', 0)} rejected")
+
+
+def rejections(out: Console, rejected: list[Example]) -> None:
+    """Print rejected examples grouped by their first reason."""
+    groups: dict[str, list[Example]] = {}
+    for ex in rejected:
+        code = ex.verdict.reasons[0].code.value if ex.verdict and ex.verdict.reasons else "?"
+        groups.setdefault(code, []).append(ex)
+    for code, rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        out.print(f"\n[bold]{code}[/] ({len(rows)})")
+        for ex in rows:
+            assert ex.verdict is not None
+            reason = ex.verdict.reasons[0]
+            clash = f" ↔ {reason.other}" if reason.other else ""
+            out.print(f"  {ex.id} {ex.node_id}/{ex.kind}: {reason.detail}{clash}",
+                      markup=False, highlight=False)
+
+
+def eval_tables(out: Console, report: EvalReport, titles: dict[str, str]) -> None:
+    """Print probe scores before → after, per kind and per node, and the forgetting guard."""
+    for key, label in (("kind", "kind"), ("node_id", "node")):
+        t = Table(title=f"probes per {label}, before → after", show_edge=False)
+        for col in (label, "n", "accuracy", "Δ acc", "mean log-prob", "Δ log-prob"):
+            t.add_column(col, justify="left" if col == label else "right")
+        rows = report.summary(key)
+        gain = {k: s["logprob_after"] - s["logprob_before"] for k, s in rows.items()}
+        for name in (sorted(rows, key=gain.__getitem__) if key == "node_id" else rows):
+            s = rows[name]
+            t.add_row(titles.get(name, name)[:36], str(int(s["n"])),
+                      f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
+                      f"{s['acc_after'] - s['acc_before']:+.2f}",
+                      f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}", f"{gain[name]:+.2f}")
+        out.print(t)
+    if report.guard:
+        f = report.forgetting()
+        out.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
+                  f"answered before training still answered "
+                  f"({f['answered_after']}/{f['questions']} after)")
+
+
+def summary(out: Console, run: Run, state: dict[str, Any], header: bool = True) -> None:
+    """Print a run's counts, training loss and evaluation tables."""
+    if header and not state.get("pending_fork"):
+        out.print(f"\n[bold]run {run.id}[/] {state.get('status') or 'finished'}: {run.root}")
+    table = Table(title="examples", show_edge=False)
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    table.add_column("by reason")
+    reasons = state.get("rejected_by_reason") or {}
+    table.add_row(str(state.get("accepted", 0)), str(state.get("rejected", 0)),
+                  ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "-")
+    out.print(table)
+    if state.get("train_loss") is not None:
+        out.print(f"training loss: {state['train_loss']:.3f}")
+    if state.get("report") and Path(state["report"]).exists():
+        report = EvalReport.model_validate_json(Path(state["report"]).read_text())
+        eval_tables(out, report, load_map(run.map_path).titles())
+        out.print(f"report: {state['report']} (chart: "
+                  f"{Path(state['report']).with_suffix('.png').name})")

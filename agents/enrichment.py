@@ -1,0 +1,169 @@
+"""Model enrichment of a planned map by the architect model.
+
+Summaries, and with a strong model anchor relations and transfer probes. Each step is one
+batch; whatever fails its schema or its check against the sources keeps the structural version,
+so a weak model never makes the map worse.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+
+from pydantic import BaseModel, Field
+
+from agentrun.config import AgentrunConfig
+from agentrun.models import Backend, GenRequest
+from agentrun.models.structured import generate_structured
+from agentrun.prompts import render_chat
+from agentrun.schemas import Anchor, DatasetMap, Node, Probe, ProbeKind, Relation
+
+log = logging.getLogger(__name__)
+
+
+class SummaryOut(BaseModel):
+    """A node summary written by the model."""
+
+    summary: str = Field(min_length=10, max_length=300)
+
+
+class TransferProbeOut(BaseModel):
+    """A question that needs facts of two anchored nodes, and its short answer."""
+
+    question: str = Field(min_length=10, max_length=300)
+    answer: str = Field(min_length=1, max_length=80)
+
+
+class RelationOut(BaseModel):
+    """The relation an anchor's sentence expresses."""
+
+    relation: Relation
+
+
+def enrich_with_model(dataset_map: DatasetMap, cfg: AgentrunConfig, architect: Backend,
+                      fresh: set[str]) -> None:
+    """Add what the architect model can: summaries; with a strong model, relations and probes.
+
+    Each step is one batch; whatever fails its schema or its check against the sources keeps
+    the structural version, so a weak model never makes the map worse.
+    """
+    retries, seed = cfg.generation.structured_retries, cfg.generation.seed
+    n = enrich_summaries(dataset_map, architect, retries, seed, fresh)
+    log.info("the architect model wrote %d of %d summaries", n, len(fresh))
+    mode = cfg.planning.model_probes
+    if mode == "on" or (mode == "auto" and cfg.roles.architect.model != "embedded"):
+        typed = model_relations(dataset_map, architect, retries, seed, fresh)
+        probes = model_transfer_probes(dataset_map, architect, retries, seed, fresh)
+        log.info("the architect model retyped %d anchors and wrote %d transfer probes",
+                 typed, probes)
+
+
+def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                     only: set[str] | None = None) -> int:
+    """Ask the model for node summaries in one batch; keep the structural one where it fails."""
+    nodes = [n for n in dataset_map.nodes
+             if len(n.facts) >= 2 and (only is None or n.id in only)]
+    requests = [
+        GenRequest(
+            messages=render_chat("architect.summary.md", title=n.title,
+                                 facts=[f.text for f in n.facts[:8]]),
+            max_new_tokens=120, seed=seed,
+        )
+        for n in nodes
+    ]
+    outputs = generate_structured(backend, requests, SummaryOut, retries=retries)
+    written = 0
+    for node, out in zip(nodes, outputs, strict=True):
+        if out is not None and _grounded(out.summary, node):
+            node.summary = out.summary
+            written += 1
+    return written
+
+
+def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                          only: set[str] | None = None) -> int:
+    """Let the model write transfer probes across anchors, in one batch; keep valid ones.
+
+    A model probe replaces a structural one only if its answer is a phrase of the other
+    node's facts and the question does not give it away (`_valid_transfer`).
+    """
+    jobs: list[tuple[Node, Node, Anchor]] = []
+    per_node: Counter[str] = Counter()
+    for anchor in dataset_map.anchors:
+        src, dst = dataset_map.node(anchor.src), dataset_map.node(anchor.dst)
+        wanted = (only is None or src.id in only) and per_node[src.id] < 2
+        if wanted and anchor.relation != Relation.part_of and src.facts and dst.facts:
+            per_node[src.id] += 1
+            jobs.append((src, dst, anchor))
+    requests = [
+        GenRequest(messages=render_chat(
+            "architect.transfer.md", src_title=src.title, dst_title=dst.title,
+            src_facts=[f.text for f in src.facts[:6]], dst_facts=[f.text for f in dst.facts[:6]],
+            link=anchor.sentence),
+            max_new_tokens=120, seed=seed)
+        for src, dst, anchor in jobs
+    ]
+    outputs = generate_structured(backend, requests, TransferProbeOut, retries=retries)
+    written: dict[str, list[Probe]] = {}
+    for (src, dst, anchor), out in zip(jobs, outputs, strict=True):
+        answer_fact = _valid_transfer(out, src, dst) if out is not None else None
+        if out is None or answer_fact is None:
+            continue
+        bridge = next((f.id for f in src.facts if f.text in anchor.sentence), src.facts[0].id)
+        mine = written.setdefault(src.id, [])
+        mine.append(Probe(id=f"{src.id}.t{len(mine)}", node_id=src.id, kind=ProbeKind.transfer,
+                          prompt=out.question, answer=out.answer.strip().rstrip("."),
+                          fact_ids=[bridge, answer_fact], origin=f"model:{backend.model_id}"))
+    for node_id, probes in written.items():
+        node = dataset_map.node(node_id)
+        kept = [p for p in node.probes if p.kind != ProbeKind.transfer]
+        structural = [p for p in node.probes if p.kind == ProbeKind.transfer]
+        for i, p in enumerate(structural[len(probes):], start=len(probes)):
+            kept.append(p.model_copy(update={"id": f"{node_id}.t{i}"}))
+        node.probes = kept + probes
+    return sum(len(p) for p in written.values())
+
+
+def _valid_transfer(out: TransferProbeOut, src: Node, dst: Node) -> str | None:
+    """Return the id of the fact of `dst` holding the answer, if the probe is sound."""
+    answer = " ".join(out.answer.lower().strip().rstrip(".").split())
+    question = out.question.lower()
+    if len(answer) < 3 or answer in question or "?" not in out.question:
+        return None
+    about_src = src.title.lower() in question or any(
+        w in question for f in src.facts for w in re.findall(r"[a-z]{6,}", f.text.lower()))
+    if not about_src:
+        return None
+    return next((f.id for f in dst.facts if answer in " ".join(f.text.lower().split())), None)
+
+
+def model_relations(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                    only: set[str] | None = None) -> int:
+    """Let the model type the anchors that carry a linking sentence, in one batch."""
+    node = dataset_map.node
+    anchors = [a for a in dataset_map.anchors if (only is None or a.src in only)
+               and a.relation != Relation.part_of and a.sentence
+               in {f.text for f in node(a.src).facts}]
+    requests = [
+        GenRequest(messages=render_chat(
+            "architect.relation.md", src_title=node(a.src).title,
+            dst_title=node(a.dst).title, sentence=a.sentence),
+            max_new_tokens=24, seed=seed)
+        for a in anchors
+    ]
+    outputs = generate_structured(backend, requests, RelationOut, retries=retries)
+    changed = 0
+    for anchor, out in zip(anchors, outputs, strict=True):
+        if out is not None and out.relation != anchor.relation:
+            anchor.relation = out.relation
+            changed += 1
+    return changed
+
+
+def _grounded(text: str, node: Node) -> bool:
+    """Accept a model's text only if its names and numbers appear in the node's facts."""
+    facts = " ".join(f.text for f in node.facts).lower()
+    names = re.findall(r"\b(?:[A-Z][a-z]+|\d+)\b", text)
+    return bool(names) and all(n.lower() in facts or n.lower() in node.title.lower()
+                               for n in names[1:])

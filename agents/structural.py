@@ -1,0 +1,296 @@
+"""Structural generators: examples built from facts and anchors without any model.
+
+Cloze, reversal, question, correction and multi-hop exercises; cross-anchor syntheses;
+dialogues that walk a node's facts; restatements of groups of facts; and the megastructure,
+the whole map as one linked text in parts that fit the student's context.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import networkx as nx
+
+from agentrun.agents.text import NUMBER_WORDS, question_form, split_fact
+from agentrun.prompts import phrase, template_hash
+from agentrun.schemas import (
+    Anchor,
+    DatasetMap,
+    Example,
+    ExampleKind,
+    Level,
+    Node,
+    ProbeKind,
+    Provenance,
+)
+
+# The wording of every structural example, one template file per purpose (prompts/).
+ASKS = "structural.asks.md"
+EXERCISE = "structural.exercise.md"
+DIALOGUE = "structural.dialogue.md"
+SYNTHESIS = "structural.synthesis.md"
+MEGA = "structural.megastructure.md"
+
+
+@dataclass(frozen=True)
+class Size:
+    """How long an example of a level is: what the prompt asks for and the token cap."""
+
+    words: str
+    tokens: int
+    turns: int
+
+
+SIZES = {
+    Level.micro: Size("one or two sentences", 120, 2),
+    Level.meso: Size("a short chain of reasoning: three to five connected sentences", 240, 3),
+    Level.macro: Size("a structured text of two or three short paragraphs", 420, 4),
+}
+
+
+LEVELS = list(Level)
+
+
+def at_least(level: Level, floor: Level) -> Level:
+    """Return the larger of two levels (micro < meso < macro)."""
+    return max(level, floor, key=LEVELS.index)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Where contractors stand: the run, iteration and round, and how much each node needs."""
+
+    run: str
+    iteration: int
+    round: int
+    seed: int
+
+
+def provenance(job: Job, generator: str, model: str = "", template: str = "",
+                params: dict[str, object] | None = None) -> Provenance:
+    """Return the provenance of an example a contractor made."""
+    return Provenance(
+        role="contractor", generator=generator, model=model, template=template,
+        template_hash=template_hash(template) if template else "", params=params or {},
+        run=job.run, iteration=job.iteration,
+    )
+
+
+def chat(user: str, assistant: str) -> list[dict[str, str]]:
+    """Return one user turn and its answer as chat messages."""
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield cloze, reversal, question and multi-hop exercises for a node (no model)."""
+    # Facts behind generalization probes are never asked in the probe's question form.
+    probed = {fid for p in node.probes if p.kind != ProbeKind.absorption for fid in p.fact_ids}
+    for fact in node.facts:
+        split = split_fact(fact.text)
+        if split is None:
+            continue
+        prefix, fw, answer = split
+        yield _exercise(node, job, "cloze",
+                        " ".join(_say("cloze", title=node.title, prefix=prefix, fw=fw).split()),
+                        _say("cloze_answer", answer=answer, fact=fact.text))
+        yield _exercise(node, job, "reversal",
+                        _say("reversal", title=node.title, answer=answer), fact.text)
+        if fact.id not in probed:
+            yield _exercise(node, job, "question", question_form(prefix, fw), fact.text)
+        wrong = _wrong_number(fact.text)
+        if wrong is not None:
+            ex = _exercise(node, job, "correction",
+                           _say("correction", title=node.title, wrong=wrong),
+                           _say("correction_answer", fact=fact.text))
+            ex.markers = ["[ERROR]"]
+            yield ex.with_id()
+    yield from _multi_hop(node, dataset_map, job)
+
+
+def _wrong_number(text: str) -> str | None:
+    """Return the sentence with its first number changed (a plausible wrong step), if any."""
+    for m in re.finditer(r"\b(\d+|[a-z]+)\b", text):
+        word = m.group(1)
+        value = int(word) if word.isdigit() else int(NUMBER_WORDS.get(word.lower(), "-1"))
+        if value >= 0 and (word.isdigit() or word.lower() in NUMBER_WORDS):
+            return f"{text[:m.start()]}{value + 2}{text[m.end():]}"
+    return None
+
+
+def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        link = anchor.sentence
+        detail = " ".join(f.text for f in dst.facts[:2])
+        ex = _exercise(node, job, "multi_hop",
+                       _say("multi_hop", title=node.title, other=dst.title),
+                       _say("multi_hop_answer", link=link, other=dst.title, detail=detail))
+        ex.anchors_used = [dst.id]
+        ex.markers = ["[ANCHOR]"]
+        yield ex
+
+
+def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -> Example:
+    return Example(
+        node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
+        messages=chat(user, assistant),
+        provenance=provenance(job, f"structural:{generator}", template=EXERCISE),
+    ).with_id()
+
+
+def _say(form: str, **variables: object) -> str:
+    """Return a form of the structural exercises' wording."""
+    return phrase(EXERCISE, form, **variables)
+
+
+
+
+def structural_syntheses(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield cross-anchor syntheses: the linking sentence with facts of both ends (no model)."""
+    mine = {f.text for f in node.facts}
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        link = anchor.sentence
+        opening = link if link in mine else phrase(SYNTHESIS, "linked", a=node.title,
+                                                   b=dst.title)
+        for i, theirs in enumerate(dst.facts[:4]):
+            own = node.facts[i % len(node.facts)].text if node.facts else ""
+            lines = [phrase(SYNTHESIS, "theme", a=node.title, b=dst.title),
+                     phrase(SYNTHESIS, "anchor", opening=opening)]
+            lines += [phrase(SYNTHESIS, "synthesis", fact=t)
+                      for t in dict.fromkeys((theirs.text, own)) if t and t != opening]
+            ask = phrase(ASKS, "synthesis_ask", a=node.title, b=dst.title, k=i)
+            yield Example(node_id=node.id, kind=ExampleKind.synthesis, level=Level.macro,
+                          markers=["[THEME]", "[ANCHOR]", "[SYNTHESIS]"], anchors_used=[dst.id],
+                          messages=chat(ask, "\n".join(lines)),
+                          provenance=provenance(job, "structural:synthesis",
+                                                template=SYNTHESIS)).with_id()
+
+
+
+
+def structural_dialogues(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield multi-turn dialogues that walk through a node's facts, then cross an anchor."""
+    facts = [f.text for f in node.facts]
+    links = dataset_map.neighbours(node.id)
+    turns = SIZES[node.level].turns
+    for start in range(0, max(len(facts) - 1, 1)):
+        chunk = (facts + facts)[start : start + 2 * turns][: len(facts)]
+        answers = [" ".join(chunk[i : i + 2]) for i in range(0, len(chunk), 2)]
+        messages = chat(phrase(ASKS, "ask", title=node.title, k=start), answers[0])
+        for i, answer in enumerate(answers[1:turns]):
+            messages += chat(phrase(DIALOGUE, "follow_up", k=start + i), answer)
+        used: list[str] = []
+        if links:
+            anchor = links[start % len(links)]
+            dst = dataset_map.node(anchor.dst)
+            link = anchor.sentence
+            bridge = [t for t in (link, *(f.text for f in dst.facts[:1])) if t not in chunk]
+            if dst.facts and bridge:
+                messages += chat(phrase(DIALOGUE, "bridge", other=dst.title), " ".join(bridge))
+                used = [dst.id]
+        if len(messages) >= 4:
+            yield Example(node_id=node.id, kind=ExampleKind.dialogue, level=node.level,
+                          messages=messages, anchors_used=used,
+                          provenance=provenance(job, "structural:dialogue",
+                                                template=DIALOGUE)).with_id()
+
+
+def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
+    """Yield restatements of groups of facts (the fallback when no model writes them).
+
+    Groups of 3, 2 and 4 facts in the note's order, then groups of 3 in a shuffled order,
+    so that each fact is also learned after other facts than the one it follows in the note.
+    """
+    facts = [f.text for f in node.facts]
+    shuffled = facts[:]
+    random.Random(f"{node.id}-{job.seed}").shuffle(shuffled)
+    for size, order in ((3, facts), (2, facts), (4, facts), (3, shuffled)):
+        for start in range(0, len(order), size):
+            group = order[start : start + size]
+            ask = phrase(ASKS, "ask", title=node.title, k=start // size)
+            yield Example(  # the level by size: a fact or two is micro, more a meso passage
+                node_id=node.id, kind=ExampleKind.rephrasing,
+                level=Level.micro if len(group) <= 2 else Level.meso,
+                messages=chat(ask, " ".join(group)),
+                provenance=provenance(job, "structural:restatement", template=ASKS),
+            ).with_id()
+
+
+def megastructure_parts(dataset_map: DatasetMap, job: Job, count_tokens: Callable[[str], int],
+                        budget: int) -> list[Example]:
+    """Lay the whole map out as one linked text and split it into parts of ≤ `budget` tokens.
+
+    Nodes follow their anchors (a depth-first walk, so linked nodes sit side by side); a node
+    that follows one it is anchored to opens with an [ANCHOR] line naming the link (its ends
+    and relation, not the evidence sentence, which is one of the facts already). Parts
+    break between facts; each part's prompt gives its place in the whole and the node the
+    previous part ended on, so the parts train as one system (DESIGN §6).
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(n.id for n in dataset_map.nodes if n.facts)
+    graph.add_edges_from((a.src, a.dst) for a in dataset_map.anchors
+                         if a.src in graph and a.dst in graph)
+    if not graph:
+        return []
+    hub = dataset_map.node(max(graph, key=lambda n: (graph.degree(n), -list(graph).index(n))))
+    theme = phrase(MEGA, "theme", hub=hub.title)
+    pieces: list[tuple[str, str]] = []  # (node id, line) in reading order
+    previous: str | None = None
+    for node_id in nx.dfs_preorder_nodes(graph):
+        node = dataset_map.node(node_id)
+        pieces.append((node_id, phrase(MEGA, "heading", title=node.title)))
+        link = _anchor_between(dataset_map, node_id, previous) if previous else None
+        if link is not None:
+            src, dst = dataset_map.node(link.src), dataset_map.node(link.dst)
+            relation = link.relation.value.replace("_", " ")
+            pieces.append((node_id, phrase(MEGA, "link", src=src.title, dst=dst.title,
+                                           relation=relation)))
+        pieces += [(node_id, f.text) for f in node.facts]
+        previous = node_id
+    parts = _pack(pieces, count_tokens, budget)
+    return [_part(dataset_map, job, theme, i, parts) for i in range(len(parts))]
+
+
+def _anchor_between(dataset_map: DatasetMap, a: str, b: str) -> Anchor | None:
+    """Return an anchor joining two nodes, either way round, if there is one."""
+    return next((x for x in dataset_map.neighbours(a) if x.dst == b), None) or next(
+        (x for x in dataset_map.neighbours(b) if x.dst == a), None)
+
+
+def _pack(pieces: list[tuple[str, str]], count_tokens: Callable[[str], int],
+          budget: int) -> list[list[tuple[str, str]]]:
+    """Group lines into consecutive parts of at most `budget` tokens (a line is never cut)."""
+    parts: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for node_id, line in pieces:
+        size = count_tokens(line) + 1
+        # a heading or link line never ends a part: it moves on with the fact it introduces
+        if parts[-1] and used + size > budget:
+            carry: list[tuple[str, str]] = []
+            while parts[-1] and parts[-1][-1][1].startswith(("## ", "[ANCHOR] ")):
+                carry.insert(0, parts[-1].pop())
+            parts.append(carry)
+            used = sum(count_tokens(t) + 1 for _, t in carry)
+        parts[-1].append((node_id, line))
+        used += size
+    return [p for p in parts if p]
+
+
+def _part(dataset_map: DatasetMap, job: Job, theme: str, i: int,
+          parts: list[list[tuple[str, str]]]) -> Example:
+    lines = parts[i]
+    owners = Counter(node_id for node_id, _ in lines)
+    owner = owners.most_common(1)[0][0]
+    previous = dataset_map.node(parts[i - 1][-1][0]).title if i else ""
+    ask = phrase(MEGA, "part", theme=theme, i=i + 1, n=len(parts), previous=previous)
+    return Example(node_id=owner, kind=ExampleKind.megastructure_part, level=Level.macro,
+                   markers=["[THEME]"] + (["[ANCHOR]"] if len(owners) > 1 else []),
+                   anchors_used=[n for n in owners if n != owner],
+                   messages=chat(ask, "\n".join(t for _, t in lines)),
+                   provenance=provenance(job, "structural:megastructure",
+                                         template=MEGA)).with_id()

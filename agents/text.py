@@ -1,0 +1,212 @@
+"""Text helpers the roles share.
+
+Ids, fact splits and question forms, names, number words, and the fact index that finds the
+fact a sentence restates. Plain functions over strings, no model: the architect, the
+contractors, the checker and the steering forks all read a fact the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agentrun.schemas import DatasetMap
+
+FUNCTION_WORDS = {
+    "of", "in", "on", "at", "by", "from", "with", "to", "for", "as", "into", "every",
+    "than", "about", "is", "are", "was", "were", "called", "means", "named", "within",
+}
+
+
+WH = {"by": "by whom or what", "is": "what", "are": "what", "was": "what", "were": "what",
+      "called": "called what", "named": "named what", "means": "means what", "every": "every what"}
+
+
+def slug(text: str) -> str:
+    """Return a stable, readable id for a title."""
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s or "node"
+
+
+ENTITY = re.compile(r"\b[A-Z][\w'’–-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’–-]*)*")
+
+
+def split_fact(text: str) -> tuple[str, str, str] | None:
+    """Split a fact into (prefix, function word, answer): the answer is its closing phrase."""
+    words = text.rstrip(".!?").split()
+    if len(words) < 5:
+        return None
+    for i in range(len(words) - 2, max(len(words) - 7, 1), -1):
+        if words[i].lower().strip(",") in FUNCTION_WORDS:
+            answer = " ".join(words[i + 1 :]).strip(",;")
+            return " ".join(words[:i]), words[i].lower().strip(","), answer
+    return " ".join(words[:-3]), "", " ".join(words[-3:])
+
+
+def question_form(prefix: str, fw: str) -> str:
+    """Return a reworded, question form of a fact split (the generalization form)."""
+    wh = WH.get(fw, f"{fw} what" if fw else "what")
+    return f"{prefix} {wh}?"
+
+
+LEADING_WORDS = {"the", "a", "an", "it", "in", "on", "this", "these", "its", "his", "her",
+                 "their", "after", "before", "during", "when", "while", "with", "by", "for"}
+
+
+def names_in(text: str) -> set[str]:
+    """Return the proper names of a sentence: capitalised runs, sentence-initial words aside."""
+    names = set()
+    for m in ENTITY.finditer(text):
+        words = m.group(0).split()
+        while words and words[0].lower() in LEADING_WORDS:
+            words = words[1:]
+        name = " ".join(words)
+        if len(name) >= 4 and (m.start() > 0 or len(words) > 1):
+            names.add(name)
+    return names
+
+
+def hide(text: str, name: str, mask: str = "X") -> str:
+    """Replace every case-insensitive occurrence of `name` in `text` with `mask`.
+
+    Plain string search, not a regex per name: with hundreds of titles, compiled patterns
+    would overflow `re`'s cache and planning would stop being linear.
+    """
+    low, key = text.lower(), name.lower()
+    out, i = [], 0
+    while key and (j := low.find(key, i)) >= 0:
+        out += [text[i:j], mask]
+        i = j + len(key)
+    return "".join(out) + text[i:]
+
+
+def capitalised_phrases(text: str) -> Iterable[str]:
+    """Yield every run of capitalised words (with 'of'/'the' inside) and its longer sub-runs."""
+    for m in ENTITY.finditer(text):
+        words = m.group(0).split()
+        yield m.group(0)
+        for i in range(len(words)):
+            # sub-runs of two words or more: "Hobb Farm" in "The Hobb Farm", never "Farm"
+            for j in range(i + 2, min(len(words), i + 5) + 1):
+                yield " ".join(words[i:j])
+
+
+NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS |= {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+                 "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
+                 "twice": "2", "dozen": "12"}
+
+
+NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without"}
+
+
+STOP = set("""about above after again against also among because been before being below
+between both could does doing down during each every from further have having here into
+itself just more most much only other over same should some such than that their them then
+there these they this those through under until very were what when where which while whom
+will with would your""".split())
+
+
+def content_words(text: str) -> list[str]:
+    """Return the words of 4+ letters that carry content (lower-cased, crude plural folding)."""
+    words = re.findall(r"[a-z]{4,}", text.lower())
+    return [w.removesuffix("s") for w in words if w not in STOP]
+
+
+@dataclass(frozen=True)
+class KeyFact:
+    """A fact reduced to what a contradiction can change: its numbers, names and polarity."""
+
+    fact_id: str
+    node_id: str
+    words: frozenset[str]
+    numbers: tuple[str, ...]
+    names: frozenset[str]
+    negated: bool
+
+
+def key_parts(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str], bool]:
+    """Split a sentence into content words, numbers (words folded to digits), names, negation."""
+    tokens = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?", text)
+    lower = [t.lower() for t in tokens]
+    numbers = tuple(sorted(NUMBER_WORDS.get(t, t) for t in lower
+                           if t.isdigit() or t in NUMBER_WORDS))
+    names = {t for i, t in enumerate(tokens) if i > 0 and t[0].isupper()}
+    negated = any(t in NEGATIONS or t.endswith("n't") for t in lower)
+    words = {w for w in content_words(text) if w not in NUMBER_WORDS}
+    words -= {n.lower().removesuffix("s") for n in names}
+    return frozenset(words), numbers, frozenset(names), negated
+
+
+class FactIndex:
+    """Finds the fact a sentence restates and tells whether it changes its value.
+
+    A sentence restates a fact when it shares at least 3 and at least 60% of the fact's
+    content words (names and numbers aside). It contradicts it when it then gives different
+    numbers, swaps the fact's names for other names of the map, or flips its polarity.
+    Deterministic and linear: an inverted index from words to facts.
+    """
+
+    def __init__(self, dataset_map: DatasetMap):
+        self.facts: list[KeyFact] = []
+        # per node, word → its facts: a lookup touches only the nodes an example may cite
+        self.postings: dict[str, dict[str, list[int]]] = {}
+        self.titles = {n.id: frozenset(n.title.split()) for n in dataset_map.nodes}
+        for node in dataset_map.nodes:
+            for fact in node.facts:
+                words, numbers, names, negated = key_parts(fact.text)
+                own = self.postings.setdefault(node.id, {})
+                for w in words:
+                    own.setdefault(w, []).append(len(self.facts))
+                self.facts.append(KeyFact(fact.id, node.id, words, numbers, names, negated))
+        self.known_names = frozenset().union(*(f.names for f in self.facts), *self.titles.values())
+
+    def contradiction(self, sentence: str, nodes: set[str]) -> tuple[KeyFact, str] | None:
+        """Return the fact of `nodes` that `sentence` contradicts, and how; None if none.
+
+        A sentence that agrees with any fact it restates (a synthesis may restate two) is
+        never a contradiction of the others.
+        """
+        words, numbers, names, negated = key_parts(sentence)
+        hits: Counter[int] = Counter(i for n in nodes for w in words
+                                     for i in self.postings.get(n, {}).get(w, ()))
+        close = []
+        for i, shared in hits.most_common(8):
+            fact = self.facts[i]
+            if len(fact.words) >= 2 and shared >= min(3, len(fact.words)) \
+                    and shared >= 0.6 * len(fact.words):
+                close.append((shared / len(fact.words), fact))
+        clashes = [(fact, how) for ratio, fact in sorted(close, key=lambda c: -c[0])
+                   if (how := self._clash(fact, ratio, numbers, names, negated))]
+        return clashes[0] if clashes and len(clashes) == len(close) else None
+
+    def agrees(self, fact: KeyFact, sentence: str) -> bool:
+        """Tell whether a sentence states the fact's values (numbers and names)."""
+        _, numbers, names, _ = key_parts(sentence)
+        return not Counter(fact.numbers) - Counter(numbers) and fact.names <= names
+
+    def _clash(self, fact: KeyFact, ratio: float, numbers: tuple[str, ...],
+               names: frozenset[str], negated: bool) -> str:
+        """Say how a sentence restating `fact` changes it ("" when it does not)."""
+        missing = Counter(fact.numbers) - Counter(numbers)
+        extra = Counter(numbers) - Counter(fact.numbers)
+        if missing and extra:
+            return (f"says {', '.join(sorted(extra))} where the fact says "
+                    f"{', '.join(sorted(missing))}")
+        missing_names = fact.names - names - self.titles[fact.node_id]
+        swapped = (names & self.known_names) - fact.names
+        if missing_names and swapped:
+            return (f"names {', '.join(sorted(swapped))} where the fact names "
+                    f"{', '.join(sorted(missing_names))}")
+        if negated != fact.negated and ratio >= 0.8:
+            return "states the opposite of the fact"
+        return ""
+
+
+def normalize(text: str) -> str:
+    """Lower-case and keep only words, single-spaced (for leak matching)."""
+    return " ".join(re.findall(r"\w+", text.lower()))

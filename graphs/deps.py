@@ -1,0 +1,111 @@
+"""What a node works with, as one typed object (`Deps`).
+
+The run's settings and folders, and the models, memory and embedder they name. Built per node
+from the run's frozen settings (in the checkpointed state since ingest); the expensive parts
+are loaded once per process by their own factories (a model per model, a memory per folder), so
+building `Deps` costs nothing. Tests swap it with `override`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from agentrun.config import AgentrunConfig, frozen_config
+from agentrun.graphs.context import Context
+from agentrun.memory.cache import CachedBackend, open_cache
+from agentrun.memory.embeddings import Embedder, load_embedder
+from agentrun.memory.store import Memory, open_memory
+from agentrun.models import RoleModel, load_model
+from agentrun.models.embedded import resolve_local_model
+from agentrun.workspace import Run, Workspace
+
+Role = Literal["architect", "contractor", "checker"]
+
+
+@dataclass
+class Deps:
+    """A run's settings and folders, and the resources its settings name."""
+
+    settings: AgentrunConfig
+    workspace: Workspace
+    run: Run | None = None
+    """The run the node works on (None for work outside a run: planning, `agentrun train`)."""
+
+    def model(self, role: Role) -> RoleModel:
+        """Return a role's model behind the workspace's response cache, with its sampling."""
+        spec = getattr(self.settings.roles, role)
+        cached = CachedBackend(load_model(spec, role), open_cache(self.workspace.memory_dir))
+        return RoleModel.of(cached, spec)
+
+    @cached_property
+    def memory(self) -> Memory:
+        """The workspace's long-term memory (one per folder and process)."""
+        return open_memory(self.workspace.memory_dir)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The configured embedder."""
+        return load_embedder(self.settings.embedder.model, self.settings.embedder.batch_size)
+
+    @cached_property
+    def student_dir(self) -> Path:
+        """The student's local model folder (the student trains in process)."""
+        return resolve_local_model(self.settings.roles.student.model, "roles.student.model")
+
+
+_override: ContextVar[Deps | None] = ContextVar("agentrun_deps_override", default=None)
+
+
+@contextmanager
+def override(deps: Deps) -> Iterator[Deps]:
+    """Give every node `deps` instead of building them (tests: fakes for models and memory)."""
+    token = _override.set(deps)
+    try:
+        yield deps
+    finally:
+        _override.reset(token)
+
+
+def deps_for(state: dict[str, Any], context: Context | None = None) -> Deps:
+    """Return a node's dependencies from the run's state (its frozen settings and folder)."""
+    swapped = _override.get()
+    if swapped is not None:
+        return swapped
+    run = Run(Path(state["run_dir"]))
+    return Deps(settings_of(state, context), run.workspace, run)
+
+
+def settings_of(state: dict[str, Any], context: Context | None = None) -> AgentrunConfig:
+    """Return the run's frozen settings.
+
+    Runs checkpointed before settings were frozen in the state resolve them from the context
+    the run started with (`run.json`), or else from the node's own context.
+    """
+    swapped = _override.get()
+    if swapped is not None:
+        return swapped.settings
+    if "settings" in state:
+        return _thaw(json.dumps(state["settings"], sort_keys=True))
+    started = Run(Path(state["run_dir"])).meta().context
+    if started:
+        context = Context(**started)
+    assert context is not None, "a node without frozen settings needs the run's context"
+    return context.resolve()
+
+
+@lru_cache(maxsize=16)
+def _thaw(frozen: str) -> AgentrunConfig:
+    """Rebuild frozen settings (once per distinct settings: every node asks for them)."""
+    return frozen_config(json.loads(frozen))
+
+
+def freeze(context: Context) -> dict[str, Any]:
+    """Resolve a context's settings into the JSON the run's state keeps."""
+    return context.resolve().model_dump(mode="json")
