@@ -403,21 +403,12 @@ def load_config(workspace: Path | None, overrides: dict[str, Any] | None = None)
 
 
 def frozen_config(data: dict[str, Any]) -> AgentrunConfig:
-    """Rebuild settings frozen as JSON when a run started: no file, no environment is read."""
+    """Rebuild settings frozen as JSON when a run started: no file, no environment is read.
 
-    class _Frozen(AgentrunConfig):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings,)
-
-    return AgentrunConfig.model_construct(**dict(_Frozen(**data)))
+    (`model_validate` validates the data alone; pydantic-settings reads its sources only when
+    a config is constructed.)
+    """
+    return AgentrunConfig.model_validate(data)
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

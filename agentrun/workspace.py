@@ -84,6 +84,17 @@ class Workspace:
         return run
 
 
+# The files of a generation round (`data/rounds/<iteration>-<round>/`), in the order they appear.
+CANDIDATES = "candidates.jsonl"
+"""What the contractors wrote, once per round."""
+USAGE = "usage.json"
+"""The contractor tokens the round generated."""
+ACCEPTED = "accepted.jsonl"
+REJECTED = "rejected.jsonl"
+"""The checker's verdicts (written last: a round with them is checked)."""
+FORKS = "forks.json"
+"""The round's example forks as first found (answers replay against the same list)."""
+
 _HELD: dict[str, list[int]] = {}
 """Run folders whose writer lock this process holds: [file descriptor, depth]."""
 
@@ -167,12 +178,16 @@ class Run:
         atomic_write_text(self.root / "run.json", meta.model_dump_json(indent=2))
         return meta
 
+    def round_files(self, name: str) -> list[Path]:
+        """Return one kind of round file (CANDIDATES, USAGE, …) of every round, in order."""
+        return sorted(self.data_dir.glob(f"rounds/*/{name}"))
+
     def verdicts(self) -> tuple[list[Any], list[Any]]:
         """Return (accepted, rejected): every finished round's verdicts, in round order."""
         rounds = sorted(p for p in self.data_dir.glob("rounds/*")
-                        if (p / "accepted.jsonl").exists())
-        accepted = [e for p in rounds for e in load_examples(p / "accepted.jsonl")]
-        rejected = [e for p in rounds for e in load_examples(p / "rejected.jsonl")]
+                        if (p / ACCEPTED).exists())
+        accepted = [e for p in rounds for e in load_examples(p / ACCEPTED)]
+        rejected = [e for p in rounds for e in load_examples(p / REJECTED)]
         return accepted, rejected
 
     @contextmanager

@@ -36,7 +36,15 @@ from agentrun.schemas import (
     ReasonCode,
     Verdict,
 )
-from agentrun.workspace import Run, load_examples, load_map, save_examples
+from agentrun.workspace import (
+    ACCEPTED,
+    CANDIDATES,
+    REJECTED,
+    Run,
+    load_examples,
+    load_map,
+    save_examples,
+)
 
 log = logging.getLogger(__name__)
 ROLES = {"system", "user", "assistant"}
@@ -349,15 +357,15 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
     """Check a round's candidates once, then gather the run's verdicts; return the counts."""
     folder = run.round_dir(iteration, round_)
     round_key = f"{run.id}/{folder.name}"
-    if not (folder / "accepted.jsonl").exists():
+    if not (folder / ACCEPTED).exists():
         checker = Checker(load_map(run.map_path), memory, embedder, cfg.checker, judge,
                           cfg.generation.structured_retries)
-        result = checker.check(load_examples(folder / "candidates.jsonl"), round_key)
+        result = checker.check(load_examples(folder / CANDIDATES), round_key)
         # Memory first, then the files: a crash in between re-checks this round, and the
         # round's own memory entries are skipped by `round_key`, so nothing is lost or doubled.
         checker.commit(result, round_key)
-        save_examples(folder / "rejected.jsonl", result.rejected)
-        save_examples(folder / "accepted.jsonl", result.accepted)
+        save_examples(folder / REJECTED, result.rejected)
+        save_examples(folder / ACCEPTED, result.accepted)
     accepted, rejected = run.verdicts()
     save_examples(run.accepted_path, accepted)
     save_examples(run.rejected_path, rejected)

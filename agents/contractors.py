@@ -30,6 +30,8 @@ from agentrun.config import AgentrunConfig
 from agentrun.models import GenRequest, RoleModel
 from agentrun.schemas import UNGENERATED, DatasetMap, Example, ExampleKind, Node
 from agentrun.workspace import (
+    CANDIDATES,
+    USAGE,
     Run,
     Workspace,
     atomic_write_text,
@@ -177,13 +179,13 @@ def needed(cfg: AgentrunConfig, ws: Workspace, run: Run, accepted: int) -> int:
 def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, round_: int,
                 accepted: int, model: RoleModel | None, student_dir: Path) -> Path:
     """Write a round's candidates (`candidates.jsonl`, once) and its token usage; return it."""
-    path = run.round_dir(iteration, round_) / "candidates.jsonl"
+    path = run.round_dir(iteration, round_) / CANDIDATES
     if path.exists():
         return path
     dataset_map = load_map(run.map_path)
     corpus = ws.corpus()
-    seen = {e.id for e in corpus} | {e.id for p in run.data_dir.glob(
-        "rounds/*/candidates.jsonl") for e in load_examples(p)}
+    seen = {e.id for e in corpus} | {e.id for p in run.round_files(CANDIDATES)
+                                     for e in load_examples(p)}
     # Seeds differ per run (cached answers would repeat) and stay fixed on resume.
     job = Job(run=run.id, iteration=iteration, round=round_,
               seed=cfg.generation.seed + zlib.crc32(run.id.encode()) % 1_000_000)
@@ -203,7 +205,7 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
                  if p.id not in seen]
         candidates += parts[: max(budget - len(candidates), 0)]
     tokens = _fresh_tokens(model) - tokens_before
-    atomic_write_text(path.parent / "usage.json", json.dumps({"contractor_tokens": tokens}))
+    atomic_write_text(path.parent / USAGE, json.dumps({"contractor_tokens": tokens}))
     save_examples(path, candidates)
     log.info("round %d: %d candidates (%d tokens generated)", round_, len(candidates), tokens)
     return path
@@ -217,7 +219,7 @@ def _fresh_tokens(model: RoleModel | None) -> int:
 def tokens_spent(run: Run) -> int:
     """Return the tokens the contractor model generated for a run, summed over its rounds."""
     return sum(json.loads(p.read_text()).get("contractor_tokens", 0)
-               for p in run.data_dir.glob("rounds/*/usage.json"))
+               for p in run.round_files(USAGE))
 
 
 def model_share(cfg: AgentrunConfig) -> dict[ExampleKind, float]:

@@ -40,7 +40,17 @@ from agentrun.schemas import (
     ReasonCode,
     RunStatus,
 )
-from agentrun.workspace import Run, load_examples, load_map, save_examples, save_map, write_jsonl
+from agentrun.workspace import (
+    ACCEPTED,
+    FORKS,
+    REJECTED,
+    Run,
+    load_examples,
+    load_map,
+    save_examples,
+    save_map,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +238,8 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
     examples dropped and the examples added (edited). Idempotent: a decision already applied
     changes nothing the second time.
     """
-    accepted = load_examples(folder / "accepted.jsonl")
-    rejected = load_examples(folder / "rejected.jsonl")
+    accepted = load_examples(folder / ACCEPTED)
+    rejected = load_examples(folder / REJECTED)
     by_id = {e.id: e for e in accepted + rejected}
     dropped: dict[str, Reason] = {}
     added: list[Example] = []
@@ -258,9 +268,9 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
             ex.verdict.reasons = [dropped[ex.id]]
     have = {e.id for e in accepted}
     added = [e for e in added if e.id not in have]
-    save_examples(folder / "rejected.jsonl",
+    save_examples(folder / REJECTED,
                   rejected + [e for e in accepted if e.id in dropped])
-    save_examples(folder / "accepted.jsonl",
+    save_examples(folder / ACCEPTED,
                   [e for e in accepted if e.id not in dropped] + added)
     _append_new(data_dir / "decisions.jsonl", [d.model_dump(mode="json") for d in decisions],
                 "fork_id", write_jsonl)
@@ -343,8 +353,8 @@ def steer_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, aske
                 memory: Memory, embedder: Embedder) -> dict[str, Any]:
     """The examples forks of a round: ask (within the budget) or decide, then apply."""
     folder = run.round_dir(iteration, round_)
-    forks = _frozen(folder / "forks.json", lambda: example_forks(
-        load_map(run.map_path), load_examples(folder / "accepted.jsonl"), iteration))
+    forks = _frozen(folder / FORKS, lambda: example_forks(
+        load_map(run.map_path), load_examples(folder / ACCEPTED), iteration))
     if not forks:
         return {}
     policy = Policy(cfg.steering)

@@ -36,7 +36,7 @@ from agentrun.agents.contractors import tokens_spent
 from agentrun.config import load_config, read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
 from agentrun.shell.runner import prepare_run
-from agentrun.workspace import Run, Workspace, atomic_write_text
+from agentrun.workspace import CANDIDATES, Run, Workspace, atomic_write_text
 
 FINAL = ("done", "stopped")
 
@@ -203,7 +203,7 @@ def progress_line(job: Job) -> dict[str, str]:
     if run is not None:
         if run.accepted_path.exists():
             accepted = str(run.accepted_path.read_text().count("\n"))
-        rounds = str(len(list(run.data_dir.glob("rounds/*/candidates.jsonl"))))
+        rounds = str(len(run.round_files(CANDIDATES)))
     started, ended = state.get("started"), state.get("ended")
     elapsed = ((ended or time.time()) - started) if started else None
     return {"job": job.spec.name, "status": state.get("status", "pending"),

@@ -25,7 +25,7 @@ from agentrun.graphs.deps import Deps, settings_of
 from agentrun.schemas import NodeStatus, RunStatus
 from agentrun.shell import render
 from agentrun.shell.runner import pending_fork, prepare_run, resume_run, run_state
-from agentrun.workspace import Run, load_examples, load_map, save_map
+from agentrun.workspace import REJECTED, Run, load_examples, load_map, save_map
 
 HELP = """commands:
   status            where the run is: node, cycle, round, counts, the fork it waits at
@@ -216,7 +216,7 @@ class Chat:
         """Every example the run's checker or forks rejected, once each."""
         seen: dict[str, Any] = {}
         for path in [self.run.rejected_path,
-                     *sorted(self.run.data_dir.glob("rounds/*/rejected.jsonl"))]:
+                     *self.run.round_files(REJECTED)]:
             if path.exists():
                 for ex in load_examples(path):
                     seen.setdefault(ex.id, ex)
@@ -271,8 +271,11 @@ class Chat:
 
     def _architect(self) -> Any:
         """The architect model for instructions the rules do not cover (never the embedded)."""
-        # the run's own settings, as its nodes resolve them (frozen when it started)
-        values = run_state(self.run)["values"] if self.run.checkpoints.exists() else {}
+        # the run's own settings, as its nodes read them (frozen when it started); the
+        # checkpoints are read only while the worker is not writing them
+        values = self.state
+        if not values and not self.running and self.run.checkpoints.exists():
+            values = run_state(self.run)["values"]
         cfg = settings_of({"run_dir": str(self.run.root), **values})
         if cfg.roles.architect.model == "embedded":
             return None

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from agentrun.config import load_config
 from agentrun.errors import AgentrunError
 from agentrun.schemas import RunStatus
 from agentrun.shell import render
-from agentrun.workspace import Run, load_examples, load_map
+from agentrun.workspace import Run, check_map, load_examples, load_map
 
 app = typer.Typer(
     help="Design fine-tuning datasets like a processor: map the sources, generate and check "
@@ -161,7 +163,6 @@ def plan(
         _check_map(directory / "map.yaml")
         return
     from agentrun.shell.runner import plan as plan_map
-    from agentrun.workspace import load_map
 
     path = directory / "map.yaml"
     version = load_map(path).version if path.exists() else 0
@@ -186,7 +187,6 @@ def plan(
 
 
 def _check_map(path: Path) -> None:
-    from agentrun.workspace import check_map
 
     dataset_map, problems = check_map(path)
     for problem in problems:
@@ -258,8 +258,6 @@ def resume(
 
 def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Ask the person at each fork while the run waits (a terminal), else say how to answer."""
-    import sys
-
     from agentrun.shell.chat import EDIT
     from agentrun.shell.runner import resume_run
 
@@ -400,8 +398,6 @@ def train(
 ) -> None:
     """Train a LoRA adapter on the workspace's corpus with its recipe, outside the loop."""
     _setup(verbose)
-    import time
-
     from agentrun.agents.trainer import train_run
     from agentrun.graphs.deps import Deps
 

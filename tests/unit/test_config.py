@@ -47,3 +47,42 @@ def test_recipe_is_preset_with_overrides(tmp_path):
     assert recipe.lora_r == 8
     assert recipe.max_seq_len == 4096 and recipe.bf16 is True
     assert recipe.preset == "gpu-96gb"
+
+
+def test_frozen_settings_come_back_as_they_were_whatever_the_environment(tmp_path, monkeypatch):
+    from agentrun.config import frozen_config
+
+    write(tmp_path, "budgets: {cycles: 2}\nroles:\n  contractor: {temperature: 0.2}\n")
+    frozen = load_config(tmp_path).model_dump(mode="json")
+    monkeypatch.setenv("AGENTRUN_BUDGETS__CYCLES", "5")
+    again = frozen_config(frozen)
+    assert again.budgets.cycles == 2 and again.roles.contractor.temperature == 0.2
+    assert again == load_config(tmp_path).model_copy(update={"budgets": again.budgets})
+    assert load_config(tmp_path).budgets.cycles == 5  # a new run reads the environment
+
+
+def test_a_run_keeps_its_settings_and_the_next_run_reads_an_edited_file(tmp_path):
+    """What a long-running server sees: each run freezes agentrun.yaml as ingest reads it."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+
+    from agentrun.graphs.context import Context
+    from agentrun.graphs.deps import settings_of
+    from agentrun.graphs.nodes import ingest
+    from agentrun.graphs.state import State
+    from tests.conftest import small_workspace
+
+    root = small_workspace(tmp_path)
+    write(root, "budgets: {max_rounds: 3}\n")
+    g = StateGraph(State, context_schema=Context)
+    g.add_node("ingest", ingest)
+    g.add_edge(START, "ingest")
+    g.add_edge("ingest", END)
+    graph = g.compile(checkpointer=InMemorySaver())
+    context = Context(workspace=str(root))
+    first = graph.invoke({}, {"configurable": {"thread_id": "1"}}, context=context)
+    write(root, "budgets: {max_rounds: 5}\n")
+    second = graph.invoke({}, {"configurable": {"thread_id": "2"}}, context=context)
+    assert settings_of(first).budgets.max_rounds == 3  # frozen when it started
+    assert settings_of(second).budgets.max_rounds == 5
+    assert first["run_dir"] != second["run_dir"]
