@@ -71,3 +71,23 @@ def test_rewriting_the_map_keeps_a_persons_comments(tmp_path):
     reloaded = load_map(path)
     assert reloaded.node("brinefire").quota[ExampleKind.exercise] == 9
     assert reloaded == edited
+
+
+def test_a_map_written_before_anchors_had_file_and_sentence_still_loads(tmp_path):
+    """Old maps packed `evidence: "path: sentence"`; they load into the two fields."""
+    from agentrun.workspace import load_map, save_map
+
+    old = tmp_path / "map.yaml"
+    old.write_text(
+        "version: 3\nnodes:\n- {id: a, title: A}\n- {id: b, title: B}\n- {id: c, title: C}\n"
+        "anchors:\n"
+        "- {src: a, dst: b, evidence: 'notes/My Note.md: Kelpwax needs: brine and time.'}\n"
+        "- {src: b, dst: c, evidence: 'split from b by revision'}\n")
+    m = load_map(old)
+    (ab, bc) = m.anchors
+    assert (ab.file, ab.sentence) == ("notes/My Note.md", "Kelpwax needs: brine and time.")
+    assert (bc.file, bc.sentence) == ("", "split from b by revision")
+    save_map(m, tmp_path / "new.yaml")
+    text = (tmp_path / "new.yaml").read_text()
+    assert "evidence" not in text and "sentence: 'Kelpwax needs: brine and time.'" in text
+    assert load_map(tmp_path / "new.yaml") == m
