@@ -3,8 +3,13 @@ copies of the bundled example workspace."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -83,3 +88,42 @@ def embedder():
     from agentrun.memory.embeddings import load_embedder
 
     return load_embedder()
+
+
+@contextmanager
+def chat_server(answer: Callable[[dict], tuple[int, str]]) -> Iterator[tuple[str, list[dict]]]:
+    """An OpenAI-compatible chat-completions endpoint on 127.0.0.1, stopped on exit.
+
+    `answer(body)` gives the (status, assistant content) of each request; yields the base URL
+    and the request bodies seen, in order.
+    """
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            seen.append(body)
+            status, content = answer(body)
+            payload = ({"id": "x", "object": "chat.completion", "created": 0,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                            "role": "assistant", "content": content}}]}
+                       if status == 200 else {"error": {"message": f"status {status}"}})
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

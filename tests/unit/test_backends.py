@@ -1,10 +1,7 @@
 """Backends: batched local generation on a tiny model, schema-constrained decoding, the
 response cache, and the OpenAI-compatible client's retry policy against a real HTTP server."""
 
-import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import BaseModel, Field
@@ -15,6 +12,7 @@ from agentrun.models.base import GenRequest
 from agentrun.models.local import LocalBackend
 from agentrun.models.openai_backend import OpenAIBackend
 from agentrun.models.structured import generate_structured
+from tests.conftest import chat_server
 
 
 class Short(BaseModel):
@@ -69,39 +67,23 @@ def test_cache_answers_repeats_without_calling_the_model(local, tmp_path):
     assert calls == [] and cached.hits == 5 and cached.fresh_tokens == spent
 
 
-class Script(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint that answers from a script of status codes."""
+class Script:
+    """What the OpenAI-compatible endpoint answers: a script of status codes, then 200."""
 
     script: list[int] = []
     seen: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        Script.seen.append(body)
-        status = Script.script.pop(0) if Script.script else 200
-        payload = ({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": '{"word": "kelp"}'}}]}
-                   if status == 200 else {"error": {"message": f"status {status}"}})
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture()
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Script)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    Script.script, Script.seen = [], []
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    Script.script = []
+
+    def answer(body):
+        return (Script.script.pop(0) if Script.script else 200), '{"word": "kelp"}'
+
+    with chat_server(answer) as (url, seen):
+        Script.seen = seen
+        yield url
 
 
 def test_openai_retries_429_and_5xx_then_succeeds(server):

@@ -1,11 +1,9 @@
 """Every role setting reaches the request: temperature and max_new_tokens from agentrun.yaml
-are what a real OpenAI-compatible server receives, and roles that name the same model share
-one loaded backend. The server is a local HTTP server that records each request's body.
+are what a real OpenAI-compatible server receives (a local HTTP server that records each
+request's body), and roles that name the same model share one loaded backend.
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,43 +15,22 @@ from agentrun.graphs.deps import Deps
 from agentrun.models.base import GenRequest
 from agentrun.schemas import ExampleKind
 from agentrun.workspace import Workspace
-from tests.conftest import small_workspace
+from tests.conftest import chat_server, small_workspace
 from tests.unit.test_architect import example_map
 
 
 @pytest.fixture
 def server():
     """A chat-completions server that answers every schema with one valid JSON object."""
-    seen: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            schema = body["response_format"]["json_schema"]["schema"]
-            fields = schema["properties"]
-            answer = {"summary": "Brinefire is refined from kelp in the Orvane vats."} \
-                if "summary" in fields else {"text": "Brinefire is refined from kelp, slowly."}
-            reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                         "role": "assistant", "content": json.dumps(answer)}}],
-                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(body):
+        fields = body["response_format"]["json_schema"]["schema"]["properties"]
+        text = {"summary": "Brinefire is refined from kelp in the Orvane vats."} \
+            if "summary" in fields else {"text": "Brinefire is refined from kelp, slowly."}
+        return 200, json.dumps(text)
 
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
-    httpd.shutdown()
-    httpd.server_close()
+    with chat_server(answer) as served:
+        yield served
 
 
 def workspace_with(tmp_path, url: str, roles: str):
