@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import append_results, median_ratio, paired_times, table  # noqa: E402
 
-from agentrun.agents.planning import plan_map, probe_support  # noqa: E402
+from agentrun.agents.planning import plan_map  # noqa: E402
+from agentrun.agents.probes import probe_support  # noqa: E402
 from agentrun.config import AgentrunConfig  # noqa: E402
 from agentrun.examples.synthetic import write_vault  # noqa: E402
 from agentrun.schemas import DatasetMap, ProbeKind  # noqa: E402
