@@ -175,6 +175,8 @@ class Node(_Model):
     probes: list[Probe] = Field(default_factory=list)
     status: NodeStatus = NodeStatus.planned
     metrics: NodeMetrics | None = None
+    language: str = "en"
+    """The language of the node's note (ISO 639-1): its probes and examples are worded in it."""
 
 
 class Revision(_Model):

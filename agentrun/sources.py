@@ -1,40 +1,44 @@
-"""Read a workspace's source material: notes with front-matter, headings and `[[wikilinks]]`.
+"""Read a workspace's source material: Markdown and Obsidian notes, plain text.
 
-Reading reports what a person can fix (an empty, binary or non-UTF-8 file, broken
-front-matter) with its location and goes on with the rest; it is lenient about style (any
-markdown or plain text yields sentences). Only a folder without a single readable note is an
-error.
+Each note is parsed with a real Markdown parser (agentrun/markdown.py), its language detected
+and its text cut into sentences for that language (agentrun/language.py): a sentence is clean
+text a person would write, with where it stands in the file. Reading reports what a person can
+fix (an empty, binary or non-UTF-8 file, broken front-matter) with its location and goes on
+with the rest. Only a folder without a single readable note is an error.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from agentrun import language
 from agentrun.errors import SourceError
+from agentrun.markdown import Block, metadata, parse, plain_text
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
-WIKILINK = re.compile(r"\[\[([^\[\]|#]+)(?:#([^\[\]|]+))?(?:\|([^\[\]]+))?\]\]")
-HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
-FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
-# A sentence ends at . ! ? followed by space/newline and an upper-case letter, digit or quote.
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
+URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$")
 
 
 @dataclass
 class Link:
-    """A `[[target#heading|alias]]` link found in a note."""
+    """A `[[target#heading^block|alias]]` link or `![[…]]` embed found in a note."""
 
     target: str
     heading: str | None
     alias: str | None
     start: int
+    """Where the link's block starts in the file (a character offset)."""
     sentence: str = ""
+    """The plain sentence that holds the link ("" for an embed on its own)."""
     line: int = 1
+    block: str | None = None
+    embed: bool = False
+    attachment: bool = False
+    """It points to a file that is not a note (an image, a PDF, …): never an anchor."""
 
 
 @dataclass
@@ -58,6 +62,8 @@ class Note:
     text: str
     aliases: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    language: str = "en"
+    """ISO 639-1 code of the language the note is written in."""
     sentences: list[Sentence] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
@@ -124,125 +130,102 @@ def read_text(path: Path) -> str:
 
 
 def parse_note(rel_path: str, text: str) -> Note:
-    """Parse front-matter, title, headings, wikilinks and sentences of one note."""
-    meta, body_start, problem = _front_matter(rel_path, text)
-    headings = [m.group(2).strip() for m in HEADING.finditer(text, body_start)]
-    title = str(meta.get("title") or _first_h1(text, body_start) or Path(rel_path).stem)
-    aliases = meta.get("aliases") or []
-    tags = meta.get("tags") or []
-    note = Note(
-        path=rel_path,
-        title=title.strip(),
-        text=text,
-        aliases=[str(a) for a in aliases] if isinstance(aliases, list) else [str(aliases)],
-        tags=[str(t) for t in tags] if isinstance(tags, list) else [str(tags)],
-        headings=headings,
-        problems=[problem] if problem else [],
-    )
+    """Parse one note: front-matter, title, headings, language, sentences and links."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    parsed = parse(text)
+    meta, problem = _front_matter(rel_path, parsed.front_matter)
+    h1 = next((h for level, h, _ in parsed.headings if level == 1), None)
+    title = str(meta.get("title") or h1 or Path(rel_path).stem).strip()
+    note = Note(path=rel_path, title=title, text=text, aliases=_strings(meta.get("aliases",
+                meta.get("alias"))), tags=_strings(meta.get("tags", meta.get("tag"))),
+                headings=[h for _, h, _ in parsed.headings], problems=[problem] if problem else [])
+    note.tags += [t for t in parsed.tags if t not in note.tags]
+    readable = [b for b in parsed.blocks if b.kind != "footnote"]
+    note.language = language.detect(" ".join(b.text for b in readable))
     line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
-    note.sentences = _sentences(text, body_start, line_starts)
-    note.links = _links(text, note.sentences, line_starts)
+    for paragraph, block in enumerate(parsed.blocks):
+        _read_block(note, block, paragraph, parsed.footnotes, line_starts)
+    if not note.sentences and not note.links:
+        raise SourceError(f"{rel_path}: no text to learn from outside code and markup")
     return note
 
 
-def _front_matter(rel_path: str, text: str) -> tuple[dict[str, object], int, str]:
-    """Return the front-matter mapping, where the body starts, and a problem (or "")."""
-    match = FRONT_MATTER.match(text)
-    if not match:
-        return {}, 0, ""
+def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, str],
+                line_starts: list[int]) -> None:
+    """Add a block's sentences (its footnotes' text after the sentence citing them) and links."""
+    start = line_starts[min(block.line, len(line_starts)) - 1]
+    end = line_starts[block.end_line] - 1 if block.end_line < len(line_starts) else len(note.text)
+    source = note.text[start:end]
+    pieces = [] if block.kind == "footnote" else (
+        [(0, block.text)] if block.kind == "row" else language.sentences(block.text,
+                                                                         note.language))
+    owner: dict[int, str] = {}
+    for k, (offset, raw) in enumerate(pieces):
+        nxt = pieces[k + 1][0] if k + 1 < len(pieces) else len(block.text) + 1
+        said = [_clean(raw)]
+        said += [" ".join(footnotes.get(ref, "").split()) for at, ref in block.footnotes
+                 if offset <= at < nxt]
+        for sentence in said:
+            if sentence and language.long_enough(sentence, note.language) \
+                    and not URL_ONLY.match(sentence):
+                found = source.find(sentence)
+                span = (start + found, start + found + len(sentence)) if found >= 0 \
+                    else (start, max(end, start))
+                note.sentences.append(Sentence(sentence, span[0], span[1], block.line,
+                                               block.section, paragraph))
+        for link in block.links:
+            if offset <= link.offset < nxt:
+                owner[id(link)] = " ".join(raw.split())
+    for link in block.links:
+        note.links.append(Link(target=link.target, heading=link.heading, alias=link.alias,
+                               start=start, sentence=owner.get(id(link), ""), line=link.line,
+                               block=link.block, embed=link.embed,
+                               attachment=link.attachment))
+
+
+def _clean(raw: str) -> str:
+    """Return a sentence as a person would write it ("" when it says nothing alone).
+
+    Single spaces; a list item's trailing comma or semicolon becomes a full stop; an
+    introduction to a list (`…:`) is carried by its items, not kept on its own.
+    """
+    text = " ".join(raw.split())
+    if text.endswith(":"):
+        return ""
+    if text.endswith((",", ";")):
+        text = text[:-1].rstrip() + "."
+    return text
+
+
+def _strings(value: object) -> list[str]:
+    """Return a front-matter value as a list of strings (one value, a list, or none)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",") if isinstance(
+        value, str) and "," in value else [value]
+    return [str(v).strip().lstrip("#") for v in items if str(v).strip()]
+
+
+def _front_matter(rel_path: str, raw: str | None) -> tuple[dict[str, object], str]:
+    """Return the front-matter mapping and a problem (or "")."""
+    if raw is None:
+        return {}, ""
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-        meta = yaml.load(match.group(1), Loader=loader) or {}  # noqa: S506
+        meta = yaml.load(raw, Loader=loader) or {}  # noqa: S506
     except yaml.YAMLError as exc:
-        # Broken front-matter: keep the note, ignore its metadata, say where it broke.
-        # where the broken construct starts (libyaml reports its end one line later)
+        # Broken front-matter: keep the note, ignore its metadata, say where it broke
+        # (where the broken construct starts: libyaml reports its end one line later).
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 1-based
         what = getattr(exc, "problem", None) or "invalid YAML"
-        return {}, match.end(), (f"{rel_path}:{line}: front-matter is not valid YAML ({what}); "
-                                 "its title, aliases and tags are ignored")
+        return {}, (f"{rel_path}:{line}: front-matter is not valid YAML ({what}); "
+                    "its title, aliases and tags are ignored")
     if not isinstance(meta, dict):
-        return {}, match.end(), (f"{rel_path}:2: front-matter is not a mapping of keys; "
-                                 "it is ignored")
-    return meta, match.end(), ""
-
-
-def _first_h1(text: str, start: int) -> str | None:
-    for m in HEADING.finditer(text, start):
-        if len(m.group(1)) == 1:
-            return strip_markup(m.group(2))
-    return None
+        return {}, f"{rel_path}:2: front-matter is not a mapping of keys; it is ignored"
+    return metadata(meta), ""
 
 
 def strip_markup(text: str) -> str:
-    """Return plain text: wikilinks become their alias or target, emphasis and code marks go."""
-    text = WIKILINK.sub(lambda m: (m.group(3) or m.group(1)).strip(), text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)  # [label](url)
-    text = re.sub(r"[*_`]{1,3}([^*_`]+)[*_`]{1,3}", r"\1", text)
-    return " ".join(text.split())
-
-
-def _sentences(text: str, start: int, line_starts: list[int]) -> list[Sentence]:
-    """Split the body into sentences, skipping headings, list markers and code fences."""
-    out: list[Sentence] = []
-    section = ""
-    in_code = False
-    pos = start
-    paragraph = 0
-    for raw_line in text[start:].splitlines(keepends=True):
-        line_start, pos = pos, pos + len(raw_line)
-        stripped = raw_line.strip()
-        if stripped.startswith("```"):
-            in_code = not in_code
-            continue
-        if in_code or not stripped:
-            paragraph += not in_code
-            continue
-        heading = HEADING.match(stripped)
-        if heading:
-            # An H1 is the note's title, not a section of it.
-            section = strip_markup(heading.group(2)) if len(heading.group(1)) > 1 else ""
-            paragraph += 1
-            continue
-        lead = len(raw_line) - len(raw_line.lstrip(" \t-*>+0123456789.)"))
-        for sentence in _split_line(text, line_start + lead, pos, section):
-            sentence.line = bisect.bisect_right(line_starts, sentence.start)
-            sentence.paragraph = paragraph
-            out.append(sentence)
-    return out
-
-
-def _split_line(text: str, begin: int, end: int, section: str) -> list[Sentence]:
-    out: list[Sentence] = []
-    chunk = text[begin:end]
-    cursor = 0
-    for piece in SENTENCE_END.split(chunk) + [""]:
-        if not piece.strip():
-            continue
-        offset = chunk.find(piece, cursor)
-        cursor = offset + len(piece)
-        plain = strip_markup(piece)
-        if len(plain.split()) >= 3:
-            start = begin + offset
-            out.append(Sentence(plain, start, start + len(piece.rstrip()), 1, section))
-    return out
-
-
-def _links(text: str, sentences: list[Sentence], line_starts: list[int]) -> list[Link]:
-    links = []
-    starts = [s.start for s in sentences]
-    for m in WIKILINK.finditer(text):
-        i = bisect.bisect_right(starts, m.start()) - 1
-        inside = i >= 0 and sentences[i].start <= m.start() < sentences[i].end
-        sentence = sentences[i].text if inside else ""
-        links.append(
-            Link(
-                target=m.group(1).strip(),
-                heading=(m.group(2) or "").strip() or None,
-                alias=(m.group(3) or "").strip() or None,
-                start=m.start(),
-                sentence=sentence,
-                line=bisect.bisect_right(line_starts, m.start()),
-            )
-        )
-    return links
+    """Return the plain text of a Markdown fragment, as a note's sentences read."""
+    return " ".join(plain_text(text).split())

@@ -103,7 +103,7 @@ def rephrasing_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | Non
     return Brief("contractors.rephrasing.md", RephrasingOut, level,
                  {"title": node.title, "facts": facts, "style": STYLES[k % len(STYLES)],
                   "length": SIZES[level].words},
-                 ask=phrase(ASKS, "ask", title=node.title, k=k))
+                 ask=phrase(ASKS, "ask", node.language, title=node.title, k=k))
 
 
 def dialogue_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None:
@@ -148,7 +148,8 @@ def synthesis_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None
                   "other_facts": _facts(dst, k, 3), "relation": anchor.relation.value,
                   "link": anchor.sentence, "with_error": with_error,
                   "length": SIZES[Level.macro].words},
-                 ask=phrase(ASKS, "synthesis_ask", a=node.title, b=dst.title, k=k),
+                 ask=phrase(ASKS, "synthesis_ask", node.language, a=node.title, b=dst.title,
+                            k=k),
                  anchors=(dst.id,), markers=markers)
 
 

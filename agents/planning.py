@@ -170,6 +170,7 @@ def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int],
         sources=[span],
         # a hub without facts of its own (only sections) has nothing to generate from
         quota=scaled_quotas(quotas, len(facts), facts_per_quota) if facts else {},
+        language=note.language,
     )
 
 
@@ -197,16 +198,31 @@ def _dedupe_ids(units: list[_Unit], nodes: list[Node], problems: list[str]) -> N
 
 
 def _title_index(units: list[_Unit], nodes: list[Node]) -> dict[str, str]:
-    """Map every name a link may use (title, file stem, alias, note#section) to a node id."""
+    """Map every name a link may use to a node id, as Obsidian resolves links.
+
+    A note is found by its path without the extension, by every shorter tail of it down to
+    the file's name (the shortest path wins a name two notes share), by its title and its
+    front-matter aliases, case-blind; `name#Section` finds a section that is a node.
+    """
     index: dict[str, str] = {}
-    for unit, node in zip(units, nodes, strict=True):
+    by_depth = sorted(zip(units, nodes, strict=True),
+                      key=lambda un: (un[0].note.path.count("/"), un[0].note.path))
+    for unit, node in by_depth:
         note = unit.note
-        stem = note.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        names = [note.title, stem, *note.aliases] if unit.parent is None else []
-        names += [f"{n}#{unit.section}" for n in (note.title, stem) if unit.section]
+        parts = note.path.rsplit(".", 1)[0].split("/")
+        tails = ["/".join(parts[k:]) for k in range(len(parts))]
+        names = [*tails, note.title, *note.aliases] if unit.parent is None else []
+        names += [f"{n}#{unit.section}" for n in (note.title, *tails) if unit.section]
         for name in names:
             index.setdefault(name.strip().lower(), node.id)
     return index
+
+
+def _resolve(index: dict[str, str], target: str, heading: str | None) -> str | None:
+    """Return the node a link's target (and heading) names, or None."""
+    name = target.strip().lower().removesuffix(".md")
+    return (index.get(f"{name}#{heading.strip().lower()}") if heading else None) or \
+        index.get(name)
 
 
 def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
@@ -225,19 +241,25 @@ def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
         if unit.parent is not None:
             add(node.id, nodes[unit.parent].id, Relation.part_of, unit.note.path,
                 f"a section of {units[unit.parent].title}")
+    missing: dict[str, list[str]] = {}  # target → where it is linked from
     for i, unit in enumerate(units):
         if unit_of_note[unit.note.path] != i:
             continue  # a note's links are read once, from its whole text
         for link in unit.note.links:
-            key = f"{link.target}#{link.heading}" if link.heading else link.target
-            dst = index.get(key.lower()) or index.get(link.target.lower())
+            if link.attachment or not link.target:  # a file, or a heading of this note
+                continue
+            dst = _resolve(index, link.target, link.heading)
             if dst is None:
-                unresolved.append(f"{unit.note.path}:{link.line}: [[{link.target}]]")
-                problems.append(f"{unit.note.path}:{link.line}: [[{link.target}]] links to "
-                                "a note that does not exist; the link is not an anchor")
+                missing.setdefault(link.target, []).append(f"{unit.note.path}:{link.line}")
                 continue
             src = _unit_at(units, nodes, i, link.start)
-            add(src, dst, type_relation(link.sentence), unit.note.path, link.sentence)
+            sentence = link.sentence or f"embeds {link.target}"
+            add(src, dst, type_relation(sentence), unit.note.path, sentence)
+    for target, where in missing.items():  # once per note, as Obsidian shows it
+        more = f" (and {len(where) - 1} more links)" if len(where) > 1 else ""
+        unresolved.append(f"{where[0]}: [[{target}]]")
+        problems.append(f"{where[0]}: [[{target}]] links to a note that does not exist"
+                        f"{more}; the link is not an anchor")
     _mention_anchors(units, nodes, index, add)
     _shared_entity_anchors(units, nodes, index, add)
     return list(anchors.values()), unresolved

@@ -18,18 +18,19 @@ PROBES = "architect.probes.md"
 
 def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     """Write absorption, generalization and transfer probes for a node from its facts."""
-    splits = [(f, s) for f in node.facts if (s := split_fact(f.text))]
+    splits = [(f, s) for f in node.facts if (s := split_fact(f.text, node.language))]
     probes: list[Probe] = []
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[:2]):
         probes.append(Probe(id=f"{node.id}.a{i}", node_id=node.id, kind=ProbeKind.absorption,
-                            prompt=phrase(PROBES, "absorption", title=node.title, prefix=prefix,
-                                          fw=fw), answer=answer,
+                            prompt=phrase(PROBES, "absorption", node.language,
+                                          title=node.title, prefix=prefix, fw=fw),
+                            answer=answer,
                             fact_ids=[fact.id]))
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[2:4]):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
-                            prompt=phrase(PROBES, "generalization", title=node.title,
-                                          question=question_form(prefix, fw)),
+                            prompt=phrase(PROBES, "generalization", node.language, title=node.title,
+                                          question=question_form(prefix, fw, node.language)),
                             answer=answer, fact_ids=[fact.id]))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
@@ -56,7 +57,7 @@ def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
         if len(probes) == need or len(idx) < 2:
             continue
         bridge, target = node.facts[idx[0]], node.facts[idx[-1]]
-        split = split_fact(target.text)
+        split = split_fact(target.text, node.language)
         if idx[-1] in used or split is None:
             continue
         prefix, fw, answer = split
@@ -65,19 +66,19 @@ def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
         used.add(idx[-1])
         probes.append(Probe(
             id=f"{node.id}.t{start + len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
-            prompt=phrase(PROBES, "transfer", title=node.title, bridge=hide(bridge.text, name),
-                          claim=hide(prefix, name), fw=fw),
+            prompt=phrase(PROBES, "transfer", node.language, title=node.title,
+                          bridge=hide(bridge.text, name), claim=hide(prefix, name), fw=fw),
             answer=answer, fact_ids=[bridge.id, target.id]))
     return probes
 
 
-def _subject_as_x(prefix: str, title: str) -> str:
+def _subject_as_x(prefix: str, title: str, language: str) -> str:
     """Turn a fact's opening about `title` into a claim about X ("It …", "The T …")."""
     low, key = prefix.lower(), title.lower()
     for lead in ("the " + key, key, "it"):
         if low.startswith(lead) and (len(low) == len(lead) or not low[len(lead)].isalnum()):
             return "X" + prefix[len(lead):]
-    return phrase(PROBES, "about_x", prefix=prefix)
+    return phrase(PROBES, "about_x", language, prefix=prefix)
 
 
 def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
@@ -95,15 +96,15 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
         if hidden == sentence:
             continue
         for fact in dst.facts[1:]:
-            split = split_fact(fact.text)
+            split = split_fact(fact.text, dst.language)
             if split is None:
                 continue
             prefix, fw, answer = split
-            claim = _subject_as_x(prefix, dst.title)
+            claim = _subject_as_x(prefix, dst.title, node.language)
             probes.append(Probe(
                 id=f"{node.id}.t{len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
-                prompt=phrase(PROBES, "transfer", title=node.title, bridge=hidden, claim=claim,
-                              fw=fw),
+                prompt=phrase(PROBES, "transfer", node.language, title=node.title,
+                              bridge=hidden, claim=claim, fw=fw),
                 answer=answer, fact_ids=[bridges[sentence], fact.id],
             ))
             break

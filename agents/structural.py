@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from agentrun.agents.text import NUMBER_WORDS, question_form, split_fact
-from agentrun.prompts import phrase, template_hash
+from agentrun.prompts import localized, phrase, template_hash
 from agentrun.schemas import (
     Anchor,
     DatasetMap,
@@ -90,22 +90,24 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
     # Facts behind generalization probes are never asked in the probe's question form.
     probed = {fid for p in node.probes if p.kind != ProbeKind.absorption for fid in p.fact_ids}
     for fact in node.facts:
-        split = split_fact(fact.text)
+        split = split_fact(fact.text, node.language)
         if split is None:
             continue
         prefix, fw, answer = split
         yield _exercise(node, job, "cloze",
-                        " ".join(_say("cloze", title=node.title, prefix=prefix, fw=fw).split()),
-                        _say("cloze_answer", answer=answer, fact=fact.text))
+                        " ".join(_say("cloze", node.language, title=node.title, prefix=prefix,
+                                      fw=fw).split()),
+                        _say("cloze_answer", node.language, answer=answer, fact=fact.text))
         yield _exercise(node, job, "reversal",
-                        _say("reversal", title=node.title, answer=answer), fact.text)
+                        _say("reversal", node.language, title=node.title, answer=answer), fact.text)
         if fact.id not in probed:
-            yield _exercise(node, job, "question", question_form(prefix, fw), fact.text)
+            yield _exercise(node, job, "question", question_form(prefix, fw, node.language),
+                            fact.text)
         wrong = _wrong_number(fact.text)
         if wrong is not None:
             ex = _exercise(node, job, "correction",
-                           _say("correction", title=node.title, wrong=wrong),
-                           _say("correction_answer", fact=fact.text))
+                           _say("correction", node.language, title=node.title, wrong=wrong),
+                           _say("correction_answer", node.language, fact=fact.text))
             ex.markers = ["[ERROR]"]
             yield ex.with_id()
     yield from _multi_hop(node, dataset_map, job)
@@ -127,8 +129,9 @@ def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Exampl
         link = anchor.sentence
         detail = " ".join(f.text for f in dst.facts[:2])
         ex = _exercise(node, job, "multi_hop",
-                       _say("multi_hop", title=node.title, other=dst.title),
-                       _say("multi_hop_answer", link=link, other=dst.title, detail=detail))
+                       _say("multi_hop", node.language, title=node.title, other=dst.title),
+                       _say("multi_hop_answer", node.language, link=link, other=dst.title,
+                            detail=detail))
         ex.anchors_used = [dst.id]
         ex.markers = ["[ANCHOR]"]
         yield ex
@@ -138,13 +141,14 @@ def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -
     return Example(
         node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
         messages=chat(user, assistant),
-        provenance=provenance(job, f"structural:{generator}", template=EXERCISE),
+        provenance=provenance(job, f"structural:{generator}",
+                              template=localized(EXERCISE, node.language)),
     ).with_id()
 
 
-def _say(form: str, **variables: object) -> str:
-    """Return a form of the structural exercises' wording."""
-    return phrase(EXERCISE, form, **variables)
+def _say(form: str, language: str, **variables: object) -> str:
+    """Return a form of the structural exercises' wording, in a language."""
+    return phrase(EXERCISE, form, language, **variables)
 
 
 
@@ -155,20 +159,22 @@ def structural_syntheses(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
     for anchor in dataset_map.neighbours(node.id):
         dst = dataset_map.node(anchor.dst)
         link = anchor.sentence
-        opening = link if link in mine else phrase(SYNTHESIS, "linked", a=node.title,
+        opening = link if link in mine else phrase(SYNTHESIS, "linked", node.language,
+                                                   a=node.title,
                                                    b=dst.title)
         for i, theirs in enumerate(dst.facts[:4]):
             own = node.facts[i % len(node.facts)].text if node.facts else ""
-            lines = [phrase(SYNTHESIS, "theme", a=node.title, b=dst.title),
-                     phrase(SYNTHESIS, "anchor", opening=opening)]
-            lines += [phrase(SYNTHESIS, "synthesis", fact=t)
+            lines = [phrase(SYNTHESIS, "theme", node.language, a=node.title, b=dst.title),
+                     phrase(SYNTHESIS, "anchor", node.language, opening=opening)]
+            lines += [phrase(SYNTHESIS, "synthesis", node.language, fact=t)
                       for t in dict.fromkeys((theirs.text, own)) if t and t != opening]
-            ask = phrase(ASKS, "synthesis_ask", a=node.title, b=dst.title, k=i)
+            ask = phrase(ASKS, "synthesis_ask", node.language, a=node.title, b=dst.title, k=i)
             yield Example(node_id=node.id, kind=ExampleKind.synthesis, level=Level.macro,
                           markers=["[THEME]", "[ANCHOR]", "[SYNTHESIS]"], anchors_used=[dst.id],
                           messages=chat(ask, "\n".join(lines)),
                           provenance=provenance(job, "structural:synthesis",
-                                                template=SYNTHESIS)).with_id()
+                                                template=localized(SYNTHESIS, node.language))
+                          ).with_id()
 
 
 
@@ -181,9 +187,9 @@ def structural_dialogues(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
     for start in range(0, max(len(facts) - 1, 1)):
         chunk = (facts + facts)[start : start + 2 * turns][: len(facts)]
         answers = [" ".join(chunk[i : i + 2]) for i in range(0, len(chunk), 2)]
-        messages = chat(phrase(ASKS, "ask", title=node.title, k=start), answers[0])
+        messages = chat(phrase(ASKS, "ask", node.language, title=node.title, k=start), answers[0])
         for i, answer in enumerate(answers[1:turns]):
-            messages += chat(phrase(DIALOGUE, "follow_up", k=start + i), answer)
+            messages += chat(phrase(DIALOGUE, "follow_up", node.language, k=start + i), answer)
         used: list[str] = []
         if links:
             anchor = links[start % len(links)]
@@ -191,13 +197,15 @@ def structural_dialogues(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
             link = anchor.sentence
             bridge = [t for t in (link, *(f.text for f in dst.facts[:1])) if t not in chunk]
             if dst.facts and bridge:
-                messages += chat(phrase(DIALOGUE, "bridge", other=dst.title), " ".join(bridge))
+                messages += chat(phrase(DIALOGUE, "bridge", node.language, other=dst.title),
+                                 " ".join(bridge))
                 used = [dst.id]
         if len(messages) >= 4:
             yield Example(node_id=node.id, kind=ExampleKind.dialogue, level=node.level,
                           messages=messages, anchors_used=used,
                           provenance=provenance(job, "structural:dialogue",
-                                                template=DIALOGUE)).with_id()
+                                                template=localized(DIALOGUE, node.language))
+                          ).with_id()
 
 
 def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
@@ -212,12 +220,13 @@ def structural_rephrasings(node: Node, job: Job) -> Iterator[Example]:
     for size, order in ((3, facts), (2, facts), (4, facts), (3, shuffled)):
         for start in range(0, len(order), size):
             group = order[start : start + size]
-            ask = phrase(ASKS, "ask", title=node.title, k=start // size)
+            ask = phrase(ASKS, "ask", node.language, title=node.title, k=start // size)
             yield Example(  # the level by size: a fact or two is micro, more a meso passage
                 node_id=node.id, kind=ExampleKind.rephrasing,
                 level=Level.micro if len(group) <= 2 else Level.meso,
                 messages=chat(ask, " ".join(group)),
-                provenance=provenance(job, "structural:restatement", template=ASKS),
+                provenance=provenance(job, "structural:restatement",
+                                      template=localized(ASKS, node.language)),
             ).with_id()
 
 
@@ -238,22 +247,23 @@ def megastructure_parts(dataset_map: DatasetMap, job: Job, count_tokens: Callabl
     if not graph:
         return []
     hub = dataset_map.node(max(graph, key=lambda n: (graph.degree(n), -list(graph).index(n))))
-    theme = phrase(MEGA, "theme", hub=hub.title)
+    language = Counter(n.language for n in dataset_map.nodes).most_common(1)[0][0]
+    theme = phrase(MEGA, "theme", language, hub=hub.title)
     pieces: list[tuple[str, str]] = []  # (node id, line) in reading order
     previous: str | None = None
     for node_id in nx.dfs_preorder_nodes(graph):
         node = dataset_map.node(node_id)
-        pieces.append((node_id, phrase(MEGA, "heading", title=node.title)))
+        pieces.append((node_id, phrase(MEGA, "heading", language, title=node.title)))
         link = _anchor_between(dataset_map, node_id, previous) if previous else None
         if link is not None:
             src, dst = dataset_map.node(link.src), dataset_map.node(link.dst)
             relation = link.relation.value.replace("_", " ")
-            pieces.append((node_id, phrase(MEGA, "link", src=src.title, dst=dst.title,
-                                           relation=relation)))
+            pieces.append((node_id, phrase(MEGA, "link", language, src=src.title,
+                                           dst=dst.title, relation=relation)))
         pieces += [(node_id, f.text) for f in node.facts]
         previous = node_id
     parts = _pack(pieces, count_tokens, budget)
-    return [_part(dataset_map, job, theme, i, parts) for i in range(len(parts))]
+    return [_part(dataset_map, job, theme, i, parts, language) for i in range(len(parts))]
 
 
 def _anchor_between(dataset_map: DatasetMap, a: str, b: str) -> Anchor | None:
@@ -282,15 +292,15 @@ def _pack(pieces: list[tuple[str, str]], count_tokens: Callable[[str], int],
 
 
 def _part(dataset_map: DatasetMap, job: Job, theme: str, i: int,
-          parts: list[list[tuple[str, str]]]) -> Example:
+          parts: list[list[tuple[str, str]]], language: str) -> Example:
     lines = parts[i]
     owners = Counter(node_id for node_id, _ in lines)
     owner = owners.most_common(1)[0][0]
     previous = dataset_map.node(parts[i - 1][-1][0]).title if i else ""
-    ask = phrase(MEGA, "part", theme=theme, i=i + 1, n=len(parts), previous=previous)
+    ask = phrase(MEGA, "part", language, theme=theme, i=i + 1, n=len(parts), previous=previous)
     return Example(node_id=owner, kind=ExampleKind.megastructure_part, level=Level.macro,
                    markers=["[THEME]"] + (["[ANCHOR]"] if len(owners) > 1 else []),
                    anchors_used=[n for n in owners if n != owner],
                    messages=chat(ask, "\n".join(t for _, t in lines)),
                    provenance=provenance(job, "structural:megastructure",
-                                         template=MEGA)).with_id()
+                                         template=localized(MEGA, language))).with_id()

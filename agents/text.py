@@ -8,9 +8,12 @@ contractors, the checker and the steering forks all read a fact the same way.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from anyascii import anyascii
 
 from agentrun.schemas import DatasetMap
 
@@ -22,33 +25,51 @@ FUNCTION_WORDS = {
 
 WH = {"by": "by whom or what", "is": "what", "are": "what", "was": "what", "were": "what",
       "called": "called what", "named": "named what", "means": "means what", "every": "every what"}
+# Russian: the prepositions and links a fact's closing phrase follows, and the question word
+# each asks with (the case the preposition governs).
+WH_RU = {"в": "в чём", "во": "в чём", "на": "на чём", "из": "из чего", "от": "от чего",
+         "для": "для чего", "с": "с чем", "со": "с чем", "к": "к чему", "ко": "к чему",
+         "по": "по чему", "о": "о чём", "об": "о чём", "при": "при чём", "под": "под чем",
+         "над": "над чем", "за": "за чем", "у": "у кого", "до": "до чего", "через": "через что",
+         "между": "между чем", "без": "без чего", "это": "что", "—": "что", "является": "чем",
+         "являются": "чем", "называется": "как", "называют": "как", "составляет": "сколько"}
+GRAMMAR = {"en": (FUNCTION_WORDS, WH, "what"), "ru": (set(WH_RU), WH_RU, "что")}
+"""Per language: the words a fact's answer follows, the question word for each, the default."""
 
 
 def slug(text: str) -> str:
-    """Return a stable, readable id for a title."""
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return s or "node"
+    """Return a stable, readable id for a title in any script (transliterated to ASCII)."""
+    # symbols (emoji) carry no name; a letter of another script becomes its Latin spelling
+    # (the soft sign's apostrophe of a transliteration is dropped, an English one kept)
+    ascii_ = "".join(ch if ch.isascii() else anyascii(ch).replace("'", "")
+                     for ch in text if not unicodedata.category(ch).startswith("S"))
+    s = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return s[:80].rstrip("-") or "node"
 
 
-ENTITY = re.compile(r"\b[A-Z][\w'’–-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’–-]*)*")
+UPPER = "A-ZÀ-ÖØ-ÞА-ЯЁΑ-Ω"
+"""Capital letters of the Latin, Cyrillic and Greek scripts (a name starts with one)."""
+ENTITY = re.compile(rf"\b[{UPPER}][\w'’–-]*(?:\s+(?:of\s+|the\s+)?[{UPPER}][\w'’–-]*)*")
 
 
-def split_fact(text: str) -> tuple[str, str, str] | None:
+def split_fact(text: str, language: str = "en") -> tuple[str, str, str] | None:
     """Split a fact into (prefix, function word, answer): the answer is its closing phrase."""
-    words = text.rstrip(".!?").split()
+    words = text.rstrip(".!?…").split()
     if len(words) < 5:
         return None
+    function_words = GRAMMAR.get(language, GRAMMAR["en"])[0]
     for i in range(len(words) - 2, max(len(words) - 7, 1), -1):
-        if words[i].lower().strip(",") in FUNCTION_WORDS:
+        if words[i].lower().strip(",") in function_words:
             answer = " ".join(words[i + 1 :]).strip(",;")
             return " ".join(words[:i]), words[i].lower().strip(","), answer
     return " ".join(words[:-3]), "", " ".join(words[-3:])
 
 
-def question_form(prefix: str, fw: str) -> str:
+def question_form(prefix: str, fw: str, language: str = "en") -> str:
     """Return a reworded, question form of a fact split (the generalization form)."""
-    wh = WH.get(fw, f"{fw} what" if fw else "what")
-    return f"{prefix} {wh}?"
+    _, words, default = GRAMMAR.get(language, GRAMMAR["en"])
+    wh = words.get(fw, f"{fw} {default}" if fw else default)
+    return f"{prefix.rstrip(' ,—-:')} {wh}?"
 
 
 LEADING_WORDS = {"the", "a", "an", "it", "in", "on", "this", "these", "its", "his", "her",

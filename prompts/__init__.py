@@ -10,11 +10,13 @@ goes into the provenance of what it wrote.
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
+log = logging.getLogger(__name__)
 FOLDER = Path(__file__).parent
 SPLIT = "---user---"
 
@@ -44,10 +46,29 @@ def render_chat(name: str, **variables: object) -> list[dict[str, str]]:
     ]
 
 
-def phrase(name: str, form: str, **variables: object) -> str:
-    """Render one form (a macro) of a structural template, trimmed.
+def localized(name: str, language: str) -> str:
+    """Return a template's file in a language (`x.ru.md` for `x.md`), English where none is.
 
-    `phrase("structural.exercise.md", "reversal", title="Kelpwax", answer="grey wax")`
+    A language without its own wording is said once, in a warning naming it.
     """
-    macro = getattr(_env.get_template(name).module, form)
+    if language and language != "en":
+        candidate = f"{name.removesuffix('.md')}.{language}.md"
+        if (FOLDER / candidate).exists():
+            return candidate
+        if language not in _WARNED:
+            _WARNED.add(language)
+            log.warning("no wording for notes in '%s' yet: their probes and structural "
+                        "examples are worded in English", language)
+    return name
+
+
+_WARNED: set[str] = set()
+
+
+def phrase(name: str, form: str, language: str = "en", **variables: object) -> str:
+    """Render one form (a macro) of a structural template in a language, trimmed.
+
+    `phrase("structural.exercise.md", "reversal", "ru", title="Кельпвакс", answer="воск")`
+    """
+    macro = getattr(_env.get_template(localized(name, language)).module, form)
     return str(macro(**variables)).strip()
