@@ -26,7 +26,8 @@ def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
                                           title=node.title, prefix=prefix, fw=fw),
                             answer=answer,
                             fact_ids=[fact.id]))
-    for i, (fact, (prefix, fw, answer)) in enumerate(splits[2:4]):
+    # a short node's generalization asks its last fact again, in the question form
+    for i, (fact, (prefix, fw, answer)) in enumerate(splits[2:4] or splits[-1:]):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
                             prompt=phrase(PROBES, "generalization", node.language, title=node.title,

@@ -165,8 +165,21 @@ def test_a_test_vault_plans_into_a_clean_map_in_its_language(vault, tmp_path):
         assert not [p for p in probes if re.search(r"\b(Complete|About|what)\b", p.prompt)]
     for node in m.nodes:
         kinds = {p.kind for p in node.probes}
-        assert len(node.facts) < 2 or {"absorption", "generalization"} <= kinds, node.id
+        assert not node.facts or {"absorption", "generalization"} <= kinds, node.id
     assert any(p.kind == "transfer" for p in probes)
     assert not [n for n in m.nodes if "config" in n.title or n.title.startswith("#")]
     if vault == "en":  # a note of code alone is skipped, in one line
         assert [p for p in m.problems if p.startswith("Code Only.md: no text to learn from")]
+
+
+def test_a_node_of_one_or_two_facts_gets_a_generalization_probe_too():
+    notes = [parse_note("one.md", "# One\n\nThe harbor bell was cast in Saltmere in 1821.\n"),
+             parse_note("two.md", "# Two\n\nThe fog horn sounds from the north pier. "
+                                  "Its keeper tests it every Sunday morning.\n")]
+    m = plan_map(notes, QUOTAS)
+    for node in m.nodes:
+        kinds = [p.kind for p in node.probes]
+        assert "absorption" in kinds and "generalization" in kinds, node.probes
+    (gen,) = [p for p in m.node("one").probes if p.kind == "generalization"]
+    assert gen.prompt == "About One: The harbor bell was cast in Saltmere in what?"
+    assert gen.answer == "1821"
