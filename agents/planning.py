@@ -33,7 +33,7 @@ from agentrun.schemas import (
     SourceSpan,
     content_hash,
 )
-from agentrun.sources import Note, Sentence, read_sources
+from agentrun.sources import Note, Sentence, no_collection_pauses, read_sources
 from agentrun.workspace import Workspace, load_map, save_map
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,12 @@ def plan_map(notes: list[Note], quotas: dict[ExampleKind, int],
     of another node's title and, between notes without links, from rare shared names.
     Everything that could not be planned cleanly is listed in `problems` with its location.
     """
+    with no_collection_pauses():
+        return _plan(notes, quotas, max_node_facts, facts_per_quota)
+
+
+def _plan(notes: list[Note], quotas: dict[ExampleKind, int], max_node_facts: int,
+          facts_per_quota: int | None) -> DatasetMap:
     problems: list[str] = []
     units: list[_Unit] = []
     for note in notes:
