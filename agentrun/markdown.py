@@ -160,6 +160,8 @@ class _Walker:
         self.tags: list[str] = []
         self.section = ""
         self.items: list[dict[str, Any]] = []  # each open list item: its context, its text
+        self.lead = ""  # a paragraph ending with ':' just before: the context of a list
+        self.lists: list[bool] = []  # for each open list, whether `lead` opened it
         self.callout: list[str | None] = []  # the type of each open blockquote's callout
         self.footnote: str | None = None
 
@@ -171,6 +173,8 @@ class _Walker:
     def step(self, tokens: list[Token], i: int) -> int:
         """Handle the token at `i`; return the index of the next one to look at."""
         t = tokens[i]
+        if t.type not in ("paragraph_open", "bullet_list_open", "ordered_list_open"):
+            self.lead = ""  # only a list right after the paragraph takes it as context
         if t.type == "front_matter":
             self.front_matter, self.front_matter_line = t.content, (t.map or [0])[0] + 1
         elif t.type == "heading_open":
@@ -179,7 +183,15 @@ class _Walker:
             self.section = text if t.tag != "h1" else ""
             return i + 3
         elif t.type in ("bullet_list_open", "ordered_list_open"):
-            pass
+            # a list right after "… so that it:" carries that paragraph as its context
+            opened = bool(self.lead) and not self.items
+            if opened:
+                self.items.append({"context": self.lead, "has_text": True})
+            self.lists.append(opened)
+            self.lead = ""
+        elif t.type in ("bullet_list_close", "ordered_list_close"):
+            if self.lists.pop():
+                self.items.pop()
         elif t.type == "list_item_open":
             self.items.append({"context": "", "has_text": False})
         elif t.type == "list_item_close":
@@ -221,7 +233,10 @@ class _Walker:
             head, head_links, _ = self.inline(_inline_of(title))
             self.add(head, _line(opening), _line(opening), "callout", head_links, [])
         end = (opening.map or [0, 0])[1]
+        self.lead = text.strip()[:-1].strip() if text.strip().endswith(":") else ""
         if self.footnote is not None:  # its text joins the sentence citing it; links stay
+            if _only_links(text, links):  # a citation, not something the note says
+                text = ""
             self.footnote_texts[self.footnote] = " ".join(
                 [self.footnote_texts.get(self.footnote, ""), text]).strip()
             if links:
@@ -357,6 +372,14 @@ def _display(link: Link) -> str:
     name = link.target.rsplit("/", 1)[-1]
     name = re.sub(r"\.md$", "", name, flags=re.I)
     return f"{name} > {link.heading}" if link.heading and name else name or link.heading or ""
+
+
+def _only_links(text: str, links: list[Link]) -> bool:
+    """Whether a text is nothing but its links' names (and punctuation)."""
+    rest = text
+    for link in links:
+        rest = rest.replace(link.alias or _display(link), "", 1)
+    return bool(links) and not re.search(r"[^\W\d_]", rest)
 
 
 def _shifted(link: Link, by: int) -> Link:

@@ -183,3 +183,20 @@ def test_a_node_of_one_or_two_facts_gets_a_generalization_probe_too():
     (gen,) = [p for p in m.node("one").probes if p.kind == "generalization"]
     assert gen.prompt == "About One: The harbor bell was cast in Saltmere in what?"
     assert gen.answer == "1821"
+
+
+def test_a_list_after_a_paragraph_ending_with_a_colon_carries_it():
+    text = "The answer must be such that it:\n\n- is easy to absorb,\n- spreads over layers.\n"
+    assert sentences(text) == ["The answer must be such that it: is easy to absorb.",
+                               "The answer must be such that it: spreads over layers."]
+
+
+def test_a_footnote_that_only_cites_a_note_is_an_anchor_not_a_fact():
+    note = parse_note("f.md", "The tower is older than the pier.[^1]\n\n[^1]: [[Harbor Tower]]\n")
+    assert [s.text for s in note.sentences] == ["The tower is older than the pier."]
+    assert [x.target for x in note.links] == ["Harbor Tower"]
+
+
+def test_a_colon_before_a_heading_gives_no_context_to_the_list_after_it():
+    text = "Here is what follows:\n\n## Tools\n\n- a brass trimmer for the lamp\n"
+    assert sentences(text) == ["a brass trimmer for the lamp"]
