@@ -200,3 +200,11 @@ def test_a_footnote_that_only_cites_a_note_is_an_anchor_not_a_fact():
 def test_a_colon_before_a_heading_gives_no_context_to_the_list_after_it():
     text = "Here is what follows:\n\n## Tools\n\n- a brass trimmer for the lamp\n"
     assert sentences(text) == ["a brass trimmer for the lamp"]
+
+
+def test_an_embed_cycle_plans_once_each_way(tmp_path):
+    (tmp_path / "A.md").write_text("The first note embeds the second one.\n\n![[B]]\n")
+    (tmp_path / "B.md").write_text("The second note embeds the first one.\n\n![[A]]\n")
+    m = plan_map(read_sources(tmp_path).notes, QUOTAS)
+    assert {(a.src, a.dst) for a in m.anchors} == {("a", "b"), ("b", "a")}
+    assert [len(n.facts) for n in m.nodes] == [1, 1] and not m.problems
