@@ -146,7 +146,8 @@ class Generation(_Section):
     structured_retries: int = Field(default=1, ge=0)
     """Bounded retries when a model output fails its schema."""
     seed: int = 0
-    """Seed for structural choices and sampling."""
+    """Seed for structural choices and sampling: a workspace's first run uses it (the same
+    notes and settings give the same corpus), each later run moves on from it."""
 
 
 class CheckerSettings(_Section):

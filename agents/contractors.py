@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import random
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -186,9 +185,7 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
     corpus = ws.corpus()
     seen = {e.id for e in corpus} | {e.id for p in run.round_files(CANDIDATES)
                                      for e in load_examples(p)}
-    # Seeds differ per run (cached answers would repeat) and stay fixed on resume.
-    job = Job(run=run.id, iteration=iteration, round=round_,
-              seed=cfg.generation.seed + zlib.crc32(run.id.encode()) % 1_000_000)
+    job = Job(run=run.id, iteration=iteration, round=round_, seed=run_seed(cfg, run))
     tokens_before = _fresh_tokens(model)
     budget = cfg.budgets.max_examples - accepted
     deficits = deficits_of(dataset_map, corpus, budget)
@@ -209,6 +206,22 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
     save_examples(path, candidates)
     log.info("round %d: %d candidates (%d tokens generated)", round_, len(candidates), tokens)
     return path
+
+
+def run_seed(cfg: AgentrunConfig, run: Run) -> int:
+    """Return the seed a run generates with: `generation.seed`, moved on per earlier run.
+
+    Reproducible: the first run of a workspace always uses `generation.seed`, so the same
+    notes and settings make the same corpus. A later run moves on by the runs before it (with
+    the same seeds its answers would come back from the response cache), and a resumed run
+    keeps its seed.
+    """
+    earlier = sum(1 for p in run.workspace.runs_dir.iterdir() if p.is_dir() and p.name < run.id)
+    return cfg.generation.seed + RUN_SEED_STRIDE * earlier
+
+
+RUN_SEED_STRIDE = 1_000_003
+"""Seeds a run may use (per iteration, round and request) before the next run's begin."""
 
 
 def _fresh_tokens(model: RoleModel | None) -> int:

@@ -314,3 +314,18 @@ def test_every_structural_example_names_its_template_and_hash():
         name = e.provenance.template
         assert name.startswith("structural.") and (FOLDER / name).exists(), e.provenance
         assert e.provenance.template_hash == template_hash(name) and len(name) > 0
+
+
+def test_a_workspaces_first_run_is_reproducible_and_later_runs_move_on(tmp_path):
+    from agentrun.agents.contractors import RUN_SEED_STRIDE, run_seed
+    from agentrun.config import load_config
+    from agentrun.workspace import Workspace
+    from tests.conftest import small_workspace
+
+    ws = Workspace.open(small_workspace(tmp_path))
+    cfg = load_config(ws.root, {"generation": {"seed": 7}})
+    first = ws.new_run()
+    assert run_seed(cfg, first) == 7  # the same seed for the first run of any fresh copy
+    assert run_seed(cfg, first) == 7  # and again when it resumes
+    second = ws.new_run()  # ids sort by time (within a second, by their random part)
+    assert {run_seed(cfg, first), run_seed(cfg, second)} == {7, 7 + RUN_SEED_STRIDE}
