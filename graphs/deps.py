@@ -9,10 +9,10 @@ building `Deps` costs nothing. Tests swap it with `override`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +31,14 @@ Role = Literal["architect", "contractor", "checker"]
 
 @dataclass
 class Deps:
-    """A run's settings and folders, and the resources its settings name."""
+    """Settings and a workspace, and the resources the settings name.
+
+    Alone, for work outside a run (planning, `agentrun train`, a chat's instructions); a
+    node gets `RunDeps`, the same with its run.
+    """
 
     settings: AgentrunConfig
     workspace: Workspace
-    run: Run | None = None
-    """The run the node works on (None for work outside a run: planning, `agentrun train`)."""
 
     def model(self, role: Role) -> RoleModel:
         """Return a role's model behind the workspace's response cache, with its sampling."""
@@ -60,11 +62,18 @@ class Deps:
         return resolve_local_model(self.settings.roles.student.model, "roles.student.model")
 
 
-_override: ContextVar[Deps | None] = ContextVar("agentrun_deps_override", default=None)
+@dataclass
+class RunDeps(Deps):
+    """What a graph node works with: a run's frozen settings, its folders and resources."""
+
+    run: Run = field(kw_only=True)
+
+
+_override: ContextVar[RunDeps | None] = ContextVar("agentrun_deps_override", default=None)
 
 
 @contextmanager
-def override(deps: Deps) -> Iterator[Deps]:
+def override(deps: RunDeps) -> Iterator[RunDeps]:
     """Give every node `deps` instead of building them (tests: fakes for models and memory)."""
     token = _override.set(deps)
     try:
@@ -73,16 +82,16 @@ def override(deps: Deps) -> Iterator[Deps]:
         _override.reset(token)
 
 
-def deps_for(state: dict[str, Any], context: Context | None = None) -> Deps:
+def deps_for(state: Mapping[str, Any], context: Context | None = None) -> RunDeps:
     """Return a node's dependencies from the run's state (its frozen settings and folder)."""
     swapped = _override.get()
     if swapped is not None:
         return swapped
     run = Run(Path(state["run_dir"]))
-    return Deps(settings_of(state, context), run.workspace, run)
+    return RunDeps(settings_of(state, context), run.workspace, run=run)
 
 
-def settings_of(state: dict[str, Any], context: Context | None = None) -> AgentrunConfig:
+def settings_of(state: Mapping[str, Any], context: Context | None = None) -> AgentrunConfig:
     """Return the run's frozen settings.
 
     Runs checkpointed before settings were frozen in the state resolve them from the context

@@ -49,7 +49,7 @@ def route_after_revise(state: State) -> Literal["next_cycle", "export"]:
     return "next_cycle" if more else "export"
 
 
-def build() -> StateGraph:
+def build() -> StateGraph[State, Context, InputState, State]:
     """Return the uncompiled orchestrator graph."""
     g = StateGraph(State, input_schema=InputState, context_schema=Context)
     for name in ("ingest", "architect", "review", "dispatch", "contractors", "checker", "steer",

@@ -279,7 +279,7 @@ class Chat:
         cfg = settings_of({"run_dir": str(self.run.root), **values})
         if cfg.roles.architect.model == "embedded":
             return None
-        return Deps(cfg, self.run.workspace, self.run).model("architect")
+        return Deps(cfg, self.run.workspace).model("architect")
 
     def _apply_queued(self) -> None:
         """Apply approved edits to the workspace's map and the run's copy (between nodes)."""

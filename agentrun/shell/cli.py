@@ -407,7 +407,7 @@ def train(
     cfg = load_config(run_.workspace.root, {"training": changes} if changes else {})
     target = out or run_.root / "adapters" / time.strftime("train-%Y%m%d-%H%M%S")
     with _bars():
-        result = train_run(cfg, run_, target, Deps(cfg, run_.workspace, run_).student_dir)
+        result = train_run(cfg, run_, target, Deps(cfg, run_.workspace).student_dir)
     m = result.metrics
     console.print(f"adapter: {result.adapter}\n{m['steps']} steps on {m['examples']} examples "
                   f"({m.get('tokens', 0)} tokens, loss on {m.get('loss_on', '?')}); loss "
@@ -437,7 +437,7 @@ def eval_(
     cfg = load_config(run_.workspace.root)
     dataset_map = load_map(run_.map_path)
     with _bars():
-        report = evaluate(dataset_map, Deps(cfg, run_.workspace, run_).student_dir,
+        report = evaluate(dataset_map, Deps(cfg, run_.workspace).student_dir,
                           adapter.resolve(),
                           adapter.parent / f"{adapter.name}.train.jsonl", run_.id, 0,
                           cfg.evaluation.batch_size, cfg.evaluation.max_new_tokens, guard)
