@@ -85,7 +85,6 @@ class Parsed:
     """A note's front matter, headings, blocks, footnote texts and tags."""
 
     front_matter: str | None
-    front_matter_line: int
     headings: list[tuple[int, str, int]]
     """(level, plain text, line) of every heading."""
     blocks: list[Block]
@@ -133,7 +132,7 @@ def parse(text: str) -> Parsed:
     tokens = parser().parse(without_comments(text))
     walker = _Walker()
     walker.walk(tokens)
-    return Parsed(walker.front_matter, walker.front_matter_line, walker.headings,
+    return Parsed(walker.front_matter, walker.headings,
                   walker.blocks, walker.footnote_texts, walker.tags)
 
 
@@ -153,7 +152,6 @@ class _Walker:
 
     def __init__(self) -> None:
         self.front_matter: str | None = None
-        self.front_matter_line = 0
         self.headings: list[tuple[int, str, int]] = []
         self.blocks: list[Block] = []
         self.footnote_texts: dict[str, str] = {}
@@ -176,7 +174,7 @@ class _Walker:
         if t.type not in ("paragraph_open", "bullet_list_open", "ordered_list_open"):
             self.lead = ""  # only a list right after the paragraph takes it as context
         if t.type == "front_matter":
-            self.front_matter, self.front_matter_line = t.content, (t.map or [0])[0] + 1
+            self.front_matter = t.content
         elif t.type == "heading_open":
             text, _, _ = self.inline(tokens[i + 1])
             self.headings.append((int(t.tag[1]), text, _line(t)))
@@ -398,8 +396,8 @@ def _inline_of(text: str) -> Token:
 
 
 def plain_text(markdown: str) -> str:
-    """Return the plain text of a Markdown fragment (its blocks joined by spaces)."""
-    return " ".join(b.text for b in parse(markdown).blocks)
+    """Return the plain text of a Markdown fragment, single-spaced, as its sentences read."""
+    return " ".join(" ".join(b.text for b in parse(markdown).blocks).split())
 
 
 def metadata(front_matter: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import yaml
 
 from agentrun import language
 from agentrun.errors import SourceError
-from agentrun.markdown import Block, metadata, parse, plain_text
+from agentrun.markdown import Block, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
 URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$")
@@ -246,8 +246,3 @@ def _front_matter(rel_path: str, raw: str | None) -> tuple[dict[str, object], st
     if not isinstance(meta, dict):
         return {}, f"{rel_path}:2: front-matter is not a mapping of keys; it is ignored"
     return metadata(meta), ""
-
-
-def strip_markup(text: str) -> str:
-    """Return the plain text of a Markdown fragment, as a note's sentences read."""
-    return " ".join(plain_text(text).split())

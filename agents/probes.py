@@ -8,9 +8,10 @@ alone; `probe_support` counts how many the sources really support.
 from __future__ import annotations
 
 from agentrun.agents.text import hide, names_in, question_form, split_fact
+from agentrun.markdown import plain_text
 from agentrun.prompts import phrase
 from agentrun.schemas import DatasetMap, Fact, Node, Probe, ProbeKind, Relation
-from agentrun.sources import Note, strip_markup
+from agentrun.sources import Note
 
 PROBES = "architect.probes.md"
 """The wording of the structural probes."""
@@ -126,7 +127,7 @@ def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind,
 
     def source_of(fact: Fact) -> str:
         span = fact.span
-        return strip_markup(texts.get(span.file, "")[span.start:span.end]) if span else ""
+        return plain_text(texts.get(span.file, "")[span.start:span.end]) if span else ""
 
     for probe in dataset_map.probes():
         counts[probe.kind][1] += 1

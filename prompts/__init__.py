@@ -25,6 +25,7 @@ _env = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=False,
     autoescape=False,
+    auto_reload=False,  # package files: no stat of the file on every render (a planning hot path)
 )
 
 
@@ -53,7 +54,7 @@ def localized(name: str, language: str) -> str:
     """
     if language and language != "en":
         candidate = f"{name.removesuffix('.md')}.{language}.md"
-        if (FOLDER / candidate).exists():
+        if _shipped(candidate):
             return candidate
         if language not in _WARNED:
             _WARNED.add(language)
@@ -63,6 +64,12 @@ def localized(name: str, language: str) -> str:
 
 
 _WARNED: set[str] = set()
+
+
+@lru_cache(maxsize=256)
+def _shipped(name: str) -> bool:
+    """Whether a template file ships with the package (asked once per name)."""
+    return (FOLDER / name).exists()
 
 
 def phrase(name: str, form: str, language: str = "en", **variables: object) -> str:

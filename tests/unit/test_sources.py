@@ -1,7 +1,8 @@
 import pytest
 
 from agentrun.errors import SourceError
-from agentrun.sources import parse_note, read_sources, strip_markup
+from agentrun.markdown import plain_text
+from agentrun.sources import parse_note, read_sources
 
 
 def test_wikilinks_with_alias_and_heading():
@@ -29,8 +30,8 @@ def test_broken_front_matter_keeps_note_and_says_where():
     assert problem.startswith("b.md:3: front-matter is not valid YAML")
 
 
-def test_strip_markup():
-    assert strip_markup("**Bold** [[A|b]] and [x](http://y) `c`") == "Bold b and x c"
+def test_plain_text_of_a_fragment():
+    assert plain_text("**Bold** [[A|b]] and [x](http://y) `c`") == "Bold b and x c"
 
 
 @pytest.mark.parametrize("content, message", [
