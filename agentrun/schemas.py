@@ -122,6 +122,8 @@ class Anchor(_Model):
     """The note the anchor was found in (empty for anchors a revision or a person added)."""
     sentence: str = ""
     """The evidence: the sentence of `file` that links the two nodes, or why the anchor exists."""
+    mention: str = ""
+    """The words of `sentence` that name `dst` (a link's alias or target, a title it names)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -231,22 +231,27 @@ def _resolve(index: dict[str, str], target: str, heading: str | None) -> str | N
         index.get(name)
 
 
+AddAnchor = Callable[[str, str, Relation, str, str, str], None]
+"""Records an anchor: source, destination, relation, note, sentence, the words naming dst."""
+
+
 def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
              problems: list[str]) -> tuple[list[Anchor], list[str]]:
     anchors: dict[tuple[str, str], Anchor] = {}
     unresolved: list[str] = []
 
-    def add(src: str, dst: str, relation: Relation, file: str, sentence: str) -> None:
+    def add(src: str, dst: str, relation: Relation, file: str, sentence: str,
+            mention: str) -> None:
         if src != dst and (src, dst) not in anchors:
             anchors[(src, dst)] = Anchor(src=src, dst=dst, relation=relation, file=file,
-                                         sentence=sentence[:300])
+                                         sentence=sentence[:300], mention=mention)
 
     unit_of_note: dict[str, int] = {}
     for i, (unit, node) in enumerate(zip(units, nodes, strict=True)):
         unit_of_note.setdefault(unit.note.path, i)
         if unit.parent is not None:
             add(node.id, nodes[unit.parent].id, Relation.part_of, unit.note.path,
-                f"a section of {units[unit.parent].title}")
+                f"a section of {units[unit.parent].title}", units[unit.parent].title)
     missing: dict[str, list[str]] = {}  # target → where it is linked from
     for i, unit in enumerate(units):
         if unit_of_note[unit.note.path] != i:
@@ -260,7 +265,8 @@ def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
                 continue
             src = _unit_at(units, nodes, i, link.start)
             sentence = link.sentence or f"embeds {link.target}"
-            add(src, dst, type_relation(sentence), unit.note.path, sentence)
+            add(src, dst, type_relation(sentence), unit.note.path, sentence,
+                link.alias or link.target.rsplit("/", 1)[-1])
     for target, where in missing.items():  # once per note, as Obsidian shows it
         more = f" (and {len(where) - 1} more links)" if len(where) > 1 else ""
         unresolved.append(f"{where[0]}: [[{target}]]")
@@ -284,7 +290,7 @@ def _unit_at(units: list[_Unit], nodes: list[Node], first: int, offset: int) -> 
 
 
 def _mention_anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
-                     add: Callable[[str, str, Relation, str, str], None]) -> None:
+                     add: AddAnchor) -> None:
     """Anchor a node to every other note whose title its sentences name without a link."""
     for unit, node in zip(units, nodes, strict=True):
         for sentence in unit.sentences:
@@ -292,11 +298,11 @@ def _mention_anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str
                 dst = index.get(name.lower())
                 if dst is not None and len(name) >= 4:
                     add(node.id, dst, type_relation(sentence.text), unit.note.path,
-                        sentence.text)
+                        sentence.text, name)
 
 
 def _shared_entity_anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
-                           add: Callable[[str, str, Relation, str, str], None]) -> None:
+                           add: AddAnchor) -> None:
     """Link notes without wikilinks that share a rare multi-word name (entity co-occurrence)."""
     holders: dict[str, list[int]] = {}
     for i, unit in enumerate(units):
@@ -312,7 +318,7 @@ def _shared_entity_anchors(units: list[_Unit], nodes: list[Node], index: dict[st
                 for b in idx:
                     if units[a].note.path != units[b].note.path:
                         add(nodes[a].id, nodes[b].id, Relation.elaborates, units[a].note.path,
-                            f"shares the name {name!r}")
+                            f"shares the name {name!r}", name)
 
 
 def _set_levels(nodes: list[Node], anchors: list[Anchor]) -> None:

@@ -7,10 +7,11 @@ alone; `probe_support` counts how many the sources really support.
 
 from __future__ import annotations
 
+from agentrun.agents.questions import Question, ask, person_node
 from agentrun.agents.text import hide, names_in, question_form, split_fact
 from agentrun.markdown import plain_text
 from agentrun.prompts import phrase
-from agentrun.schemas import DatasetMap, Fact, Node, Probe, ProbeKind, Relation
+from agentrun.schemas import Anchor, DatasetMap, Fact, Node, Probe, ProbeKind, Relation
 from agentrun.sources import Note
 
 PROBES = "architect.probes.md"
@@ -19,25 +20,53 @@ PROBES = "architect.probes.md"
 
 def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     """Write absorption, generalization and transfer probes for a node from its facts."""
-    splits = [(f, s) for f in node.facts if (s := split_fact(f.text, node.language))]
+    language = node.language
+    splits = [(f, s) for f in node.facts if (s := split_fact(f.text, language))]
     probes: list[Probe] = []
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[:2]):
         probes.append(Probe(id=f"{node.id}.a{i}", node_id=node.id, kind=ProbeKind.absorption,
-                            prompt=phrase(PROBES, "absorption", node.language,
+                            prompt=phrase(PROBES, "absorption", language,
                                           title=node.title, prefix=prefix, fw=fw),
                             answer=answer,
                             fact_ids=[fact.id]))
-    # a short node's generalization asks its last fact again, in the question form
-    for i, (fact, (prefix, fw, answer)) in enumerate(splits[2:4] or splits[-1:]):
+    for i, (fact, question) in enumerate(_generalizations(node, splits)):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
-                            prompt=phrase(PROBES, "generalization", node.language, title=node.title,
-                                          question=question_form(prefix, fw, node.language)),
-                            answer=answer, fact_ids=[fact.id]))
+                            prompt=phrase(PROBES, "generalization", language, title=node.title,
+                                          question=question.text),
+                            answer=question.answer, fact_ids=[fact.id]))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
     probes.extend(_inner_transfer_probes(node, 2 - transfer, start=transfer))
     return probes
+
+
+def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
+                     ) -> list[tuple[Fact, Question]]:
+    """Up to two questions from the role of an answer, and one asked backwards.
+
+    Facts the absorption probes do not ask come first. A node none of whose facts has a
+    recognisable shape asks its last fact's opening with a question word (a short node gets
+    a generalization probe too).
+    """
+    person = person_node(node.title, [f.text for f in node.facts], node.language)
+    absorbed = {f.id for f, _ in splits[:2]}
+    ordered = sorted(node.facts, key=lambda f: f.id in absorbed)
+    forward: list[tuple[Fact, Question]] = []
+    backward: list[tuple[Fact, Question]] = []
+    for fact in ordered:
+        questions = [q for q in ask(fact.text, node.title, node.language, person)
+                     if len(q.answer) >= 2]
+        asked = {q.text for _, q in forward}
+        forward += [(fact, q) for q in questions if q.role != "subject"
+                    and q.text not in asked][:1]
+        backward += [(fact, q) for q in questions if q.role == "subject"]
+    picked = forward[:2]
+    picked += sorted(backward, key=lambda fq: any(f.id == fq[0].id for f, _ in picked))[:1]
+    if picked or not splits:
+        return picked
+    fact, (prefix, fw, answer) = (splits[2:3] or splits[-1:])[0]
+    return [(fact, Question(question_form(prefix, fw, node.language), answer, "what"))]
 
 
 def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
@@ -69,7 +98,7 @@ def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
         probes.append(Probe(
             id=f"{node.id}.t{start + len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
             prompt=phrase(PROBES, "transfer", node.language, title=node.title,
-                          bridge=hide(bridge.text, name), claim=hide(prefix, name), fw=fw),
+                          bridge=hide(bridge.text, name), task=f"{hide(prefix, name)} {fw}"),
             answer=answer, fact_ids=[bridge.id, target.id]))
     return probes
 
@@ -77,40 +106,79 @@ def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
 def _subject_as_x(prefix: str, title: str, language: str) -> str:
     """Turn a fact's opening about `title` into a claim about X ("It …", "The T …")."""
     low, key = prefix.lower(), title.lower()
-    for lead in ("the " + key, key, "it"):
+    for lead in ("the " + key, key, *SUBJECT_WORDS.get(language, SUBJECT_WORDS["en"])):
         if low.startswith(lead) and (len(low) == len(lead) or not low[len(lead)].isalnum()):
             return "X" + prefix[len(lead):]
     return phrase(PROBES, "about_x", language, prefix=prefix)
 
 
+SUBJECT_WORDS = {"en": ("it", "she", "he"), "ru": ("она", "он", "оно")}
+"""The pronouns a note's sentences call its own subject by."""
+
+
 def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
-    """Two-hop probes: identify X from this node's link sentence, then recall a fact of X."""
+    """Two-hop probes, one pair per anchor whose ends chain: directly and step by step.
+
+    The anchor's sentence (a fact of this node) names the other node; with that name hidden
+    as X it identifies X, and the probe asks a fact of X's node: as a question where the
+    fact's shape allows one ("Where does X stand?"), else as a statement to complete.
+    """
     probes: list[Probe] = []
-    bridges = {f.text: f.id for f in node.facts}
+    language = node.language
     for anchor in dataset_map.neighbours(node.id):
-        if len(probes) == 2:
-            break
-        dst = dataset_map.node(anchor.dst)
-        sentence = anchor.sentence
-        if anchor.relation == Relation.part_of or sentence not in bridges:
-            continue  # the bridge must be a sentence of this node that names the other
-        hidden = hide(sentence, dst.title)
-        if hidden == sentence:
+        if anchor.relation == Relation.part_of:
             continue
-        for fact in dst.facts[1:]:
-            split = split_fact(fact.text, dst.language)
-            if split is None:
-                continue
-            prefix, fw, answer = split
-            claim = _subject_as_x(prefix, dst.title, node.language)
+        bridge = _bridge(node, anchor, dataset_map.node(anchor.dst).title)
+        if bridge is None:
+            continue
+        fact, hidden = bridge
+        found = _about_x(dataset_map.node(anchor.dst), hidden)
+        if found is None:
+            continue
+        target, task, answer = found
+        n = len(probes) // 2
+        for form, pid in (("transfer", f"{node.id}.t{n}"), ("transfer_steps", f"{node.id}.s{n}")):
             probes.append(Probe(
-                id=f"{node.id}.t{len(probes)}", node_id=node.id, kind=ProbeKind.transfer,
-                prompt=phrase(PROBES, "transfer", node.language, title=node.title,
-                              bridge=hidden, claim=claim, fw=fw),
-                answer=answer, fact_ids=[bridges[sentence], fact.id],
-            ))
-            break
+                id=pid, node_id=node.id, kind=ProbeKind.transfer,
+                prompt=phrase(PROBES, form, language, title=node.title, bridge=hidden,
+                              task=task),
+                answer=answer, fact_ids=[fact.id, target.id]))
     return probes
+
+
+def _bridge(node: Node, anchor: Anchor, title: str) -> tuple[Fact, str] | None:
+    """Return the fact of `node` that names the anchor's other end, with that name as X."""
+    names = [n for n in (anchor.mention, title) if len(n) >= 3]
+    for fact in sorted(node.facts, key=lambda f: f.text != anchor.sentence):
+        for name in names:
+            hidden = hide(fact.text, name)
+            if hidden != fact.text:
+                return fact, hidden
+    return None
+
+
+def _about_x(dst: Node, bridge: str) -> tuple[Fact, str, str] | None:
+    """Return a fact of `dst` about itself as a task on X (question or cloze) and its answer."""
+    person = person_node(dst.title, [f.text for f in dst.facts], dst.language)
+    for fact in [*dst.facts[1:], *dst.facts[:1]]:
+        split = split_fact(fact.text, dst.language)
+        if split is None:
+            continue
+        prefix, fw, answer = split
+        claim = _subject_as_x(prefix, dst.title, dst.language)
+        if not claim.startswith("X") or answer.lower() in bridge.lower():
+            continue
+        about_x = "X" + fact.text[len(prefix) - len(claim) + 1:]
+        for q in ask(about_x, "X", dst.language, person):
+            if q.role != "subject" and q.answer.lower() not in bridge.lower():
+                return fact, q.text, q.answer
+        return fact, f"{claim} {fw}".strip(), answer
+    for fact in dst.facts:  # no fact opens with its subject: say which node X is about
+        split = split_fact(fact.text, dst.language)
+        if split and split[2].lower() not in bridge.lower():
+            prefix, fw, answer = split
+            return fact, phrase(PROBES, "about_x", dst.language, prefix=f"{prefix} {fw}"), answer
+    return None
 
 
 def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind, list[int]]:
