@@ -7,8 +7,8 @@ alone; `probe_support` counts how many the sources really support.
 
 from __future__ import annotations
 
-from agentrun.agents.questions import Question, ask, person_node
-from agentrun.agents.text import hide, names_in, question_form, split_fact
+from agentrun.agents.questions import ask, person_node
+from agentrun.agents.text import Question, hide, names_in, question_form, split_fact
 from agentrun.markdown import plain_text
 from agentrun.prompts import phrase
 from agentrun.schemas import Anchor, DatasetMap, Fact, Node, Probe, ProbeKind, Relation
@@ -29,12 +29,12 @@ def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
                                           title=node.title, prefix=prefix, fw=fw),
                             answer=answer,
                             fact_ids=[fact.id]))
-    for i, (fact, question) in enumerate(_generalizations(node, splits)):
+    for i, (fact_ids, question) in enumerate(_generalizations(node, splits)):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
                             prompt=phrase(PROBES, "generalization", language, title=node.title,
                                           question=question.text),
-                            answer=question.answer, fact_ids=[fact.id]))
+                            answer=question.answer, fact_ids=fact_ids))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
     probes.extend(_inner_transfer_probes(node, 2 - transfer, start=transfer))
@@ -42,31 +42,36 @@ def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
 
 
 def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
-                     ) -> list[tuple[Fact, Question]]:
+                     ) -> list[tuple[list[str], Question]]:
     """Up to two questions from the role of an answer, and one asked backwards.
 
-    Facts the absorption probes do not ask come first. A node none of whose facts has a
-    recognisable shape asks its last fact's opening with a question word (a short node gets
-    a generalization probe too).
+    Facts the absorption probes do not ask come first. A fact that calls the node "it" or
+    "she" is asked backwards with the fact naming the node as the second it needs. A node
+    none of whose facts has a recognisable shape asks its shortest fact's opening with a
+    question word (a short node gets a generalization probe too).
     """
     person = person_node(node.title, [f.text for f in node.facts], node.language)
     absorbed = {f.id for f, _ in splits[:2]}
     ordered = sorted(node.facts, key=lambda f: f.id in absorbed)
-    forward: list[tuple[Fact, Question]] = []
-    backward: list[tuple[Fact, Question]] = []
+    forward: list[tuple[list[str], Question]] = []
+    backward: list[tuple[list[str], Question]] = []
     for fact in ordered:
         questions = [q for q in ask(fact.text, node.title, node.language, person)
                      if len(q.answer) >= 2]
         asked = {q.text for _, q in forward}
-        forward += [(fact, q) for q in questions if q.role != "subject"
+        forward += [([fact.id], q) for q in questions if q.role != "subject"
                     and q.text not in asked][:1]
-        backward += [(fact, q) for q in questions if q.role == "subject"]
+        for q in questions:
+            namer = next((f for f in [fact, *node.facts] if q.answer in f.text), None)
+            if q.role == "subject" and namer is not None:
+                backward.append(([fact.id] if namer is fact else [fact.id, namer.id], q))
     picked = forward[:2]
-    picked += sorted(backward, key=lambda fq: any(f.id == fq[0].id for f, _ in picked))[:1]
+    used = {ids[0] for ids, _ in picked}
+    picked += sorted(backward, key=lambda iq: iq[0][0] in used)[:1]
     if picked or not splits:
         return picked
-    fact, (prefix, fw, answer) = (splits[2:3] or splits[-1:])[0]
-    return [(fact, Question(question_form(prefix, fw, node.language), answer, "what"))]
+    fact, (prefix, fw, answer) = min(splits[2:] or splits, key=lambda fs: len(fs[0].text))
+    return [([fact.id], Question(question_form(prefix, fw, node.language), answer, "what"))]
 
 
 def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
@@ -192,6 +197,10 @@ def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind,
     aliases = {n.path: n.aliases for n in notes}
     facts = {f.id: (node, f) for node in dataset_map.nodes for f in node.facts}
     counts = {k: [0, 0] for k in ProbeKind}
+    mentions: dict[tuple[str, str], list[str]] = {}
+    for anchor in dataset_map.anchors:
+        if anchor.mention:
+            mentions.setdefault((anchor.src, anchor.dst), []).append(anchor.mention)
 
     def source_of(fact: Fact) -> str:
         span = fact.span
@@ -207,7 +216,8 @@ def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind,
             if other.id == probe.node_id:  # inside a node: both facts name what X hides
                 names = list(names_in(source_of(target))) if bridge.id != target.id else []
             else:
-                names = [other.title, *(a for s in other.sources for a in aliases.get(s.file, []))]
+                names = [other.title, *(a for s in other.sources for a in aliases.get(s.file, [])),
+                         *mentions.get((bridge_node.id, other.id), ())]
             if bridge_node.id != probe.node_id or not any(
                     n.lower() in source_of(bridge).lower() for n in names):
                 continue

@@ -231,3 +231,28 @@ class FactIndex:
 def normalize(text: str) -> str:
     """Lower-case and keep only words, single-spaced (for leak matching)."""
     return " ".join(re.findall(r"\w+", text.lower()))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question about a fact and its short answer (a phrase of the fact's own words)."""
+
+    text: str
+    answer: str
+    role: str
+    """who, what, where, where_from, when, how_many (forward) or subject (asked backwards)."""
+
+
+YEAR = re.compile(r"^\d{3,4}s?$")
+"""A year as a sentence writes it (431, 1821, 1990s)."""
+
+
+def subject_of(title: str) -> str:
+    """What a note's pronoun stands for: its title, without the section a node may add."""
+    return title.split(" (", 1)[0]
+
+
+def finish_question(text: str) -> str:
+    """Single-space a question, capitalise it and end it with a question mark."""
+    text = re.sub(r"\s+", " ", text).strip(" ,;:")
+    return text[0].upper() + text[1:] + "?"

@@ -181,8 +181,8 @@ def test_a_node_of_one_or_two_facts_gets_a_generalization_probe_too():
         kinds = [p.kind for p in node.probes]
         assert "absorption" in kinds and "generalization" in kinds, node.probes
     (gen,) = [p for p in m.node("one").probes if p.kind == "generalization"]
-    assert gen.prompt == "About One: The harbor bell was cast in Saltmere in what?"
-    assert gen.answer == "1821"
+    assert gen.prompt == "About One: Where was the harbor bell cast in 1821?"
+    assert gen.answer == "Saltmere"
 
 
 def test_a_list_after_a_paragraph_ending_with_a_colon_carries_it():

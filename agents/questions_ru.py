@@ -1,0 +1,106 @@
+"""Russian questions: the question word first, the sentence's own order after it.
+
+«Где родилась Ада Морроу?», «Когда её построили?», «Сколько часов длится смена?». Russian
+needs no inversion, so no morphology either; a place is a capitalised Cyrillic name after
+«в»/«на», a time a year or a time word, a count a number word outside a preposition.
+"""
+
+from __future__ import annotations
+
+from agentrun.agents.text import YEAR, Question, finish_question, subject_of
+
+RU_PLACE = {"в", "во", "на"}
+RU_TIME_WORDS = {"году", "годах", "веке", "века", "месяце", "январе", "феврале", "марте",
+                 "апреле", "мае", "июне", "июле", "августе", "сентябре", "октябре", "ноябре",
+                 "декабре", "зимой", "летом", "весной", "осенью", "полночь", "полдень",
+                 "закате", "рассвете", "утром", "вечером", "ночью", "время", "днём"}
+RU_NUMBERS = {"один", "одна", "одно", "два", "две", "три", "четыре", "пять", "шесть", "семь",
+              "восемь", "девять", "десять", "одиннадцать", "двенадцать", "тринадцать",
+              "четырнадцать", "пятнадцать", "двадцать", "тридцать", "сорок", "пятьдесят",
+              "сто", "двести", "триста", "тысяча", "тысячи"}
+RU_PREPS = {"в", "во", "на", "из", "от", "для", "с", "со", "к", "ко", "по", "о", "об", "при",
+            "под", "над", "за", "у", "до", "через", "между", "без"}
+RU_BREAKS = {"и", "или", "но", "а", "который", "которая", "которое", "которые", "которую",
+             "которой", "где", "когда", "что", "чтобы", "потому", "если", "поэтому"}
+RU_LINKS = {"это", "—", "является", "являются", "был", "была", "было", "были"}
+
+
+def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
+    """Return the role questions of a Russian fact's words, then its backward question."""
+    end = next((i for i, w in enumerate(words) if i and w.lower() in RU_BREAKS), len(words))
+    end = next((i + 1 for i, w in enumerate(words[:end]) if w.endswith((",", ";", ":"))), end)
+    out: list[Question] = []
+    i = 1
+    while i < end:
+        prep = words[i].lower()
+        if prep in RU_PREPS and i + 1 < end:
+            j = i + 1
+            while j < end and words[j].lower() not in RU_PREPS:
+                j += 1
+            phrase = words[i + 1:j]
+            low = [w.lower().strip(",") for w in phrase]
+            rest = words[:i] + words[j:end]
+            role = None
+            if any(YEAR.match(w) for w in low) or any(w in RU_TIME_WORDS for w in low):
+                role, wh = "when", "Когда"
+            elif prep in RU_PLACE and phrase and phrase[0][0].isupper() \
+                    and not phrase[0][0].isascii():
+                role, wh = "where", "Где"
+            elif prep in {"из", "от"} and phrase and phrase[0][0].isupper():
+                role, wh = "where_from", "Откуда"
+            if role is not None and len(rest) >= 2:
+                years = [w for w in phrase if YEAR.match(w)]
+                answer = years[0] if role == "when" and years else " ".join(phrase).strip(",")
+                text = finish_question(" ".join([wh, _lower_ru(rest, title)]))
+                out.append(Question(text, answer, role))
+            i = j
+            continue
+        if prep in RU_NUMBERS or prep.isdigit():
+            if words[i - 1].lower() not in RU_PREPS and i + 1 < end:
+                # "Смена длится двенадцать часов" → "Сколько часов смена длится?"
+                rest = words[:i] + words[i + 2:end]
+                out.append(Question(finish_question(" ".join(["Сколько", words[i + 1].strip(","),
+                                                        _lower_ru(rest, title)])),
+                                    words[i], "how_many"))
+        i += 1
+    subject = _subject_ru(words, title)
+    if subject is not None:
+        answer, start = subject
+        rest = words[start:]
+        if any(w[0].isupper() for w in rest) or rest and rest[0].lower() in RU_LINKS:
+            wh = "Кто" if person else "Что"
+            if rest[:2] == ["—", "это"]:  # "А — это Б" → "Что — Б?"
+                rest = ["—", *rest[2:]]
+            out.append(Question(finish_question(" ".join([wh, *rest])), answer, "subject"))
+    return out
+
+
+def _subject_ru(words: list[str], title: str) -> tuple[str, int] | None:
+    """The subject a backward question asks for: the title, a name, or a pronoun for it."""
+    low = " ".join(words).lower()
+    key = title.lower()
+    if low.startswith(key + " ") and len(key.split()) < len(words) - 1:
+        return title, len(key.split())
+    if words[0].lower() in {"она", "он", "оно"}:
+        return subject_of(title), 1
+    if words[0].lower() in RU_PREPS:
+        return None
+    names = 0
+    while names < len(words) - 1 and words[names][0].isupper() and \
+            words[names][-1].isalnum():
+        names += 1
+    if names >= 2:
+        return " ".join(words[:names]), names
+    return None
+
+
+def _lower_ru(words: list[str], title: str) -> str:
+    """Join a Russian clause after a question word, its first word lower-cased unless a name.
+
+    A name is a run of capitalised words ("Ада Морроу") or the node's one-word title.
+    """
+    first = words[0]
+    named = len(words) > 1 and words[1][:1].isupper()
+    if first[1:].islower() and not named and first.lower() != title.lower():
+        first = first.lower()
+    return " ".join([first, *words[1:]])

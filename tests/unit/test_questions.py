@@ -1,0 +1,136 @@
+"""Probes are questions a person would ask: role questions, backward ones, two-hop pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentrun.agents.planning import plan_map
+from agentrun.agents.questions import ask, person_node
+from agentrun.config import AgentrunConfig
+from agentrun.schemas import ProbeKind, Relation
+from agentrun.sources import parse_note
+
+QUOTAS = AgentrunConfig().generation.quotas
+
+
+def asked(fact: str, title: str, language: str = "en", person: bool = False) -> dict[str, tuple]:
+    return {q.role: (q.text, q.answer) for q in ask(fact, title, language, person)}
+
+
+@pytest.mark.parametrize(("fact", "role", "question", "answer"), [
+    ("She was born in Tollis and came to Orvane at nineteen.", "where",
+     "Where was she born?", "Tollis"),
+    ("It was founded by Mirel Ashcombe in the year 431.", "who",
+     "Who founded it in the year 431?", "Mirel Ashcombe"),
+    ("It was founded by Mirel Ashcombe in the year 431.", "when",
+     "When was it founded by Mirel Ashcombe?", "431"),
+    ("The oath has three lines.", "how_many", "How many lines does the oath have?", "three"),
+    ("A single lighthouse burns about six barrels of brinefire in a winter month.", "how_many",
+     "How many barrels of brinefire does a single lighthouse burn in a winter month?", "six"),
+    ("The red kelp grows only on the Fenwick Reef.", "where",
+     "Where does the red kelp grow?", "Fenwick Reef"),
+    ("Orvane is a crescent-shaped island in the cold Merrow Sea.", "where",
+     "Where is Orvane?", "Merrow Sea"),
+    ("The wax presses stand beside the harbour of Saltmere.", "where",
+     "Where do the wax presses stand?", "Saltmere"),
+    ("Most islanders harvest kelp from the Fenwick Reef.", "where_from",
+     "Where do most islanders harvest kelp from?", "Fenwick Reef"),
+    ("The tower was lit for the first time in the winter of 1822.", "when",
+     "When was the tower lit for the first time?", "1822"),
+])
+def test_english_questions_put_the_question_word_first_and_invert_the_verb(
+        fact, role, question, answer):
+    assert asked(fact, "Node")[role] == (question, answer)
+
+
+def test_a_relation_between_named_things_is_asked_backwards():
+    assert asked("Anna Berg is the sister of Boris Lind.", "Anna Berg", person=True)["subject"] \
+        == ("Who is the sister of Boris Lind?", "Anna Berg")
+    # a pronoun stands for the note's subject (a section's title without its section)
+    assert asked("It was founded by Mirel Ashcombe.", "Lantern Guild (Ranks)")["subject"] == (
+        "What was founded by Mirel Ashcombe?", "Lantern Guild")
+    # no second name: nothing to reverse; a common-noun subject is not a name
+    assert "subject" not in asked("It burns with a pale green flame.", "Brinefire")
+    assert "subject" not in asked("Every keeper swears the Keeper's Oath.", "Guild")
+
+
+@pytest.mark.parametrize("fact", [
+    "During storms the keepers ring the Tidebell every quarter hour.",  # a fronted phrase
+    "Replace the cracked lens before winter.",                          # an instruction
+    "Scissors: Material — brass; Used for — trimming the wick.",       # a table row
+    "Three long flashes mean that the reef is hidden by a high tide.",  # a clause after
+])
+def test_shapes_it_cannot_read_get_no_question(fact):
+    assert [q for q in ask(fact, "Node") if q.role != "subject"] == []
+
+
+@pytest.mark.parametrize(("fact", "role", "question", "answer"), [
+    ("Ада Морроу родилась в Солтмире.", "where", "Где Ада Морроу родилась?", "Солтмире"),
+    ("Её построили в 1821 году из серого гранита.", "when",
+     "Когда её построили из серого гранита?", "1821"),
+    ("Смена длится двенадцать часов, от заката до рассвета.", "how_many",
+     "Сколько часов смена длится?", "двенадцать"),
+    ("Ада Морроу — сестра Бориса Линда.", "subject", "Кто — сестра Бориса Линда?", "Ада Морроу"),
+])
+def test_russian_questions_keep_the_word_order_after_the_question_word(
+        fact, role, question, answer):
+    title = "Ада Морроу" if fact.startswith("Ада") else "Башня"
+    assert asked(fact, title, "ru", person_node(title, [fact], "ru"))[role] == (question, answer)
+
+
+def test_person_nodes_ask_who_and_things_ask_what():
+    assert person_node("Mirel Ashcombe", ["She was born in Tollis."])
+    assert not person_node("Brinefire", ["It burns green."])
+    # Russian gives a tower a gender: «она» does not make it a person
+    assert not person_node("Башня в гавани", ["Она стоит на пирсе."], "ru")
+    assert person_node("Ада Морроу", ["Она родилась в Солтмире."], "ru")
+
+
+FACT_VAULT = {
+    "Anna Berg.md": "# Anna Berg\n\nAnna Berg is the sister of [[Boris Lind]]. "
+                    "She was born in Kazan in 1990.\n",
+    "Boris Lind.md": "# Boris Lind\n\nBoris Lind is a ship's carpenter. "
+                     "He lives in Tollis near the old harbour.\n",
+}
+
+
+def test_every_chaining_anchor_gets_a_two_hop_probe_and_its_step_by_step_variant():
+    m = plan_map([parse_note(p, t) for p, t in FACT_VAULT.items()], QUOTAS)
+    (anchor,) = [a for a in m.anchors if a.relation != Relation.part_of]
+    assert (anchor.src, anchor.dst, anchor.mention) == ("anna-berg", "boris-lind", "Boris Lind")
+    transfer = [p for p in m.node("anna-berg").probes if p.kind == ProbeKind.transfer]
+    direct, steps = transfer
+    assert direct.prompt == ('The notes on Anna Berg say: "Anna Berg is the sister of X." '
+                             "Where does X live near the old harbour?")
+    assert direct.answer == steps.answer == "Tollis"
+    assert "step by step" in steps.prompt and steps.prompt.endswith("Where does X live near the old harbour?")
+    assert direct.fact_ids == steps.fact_ids == ["anna-berg.f0", "boris-lind.f1"]
+    # a node of two facts asks one by its role and one backwards
+    gen = {p.prompt.split(": ", 1)[1]: p.answer for p in m.node("anna-berg").probes
+           if p.kind == ProbeKind.generalization}
+    assert gen == {"Where was she born in 1990?": "Kazan",
+                   "Who is the sister of Boris Lind?": "Anna Berg"}
+
+
+def test_an_alias_link_hides_the_words_the_sentence_uses():
+    notes = [parse_note("Guild.md", "# Lantern Guild\n\nThe guild keeps seven lighthouses. "
+                                    "It was founded by Mirel Ashcombe in 431.\n"),
+             parse_note("Mirel.md", "# Mirel Ashcombe\n\nMirel Ashcombe founded the "
+                                    "[[Guild|guild]] after a shipwreck.\n")]
+    m = plan_map(notes, QUOTAS)
+    (direct, _) = [p for p in m.node("mirel-ashcombe").probes if p.kind == ProbeKind.transfer]
+    assert '"Mirel Ashcombe founded the X after a shipwreck."' in direct.prompt
+    # the question never asks what the bridge already says (the founder's name)
+    assert direct.prompt.endswith("When was X founded by Mirel Ashcombe?")
+    assert direct.answer == "431"
+
+
+def test_russian_two_hop_probes_are_in_russian():
+    notes = [parse_note("Ада.md", "# Ада Морроу\n\nАда Морроу — сестра [[Борис Линд|Бориса "
+                                  "Линда]]. Она родилась в Солтмире в 1990 году.\n"),
+             parse_note("Борис.md", "# Борис Линд\n\nБорис Линд — корабельный плотник. "
+                                    "Борис Линд живёт в Толлисе у старой гавани.\n")]
+    m = plan_map(notes, QUOTAS)
+    direct, steps = [p for p in m.node("ada-morrou").probes if p.kind == ProbeKind.transfer]
+    assert direct.prompt.startswith("В заметке «Ада Морроу» сказано: «Ада Морроу — сестра X.»")
+    assert "по шагам" in steps.prompt and direct.answer == steps.answer
