@@ -22,7 +22,7 @@ from agentrun.agents.structural import (
 )
 from agentrun.models import GenRequest, RoleModel
 from agentrun.models.structured import generate_structured
-from agentrun.prompts import phrase, render_chat
+from agentrun.prompts import localized, phrase, render_chat
 from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, Provenance
 
 STYLES = ["plain", "encyclopedic", "storytelling", "concise", "explanatory"]
@@ -100,21 +100,22 @@ def rephrasing_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | Non
     passage = k % 2 == 1
     level = at_least(node.level, Level.meso) if passage else Level.micro
     facts = _facts(node, k, 6 if passage else 2)
-    return Brief("contractors.rephrasing.md", RephrasingOut, level,
+    return Brief(localized("contractors.rephrasing.md", node.language), RephrasingOut, level,
                  {"title": node.title, "facts": facts, "style": STYLES[k % len(STYLES)],
-                  "length": SIZES[level].words},
+                  "length": SIZES[level].words, "level": level.value},
                  ask=phrase(ASKS, "ask", node.language, title=node.title, k=k))
 
 
 def dialogue_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None:
     """Ask for a dialogue whose turns follow the node's level (micro 2, meso 3, macro 4)."""
     size = SIZES[node.level]
-    return Brief("contractors.dialogue.md", DialogueOut, node.level,
+    return Brief(localized("contractors.dialogue.md", node.language), DialogueOut, node.level,
                  {"title": node.title, "facts": _facts(node, k, 2 + size.turns),
                   "turns": size.turns})
 
 
 EXERCISE_FORMS = ["question", "reversal", "multi_hop"]
+EXERCISE = "contractors.exercise.md"
 
 
 def exercise_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None:
@@ -124,12 +125,12 @@ def exercise_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None:
     variables: dict[str, object] = {"title": node.title, "facts": _facts(node, k, 2),
                                     "form": form, "linked": None, "link": ""}
     if form != "multi_hop":
-        return Brief("contractors.exercise.md", ExerciseOut, Level.micro, variables)
+        return Brief(localized(EXERCISE, node.language), ExerciseOut, Level.micro, variables)
     anchor = links[k % len(links)]
     dst = dataset_map.node(anchor.dst)
     variables |= {"linked": {"title": dst.title, "facts": _facts(dst, k, 2)},
                   "link": anchor.sentence}
-    return Brief("contractors.exercise.md", ExerciseOut, Level.meso, variables,
+    return Brief(localized(EXERCISE, node.language), ExerciseOut, Level.meso, variables,
                  anchors=(dst.id,), markers=("[ANCHOR]",))
 
 
@@ -142,7 +143,7 @@ def synthesis_brief(node: Node, k: int, dataset_map: DatasetMap) -> Brief | None
     dst = dataset_map.node(anchor.dst)
     with_error = k % 3 == 2
     markers = ("[THEME]", "[ANCHOR]", "[SYNTHESIS]") + (("[ERROR]",) if with_error else ())
-    return Brief("contractors.synthesis.md",
+    return Brief(localized("contractors.synthesis.md", node.language),
                  SynthesisWithErrorOut if with_error else SynthesisOut, Level.macro,
                  {"title": node.title, "facts": _facts(node, k, 3), "other": dst.title,
                   "other_facts": _facts(dst, k, 3), "relation": anchor.relation.value,

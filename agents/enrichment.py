@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from agentrun.config import AgentrunConfig
 from agentrun.models import Backend, GenRequest
 from agentrun.models.structured import generate_structured
-from agentrun.prompts import render_chat
+from agentrun.prompts import localized, render_chat
 from agentrun.schemas import Anchor, DatasetMap, Node, Probe, ProbeKind, Relation
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, se
              if len(n.facts) >= 2 and (only is None or n.id in only)]
     requests = [
         GenRequest(
-            messages=render_chat("architect.summary.md", title=n.title,
+            messages=render_chat(localized("architect.summary.md", n.language), title=n.title,
                                  facts=[f.text for f in n.facts[:8]]),
             max_new_tokens=120, seed=seed,
         )
@@ -98,31 +98,33 @@ def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: in
             jobs.append((src, dst, anchor))
     requests = [
         GenRequest(messages=render_chat(
-            "architect.transfer.md", src_title=src.title, dst_title=dst.title,
+            localized("architect.transfer.md", src.language), src_title=src.title,
+            dst_title=dst.title,
             src_facts=[f.text for f in src.facts[:6]], dst_facts=[f.text for f in dst.facts[:6]],
             link=anchor.sentence),
             max_new_tokens=120, seed=seed)
         for src, dst, anchor in jobs
     ]
     outputs = generate_structured(backend, requests, TransferProbeOut, retries=retries)
-    written: dict[str, list[Probe]] = {}
+    written = 0
     for (src, dst, anchor), out in zip(jobs, outputs, strict=True):
         answer_fact = _valid_transfer(out, src, dst) if out is not None else None
         if out is None or answer_fact is None:
             continue
         bridge = next((f.id for f in src.facts if f.text in anchor.sentence), src.facts[0].id)
-        mine = written.setdefault(src.id, [])
-        mine.append(Probe(id=f"{src.id}.t{len(mine)}", node_id=src.id, kind=ProbeKind.transfer,
-                          prompt=out.question, answer=out.answer.strip().rstrip("."),
-                          fact_ids=[bridge, answer_fact], origin=f"model:{backend.model_id}"))
-    for node_id, probes in written.items():
-        node = dataset_map.node(node_id)
-        kept = [p for p in node.probes if p.kind != ProbeKind.transfer]
-        structural = [p for p in node.probes if p.kind == ProbeKind.transfer]
-        for i, p in enumerate(structural[len(probes):], start=len(probes)):
-            kept.append(p.model_copy(update={"id": f"{node_id}.t{i}"}))
-        node.probes = kept + probes
-    return sum(len(p) for p in written.values())
+        # the model's words replace the direct structural probe across the same anchor (its
+        # step-by-step variant stays); an anchor without one gets a probe of its own
+        dst_facts = {f.id for f in dst.facts}
+        same = next((p for p in src.probes if p.kind == ProbeKind.transfer and p.origin ==
+                     "structural" and ".t" in p.id and p.fact_ids[-1] in dst_facts), None)
+        probe = Probe(id=same.id if same else f"{src.id}.t{len(src.probes)}", node_id=src.id,
+                      kind=ProbeKind.transfer, prompt=out.question,
+                      answer=out.answer.strip().rstrip("."), fact_ids=[bridge, answer_fact],
+                      origin=f"model:{backend.model_id}")
+        src.probes = [probe if p is same else p for p in src.probes] if same \
+            else [*src.probes, probe]
+        written += 1
+    return written
 
 
 def _valid_transfer(out: TransferProbeOut, src: Node, dst: Node) -> str | None:

@@ -58,8 +58,8 @@ def localized(name: str, language: str) -> str:
             return candidate
         if language not in _WARNED:
             _WARNED.add(language)
-            log.warning("no wording for notes in '%s' yet: their probes and structural "
-                        "examples are worded in English", language)
+            log.warning("no wording for notes in '%s' yet: their probes, structural "
+                        "examples and model briefs are worded in English", language)
     return name
 
 

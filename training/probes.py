@@ -51,8 +51,15 @@ def score(model: Any, tokenizer: Any, prompts: list[str], targets: list[str], *,
           chat: bool = True, batch_size: int = 16, max_new_tokens: int = 24) -> list[ProbeScore]:
     """Score every (prompt, target) pair on `model`."""
     texts = [_prompt_text(tokenizer, p, chat) for p in prompts]
-    logprobs = _target_logprobs(model, tokenizer, texts, targets, chat, batch_size)
-    answers = _greedy(model, tokenizer, texts, batch_size, max_new_tokens)
+    # batches of similar lengths pad little; the scores come back in the prompts' order
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    texts_ = [texts[i] for i in order]
+    logprobs_ = _target_logprobs(model, tokenizer, texts_, [targets[i] for i in order], chat,
+                                 batch_size)
+    answers_ = _greedy(model, tokenizer, texts_, batch_size, max_new_tokens)
+    logprobs, answers = [0.0] * len(texts), [""] * len(texts)
+    for k, i in enumerate(order):
+        logprobs[i], answers[i] = logprobs_[k], answers_[k]
     return [ProbeScore(contains_target(a, t), lp, a)
             for a, t, lp in zip(answers, targets, logprobs, strict=True)]
 
@@ -77,12 +84,15 @@ def _target_logprobs(model: Any, tokenizer: Any, texts: list[str], targets: list
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = 1
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
         for i, (a, b) in enumerate(spans):
-            positions = torch.arange(a - 1, b - 1, device=device)
+            if b <= a:
+                out.append(0.0)
+                continue
+            # the softmax over the vocabulary only where a target token is predicted
+            logp = torch.log_softmax(logits[i, a - 1:b - 1].float(), dim=-1)
             tokens = ids[i, a:b].to(device)
-            out.append(float(logp[i, positions, tokens].mean()) if b > a else 0.0)
+            out.append(float(logp.gather(1, tokens[:, None]).mean()))
     return out
 
 

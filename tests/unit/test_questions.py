@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentrun.agents.planning import plan_map
@@ -103,7 +105,8 @@ def test_every_chaining_anchor_gets_a_two_hop_probe_and_its_step_by_step_variant
     assert direct.prompt == ('The notes on Anna Berg say: "Anna Berg is the sister of X." '
                              "Where does X live near the old harbour?")
     assert direct.answer == steps.answer == "Tollis"
-    assert "step by step" in steps.prompt and steps.prompt.endswith("Where does X live near the old harbour?")
+    assert "step by step" in steps.prompt
+    assert steps.prompt.endswith("Where does X live near the old harbour?")
     assert direct.fact_ids == steps.fact_ids == ["anna-berg.f0", "boris-lind.f1"]
     # a node of two facts asks one by its role and one backwards
     gen = {p.prompt.split(": ", 1)[1]: p.answer for p in m.node("anna-berg").probes
@@ -134,3 +137,26 @@ def test_russian_two_hop_probes_are_in_russian():
     direct, steps = [p for p in m.node("ada-morrou").probes if p.kind == ProbeKind.transfer]
     assert direct.prompt.startswith("В заметке «Ада Морроу» сказано: «Ада Морроу — сестра X.»")
     assert "по шагам" in steps.prompt and direct.answer == steps.answer
+
+
+def test_russian_notes_get_russian_model_briefs_for_every_kind_and_form():
+    from agentrun.agents.briefs import model_requests
+    from agentrun.agents.structural import Job
+    from agentrun.schemas import ExampleKind
+
+    notes = [parse_note("Ада.md", "# Ада Морроу\n\nАда Морроу — сестра [[Борис Линд|Бориса "
+                                  "Линда]]. Она родилась в Солтмире в 1990 году.\n"),
+             parse_note("Борис.md", "# Борис Линд\n\nБорис Линд — корабельный плотник. "
+                                    "Борис Линд живёт в Толлисе у старой гавани.\n")]
+    m = plan_map(notes, QUOTAS)
+    node = m.node("ada-morrou")
+    job = Job(run="r", iteration=0, round=0, seed=0)
+    for kind in (ExampleKind.rephrasing, ExampleKind.dialogue, ExampleKind.exercise,
+                 ExampleKind.synthesis):
+        work = model_requests(node, kind, 6, job, m)  # six briefs: every form and style
+        assert work, kind
+        for request, brief in work:
+            assert brief.template.endswith(".ru.md"), brief.template
+            system, user = (msg["content"] for msg in request.messages)
+            assert "Пиши по-русски" in system and "JSON" in user
+            assert not re.search(r"\b(?:Write|Notes about|Answer as)\b", user), user
