@@ -8,9 +8,10 @@ footnotes, task lists, math) and Obsidian's syntax as inline rules of its own: w
 What comes out is a list of `Block`s: the plain text a person reads (no emphasis marks, no
 link syntax, no table pipes, no footnote markers, inline code as its text, math as written),
 where in the file it is, the section it belongs to, and the links, footnotes and tags it holds.
-Code never becomes text or a heading; a callout's header is not text; a chat export's turns
-(`> [!user] **User** - date`) keep their body; a table row becomes one block in words; a list
-item under an item ending with ':' carries that item as its context.
+Code never becomes text or a heading (each block is kept apart, as `Code`, with its section);
+a callout's header is not text; a chat export's turns (`> [!user] **User** - date`) keep
+their body and say who speaks; a table row becomes one block in words; a list item under an
+item ending with ':' carries that item as its context.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ ATTACHMENT = re.compile(
     r"\.(?:png|jpe?g|gif|bmp|svg|webp|avif|tiff?|ico|pdf|mp3|wav|m4a|ogg|flac|webm|mp4|mov|"
     r"mkv|avi|ogv|3gp|canvas|excalidraw|zip|docx?|xlsx?|pptx?|csv|base)$", re.I)
 """What an embed or link points to when it is a file, not a note."""
+DEEPEST = 64
+"""The deepest a list item is read (columns of indentation): deeper items become its
+siblings, so their text is kept where the parser's nesting limit would drop it."""
+DEEP_ITEM = re.compile(rf"^[ \t]{{{DEEPEST},}}(?=(?:[-*+]|\d{{1,9}}[.)])[ \t])", re.M)
 COMMENT = re.compile(r"%%.*?%%|<!--.*?-->", re.S)
 TAG = re.compile(r"(?:(?<=\s)|(?<=^)|(?<=[(,;]))#((?:\d*[^\W\d_])[\w/-]*)")
 """An Obsidian tag: `#` after a space, letters, digits, `_`, `-`, `/`, not only digits."""
@@ -43,6 +48,8 @@ CALLOUT = re.compile(r"^\[!([\w-]+)\][+-]?[ \t]*(.*)$")
 CHAT_CALLOUT = re.compile(r"user|assistant|human|ai|bot|model|system|nexus|gpt|claude|chat",
                           re.I)
 """Callout types of chat exports: their header (speaker, date) is not text, their body is."""
+USER_CALLOUT = re.compile(r"user|human", re.I)
+"""The chat-export callout types of the person's own turns (the others are the model's)."""
 
 
 @dataclass
@@ -78,6 +85,18 @@ class Block:
     links: list[Link] = field(default_factory=list)
     footnotes: list[tuple[int, str]] = field(default_factory=list)
     """(offset in `text`, footnote id) for each footnote marker that was removed."""
+    speaker: str = ""
+    """In a chat export's turn, who speaks: `user` or `assistant` ("" for the note's text)."""
+
+
+@dataclass
+class Code:
+    """A fenced or indented code block: never text, kept as an example of its section."""
+
+    text: str
+    language: str
+    line: int
+    section: str
 
 
 @dataclass
@@ -90,6 +109,7 @@ class Parsed:
     blocks: list[Block]
     footnotes: dict[str, str]
     tags: list[str]
+    code: list[Code] = field(default_factory=list)
 
 
 def _wikilink(state: StateInline, silent: bool) -> bool:
@@ -129,11 +149,11 @@ def without_comments(text: str) -> str:
 
 def parse(text: str) -> Parsed:
     """Parse a note's Markdown into plain-text blocks (see the module's docstring)."""
-    tokens = parser().parse(without_comments(text))
+    tokens = parser().parse(DEEP_ITEM.sub(" " * DEEPEST, without_comments(text)))
     walker = _Walker()
     walker.walk(tokens)
     return Parsed(walker.front_matter, walker.headings,
-                  walker.blocks, walker.footnote_texts, walker.tags)
+                  walker.blocks, walker.footnote_texts, walker.tags, walker.code)
 
 
 def split_link(content: str) -> Link:
@@ -156,6 +176,7 @@ class _Walker:
         self.blocks: list[Block] = []
         self.footnote_texts: dict[str, str] = {}
         self.tags: list[str] = []
+        self.code: list[Code] = []
         self.section = ""
         self.items: list[dict[str, Any]] = []  # each open list item: its context, its text
         self.lead = ""  # a paragraph ending with ':' just before: the context of a list
@@ -207,6 +228,9 @@ class _Walker:
             return i + 3
         elif t.type == "table_open":
             return self.table(tokens, i)
+        elif t.type in ("fence", "code_block") and t.content.strip():
+            info = t.info.strip().split()[0] if t.info.strip() else ""
+            self.code.append(Code(t.content.rstrip("\n"), info, _line(t), self.section))
         return i + 1
 
     def callout_type(self, tokens: list[Token], i: int) -> str | None:
@@ -302,7 +326,15 @@ class _Walker:
     def add(self, text: str, line: int, end: int, kind: str, links: list[Link],
             notes: list[tuple[int, str]]) -> None:
         if text.strip() or links:
-            self.blocks.append(Block(text, line, end, self.section, kind, links, notes))
+            self.blocks.append(Block(text, line, end, self.section, kind, links, notes,
+                                     self.speaker()))
+
+    def speaker(self) -> str:
+        """Who speaks in the chat export's turn the walker is inside ("" outside one)."""
+        kind = next((c for c in reversed(self.callout) if c is not None), None)
+        if kind is None or not CHAT_CALLOUT.search(kind):
+            return ""
+        return "user" if USER_CALLOUT.search(kind) else "assistant"
 
     def inline(self, token: Token, skip_first_line: bool = False
                ) -> tuple[str, list[Link], list[tuple[int, str]]]:

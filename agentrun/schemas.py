@@ -90,6 +90,17 @@ class Fact(_Model):
     id: str
     text: str
     span: SourceSpan | None = None
+    speaker: str = ""
+    """Who said it in a chat export kept in the note (`user`, `assistant`); "" otherwise."""
+
+
+class CodeExample(_Model):
+    """A code block of a node's source, kept as written: an example, never a fact."""
+
+    text: str
+    language: str = ""
+    """The fence's info string (`python`, `bash`, …); "" for none."""
+    line: int = 0
 
 
 class Probe(_Model):
@@ -175,6 +186,8 @@ class Node(_Model):
     sources: list[SourceSpan] = Field(default_factory=list)
     quota: dict[ExampleKind, int] = Field(default_factory=dict)
     probes: list[Probe] = Field(default_factory=list)
+    code: list[CodeExample] = Field(default_factory=list)
+    """Code blocks of its section, as written (planning keeps at most 3 of 2,000 characters)."""
     status: NodeStatus = NodeStatus.planned
     metrics: NodeMetrics | None = None
     language: str = "en"

@@ -20,7 +20,7 @@ import yaml
 
 from agentrun import language
 from agentrun.errors import SourceError
-from agentrun.markdown import Block, metadata, parse
+from agentrun.markdown import Block, Code, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
 URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$")
@@ -54,6 +54,8 @@ class Sentence:
     line: int
     section: str
     paragraph: int = 0
+    speaker: str = ""
+    """In a chat export's turn, who speaks (`user`, `assistant`); "" for the note's text."""
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Note:
     links: list[Link] = field(default_factory=list)
     headings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    code: list[Code] = field(default_factory=list)
+    """Its code blocks (never sentences), each with its section."""
 
 
 @dataclass
@@ -160,7 +164,8 @@ def parse_note(rel_path: str, text: str) -> Note:
     title = str(meta.get("title") or h1 or Path(rel_path).stem).strip()
     note = Note(path=rel_path, title=title, text=text, aliases=_strings(meta.get("aliases",
                 meta.get("alias"))), tags=_strings(meta.get("tags", meta.get("tag"))),
-                headings=[h for _, h, _ in parsed.headings], problems=[problem] if problem else [])
+                headings=[h for _, h, _ in parsed.headings], problems=[problem] if problem else [],
+                code=parsed.code)
     note.tags += [t for t in parsed.tags if t not in note.tags]
     readable = [b for b in parsed.blocks if b.kind != "footnote"]
     note.language = language.detect(" ".join(b.text for b in readable))
@@ -189,12 +194,12 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                  if offset <= at < nxt]
         for sentence in said:
             if sentence and language.long_enough(sentence, note.language) \
-                    and not URL_ONLY.match(sentence):
+                    and not URL_ONLY.match(sentence) and not sentence.endswith("?"):
                 found = source.find(sentence)
                 span = (start + found, start + found + len(sentence)) if found >= 0 \
                     else (start, max(end, start))
                 note.sentences.append(Sentence(sentence, span[0], span[1], block.line,
-                                               block.section, paragraph))
+                                               block.section, paragraph, block.speaker))
         for link in block.links:
             if offset <= link.offset < nxt:
                 owner[id(link)] = " ".join(raw.split())

@@ -294,13 +294,13 @@ def save_map(dataset_map: DatasetMap, path: Path) -> None:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    data: Any = dataset_map.model_dump(mode="json", exclude_none=True)
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
     if not _has_comments(previous):
         body = map_yaml(dataset_map)
         header = "".join(f"# {line}\n" for line in MAP_HEADER.splitlines())
         atomic_write_text(path, header + body)
         return
+    data: Any = dataset_map.model_dump(mode="json", exclude_none=True)
     rt = YAML()
     rt.width = 100
     rt.indent(mapping=2, sequence=2, offset=0)  # the layout PyYAML writes

@@ -95,7 +95,8 @@ class Checker:
                 self.leak_patterns.setdefault(key, []).append((p, pattern))
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
         own = self.own_vocab = {
-            n.id: set(content_words(" ".join([n.title] + [f.text for f in n.facts])))
+            n.id: set(content_words(" ".join([n.title, *(f.text for f in n.facts),
+                                              *(c.text for c in n.code)])))
             for n in dataset_map.nodes}
         # the node ids each node's examples may draw on: itself and its anchored nodes
         self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}

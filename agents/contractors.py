@@ -110,7 +110,9 @@ def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
     """Pick `need` new examples, each time the one stating the least-covered facts."""
     fresh = [e for e in pool if e.id not in seen]
     rng.shuffle(fresh)  # ties go to a seeded random pick
-    stated = [facts_stated(node, e) for e in fresh]
+    # a code example counts as a fact of its own: covered like one, never left out
+    stated = [facts_stated(node, e) or ([e.id] if e.provenance.generator == "structural:code"
+                                        else []) for e in fresh]
     chosen: list[Example] = []
     while fresh and len(chosen) < need:
         best = max(range(len(fresh)),

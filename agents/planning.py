@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ import networkx as nx
 from agentrun.agents.enrichment import enrich_with_model
 from agentrun.agents.probes import make_probes
 from agentrun.agents.replan import merge_replan
-from agentrun.agents.text import ENTITY, capitalised_phrases, slug
+from agentrun.agents.text import ENTITY, capitalised_phrases, slug, type_relation
 from agentrun.config import AgentrunConfig
 from agentrun.models import RoleModel
 from agentrun.schemas import (
     Anchor,
+    CodeExample,
     DatasetMap,
     ExampleKind,
     Fact,
@@ -39,15 +39,6 @@ from agentrun.workspace import Workspace, load_map, save_map
 log = logging.getLogger(__name__)
 
 MAX_FACTS = 40
-RELATION_CUES: list[tuple[Relation, re.Pattern[str]]] = [
-    (Relation.part_of, re.compile(r"\bpart of\b|\bbelongs to\b|\bin every\b", re.I)),
-    (Relation.contrasts, re.compile(r"\bunlike\b|\bwhereas\b|\bin contrast\b|\bnever\b", re.I)),
-    (Relation.example_of, re.compile(r"\bfor example\b|\bsuch as\b|\binstance of\b", re.I)),
-    (Relation.prerequisite, re.compile(
-        r"\brequires?\b|\bneeds?\b|\bbefore\b|\bsource of\b|"
-        r"\b(?:made|refined|derived|distilled|comes?)\s+from\b", re.I)),
-    (Relation.generalizes, re.compile(r"\bkind of\b|\btype of\b|\bgenerally\b", re.I)),
-]
 
 
 # ---------------------------------------------------------------- planning (structure first)
@@ -97,6 +88,7 @@ def _plan(notes: list[Note], quotas: dict[ExampleKind, int], max_node_facts: int
             unit.parent = None if unit.parent is None else unit.parent + offset
             units.append(unit)
     nodes = [_node_from_unit(u, quotas, facts_per_quota) for u in units]
+    _code_examples(units, nodes)
     _dedupe_ids(units, nodes, problems)
     index = _title_index(units, nodes)
     anchors, unresolved = _anchors(units, nodes, index, problems)
@@ -160,7 +152,8 @@ def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int],
     note = unit.note
     facts = [
         Fact(id=f"{node_id}.f{i}", text=s.text,
-             span=SourceSpan(file=note.path, start=s.start, end=s.end, line=s.line))
+             span=SourceSpan(file=note.path, start=s.start, end=s.end, line=s.line),
+             speaker=s.speaker)
         for i, s in enumerate(unit.sentences)
     ]
     if unit.sentences and (unit.parent is not None or unit.section):
@@ -185,6 +178,25 @@ def scaled_quotas(quotas: dict[ExampleKind, int], facts: int,
     """Return the quotas of a node with `facts` facts (per node, or per `facts_per_quota`)."""
     times = max(math.ceil(facts / facts_per_quota), 1) if facts_per_quota else 1
     return {kind: count * times for kind, count in quotas.items()}
+
+
+MAX_CODE, MAX_CODE_CHARS = 3, 2000
+"""Code examples a node keeps, and their size (a longer block is a program, not an example)."""
+
+
+def _code_examples(units: list[_Unit], nodes: list[Node]) -> None:
+    """Give each code block of a note to the node of its section (the note's node if none)."""
+    first: dict[tuple[str, str], int] = {}
+    for i, unit in enumerate(units):
+        first.setdefault((unit.note.path, unit.section), i)
+    for i, unit in enumerate(units):
+        if first[(unit.note.path, unit.section)] != i or unit.section:
+            continue
+        for code in unit.note.code:
+            owner = nodes[first.get((unit.note.path, code.section), i)]
+            if len(owner.code) < MAX_CODE and len(code.text) <= MAX_CODE_CHARS:
+                owner.code.append(CodeExample(text=code.text, language=code.language,
+                                              line=code.line))
 
 
 def _dedupe_ids(units: list[_Unit], nodes: list[Node], problems: list[str]) -> None:
@@ -341,14 +353,6 @@ def _cycles(anchors: list[Anchor]) -> list[str]:
                             "prerequisite/part_of anchors; a learner cannot take them in order "
                             "(retype one with `relation:` in map.yaml)")
     return problems
-
-
-def type_relation(sentence: str) -> Relation:
-    """Guess an anchor's relation from the words around its link."""
-    for relation, cue in RELATION_CUES:
-        if cue.search(sentence):
-            return relation
-    return Relation.elaborates
 
 
 def _level(node: Node, out_degree: int, has_parts: bool) -> Level:

@@ -86,7 +86,7 @@ def chat(user: str, assistant: str) -> list[dict[str, str]]:
 
 
 def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
-    """Yield cloze, reversal, question and multi-hop exercises for a node (no model)."""
+    """Yield cloze, reversal, question, code and multi-hop exercises for a node (no model)."""
     # Facts behind generalization probes are never asked in the probe's question form.
     probed = {fid for p in node.probes if p.kind != ProbeKind.absorption for fid in p.fact_ids}
     for fact in node.facts:
@@ -110,6 +110,10 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
                            _say("correction_answer", node.language, fact=fact.text))
             ex.markers = ["[ERROR]"]
             yield ex.with_id()
+    for code in node.code:
+        yield _exercise(node, job, "code", _say("code", node.language, title=node.title,
+                                                code_language=code.language),
+                        f"```{code.language}\n{code.text}\n```")
     yield from _multi_hop(node, dataset_map, job)
 
 

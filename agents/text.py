@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from anyascii import anyascii
 
-from agentrun.schemas import DatasetMap
+from agentrun.schemas import DatasetMap, Relation
 
 FUNCTION_WORDS = {
     "of", "in", "on", "at", "by", "from", "with", "to", "for", "as", "into", "every",
@@ -35,6 +35,25 @@ WH_RU = {"в": "в чём", "во": "в чём", "на": "на чём", "из": 
          "являются": "чем", "называется": "как", "называют": "как", "составляет": "сколько"}
 GRAMMAR = {"en": (FUNCTION_WORDS, WH, "what"), "ru": (set(WH_RU), WH_RU, "что")}
 """Per language: the words a fact's answer follows, the question word for each, the default."""
+
+
+RELATION_CUES: list[tuple[Relation, re.Pattern[str]]] = [
+    (Relation.part_of, re.compile(r"\bpart of\b|\bbelongs to\b|\bin every\b", re.I)),
+    (Relation.contrasts, re.compile(r"\bunlike\b|\bwhereas\b|\bin contrast\b|\bnever\b", re.I)),
+    (Relation.example_of, re.compile(r"\bfor example\b|\bsuch as\b|\binstance of\b", re.I)),
+    (Relation.prerequisite, re.compile(
+        r"\brequires?\b|\bneeds?\b|\bbefore\b|\bsource of\b|"
+        r"\b(?:made|refined|derived|distilled|comes?)\s+from\b", re.I)),
+    (Relation.generalizes, re.compile(r"\bkind of\b|\btype of\b|\bgenerally\b", re.I)),
+]
+
+
+def type_relation(sentence: str) -> Relation:
+    """Guess an anchor's relation from the words around its link."""
+    for relation, cue in RELATION_CUES:
+        if cue.search(sentence):
+            return relation
+    return Relation.elaborates
 
 
 def slug(text: str) -> str:

@@ -139,6 +139,10 @@ def init(
                   f"or [bold]agentrun run {directory}[/]")
 
 
+PROBLEMS_SHOWN = 40
+"""Problems `agentrun plan` prints; all of them are in map.yaml under `problems:`."""
+
+
 @app.command()
 @friendly
 def plan(
@@ -175,8 +179,10 @@ def plan(
     if dataset_map.problems:
         err.print(f"[yellow]{len(dataset_map.problems)} problems[/] (kept in map.yaml under "
                   "`problems:`; planning went on around them):")
-        for problem in dataset_map.problems:
+        for problem in dataset_map.problems[:PROBLEMS_SHOWN]:
             err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        if len(dataset_map.problems) > PROBLEMS_SHOWN:
+            err.print(f"  … {len(dataset_map.problems) - PROBLEMS_SHOWN:,} more in map.yaml")
     console.print(f"map written to {Path(directory) / 'map.yaml'}")
     if show:
         from agentrun.mapview import write_html, write_png

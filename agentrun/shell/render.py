@@ -16,16 +16,24 @@ from rich.tree import Tree
 from agentrun.schemas import DatasetMap, EvalReport, Example, RunMeta
 from agentrun.workspace import Run, load_map
 
+TREE_NODES = 60
+"""Nodes a terminal shows of a map; a larger map's rest is in map.yaml (and `--show`)."""
 
-def map_tree(dataset_map: DatasetMap) -> Tree:
-    """Render the map as a tree: nodes with level, facts, probes and anchors."""
+
+def map_tree(dataset_map: DatasetMap, limit: int = TREE_NODES) -> Tree:
+    """Render the map as a tree: nodes with level, facts, probes and anchors.
+
+    A map of more than `limit` nodes shows its first `limit` and says how many more there are.
+    """
     tree = Tree(f"[bold]dataset map[/] v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
                 f"{len(dataset_map.anchors)} anchors, {len(dataset_map.probes())} probes")
-    for node in dataset_map.nodes:
+    for node in dataset_map.nodes[:limit]:
         branch = tree.add(f"[bold]{node.title}[/] ({node.id}) [cyan]{node.level}[/] "
                           f"{len(node.facts)} facts, {len(node.probes)} probes")
         for a in dataset_map.neighbours(node.id):
             branch.add(f"→ {a.dst} [dim]{a.relation}[/]")
+    if len(dataset_map.nodes) > limit:
+        tree.add(f"[dim]… {len(dataset_map.nodes) - limit:,} more nodes (all in map.yaml)[/]")
     return tree
 
 

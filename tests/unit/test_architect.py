@@ -1,6 +1,6 @@
-from agentrun.agents.planning import plan_map, type_relation
+from agentrun.agents.planning import plan_map
 from agentrun.agents.revision import revise_map
-from agentrun.agents.text import split_fact
+from agentrun.agents.text import split_fact, type_relation
 from agentrun.schemas import EvalReport, ExampleKind, Probe, ProbeKind, ProbeResult, Relation
 from agentrun.sources import parse_note, read_sources
 from agentrun.workspace import reference_problems

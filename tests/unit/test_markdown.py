@@ -50,7 +50,7 @@ def test_callouts_keep_their_body_and_a_chat_exports_header_is_not_a_fact():
             "> [!assistant] **Assistant** - 08.07.2025 at 5:33\n> A shift lasts twelve hours.\n")
     assert sentences(text) == ["Ships steer by the light at night.",
                                "A title that is a sentence.", "The body follows it here.",
-                               "How long does a shift last?", "A shift lasts twelve hours."]
+                               "A shift lasts twelve hours."]  # a question is not a fact
 
 
 def test_a_footnotes_text_joins_the_sentence_citing_it_and_the_marker_goes():
@@ -112,8 +112,9 @@ def test_bad_input_is_read_or_skipped_in_one_line():
     # sentence punctuation in a language without spaces
     assert sentences("\ufeffThe tower is old.\r\nIt was built in 1821.\r\n") == [
         "The tower is old.", "It was built in 1821."]
-    deep = "".join("  " * i + f"- level {i} item here\n" for i in range(40))
-    assert len(sentences(deep)) == 40
+    # past the parser's nesting limit (100 lists) an item becomes the deepest one's sibling
+    deep = "".join("  " * i + f"- level {i} item here\n" for i in range(300))
+    assert sentences(deep)[-1] == "level 299 item here" and len(sentences(deep)) == 300
     note = parse_note("self.md", "# Self\n\nThis note links [[Self]] to itself now.\n")
     assert [x.target for x in note.links] == ["Self"]
     japanese = parse_note("ja.md", "灯台守は毎晩灯りをともします。霧の夜は鐘を鳴らします。")
@@ -208,3 +209,55 @@ def test_an_embed_cycle_plans_once_each_way(tmp_path):
     m = plan_map(read_sources(tmp_path).notes, QUOTAS)
     assert {(a.src, a.dst) for a in m.anchors} == {("a", "b"), ("b", "a")}
     assert [len(n.facts) for n in m.nodes] == [1, 1] and not m.problems
+
+
+CODE_NOTE = """# Keeper Config
+
+The keeper's lamp is set in one config file. The file lives in the keeper's home folder.
+
+## Setup
+
+Every keeper writes the file before the first night watch. The watch reads it at dusk.
+
+```bash
+# ~/.config/lighthouse/keeper.conf
+lamp=brinefire
+```
+
+    indented = "also code"
+"""
+
+
+def test_a_code_block_is_kept_as_its_sections_code_example_and_taught(tmp_path, embedder):
+    from agentrun.agents.checker import Checker
+    from agentrun.agents.structural import Job, structural_exercises
+    from agentrun.config import CheckerSettings
+    from agentrun.memory.store import Memory
+
+    m = plan_map([parse_note("Keeper Config.md", CODE_NOTE)], QUOTAS)
+    (node,) = m.nodes
+    assert [(c.language, c.text.splitlines()[0]) for c in node.code] == [
+        ("bash", "# ~/.config/lighthouse/keeper.conf"), ("", 'indented = "also code"')]
+    assert not any("lamp=" in f.text or "config/" in f.text for f in node.facts)
+    job = Job(run="r", iteration=0, round=0, seed=0)
+    code = [e for e in structural_exercises(node, m, job)
+            if e.provenance.generator == "structural:code"]
+    assert len(code) == 2 and code[0].messages[1]["content"].startswith("```bash\n# ~/")
+    assert "Show the bash code example the notes on Keeper Config give." in \
+        code[0].messages[0]["content"]
+    verdicts = Checker(m, Memory(tmp_path), embedder, CheckerSettings()).check(code, "r/1")
+    assert all(e.verdict.accepted for e in verdicts.examples), \
+        [e.verdict.reasons for e in verdicts.examples]
+
+
+def test_chat_export_turns_say_who_speaks_and_a_question_is_not_a_fact():
+    note = parse_note("chat.md", "# Chat\n\nThe keeper logs every ship.\n\n"
+                      "> [!user] **User** - 03.02.2025 at 9:14\n"
+                      "> How long does one shift last? I keep two lamps lit.\n\n"
+                      "> [!assistant] **Assistant** - 03.02.2025 at 9:15\n"
+                      "> A shift lasts twelve hours, from dusk until dawn.\n")
+    m = plan_map([note], QUOTAS)
+    said = {f.text: f.speaker for f in m.nodes[0].facts}
+    assert said == {"The keeper logs every ship.": "",
+                    "I keep two lamps lit.": "user",
+                    "A shift lasts twelve hours, from dusk until dawn.": "assistant"}
