@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from agentrun.agents.enrichment import enrich_with_model
-from agentrun.agents.probes import make_probes
+from agentrun.agents.probes import EMBEDS, make_probes
 from agentrun.agents.replan import merge_replan
 from agentrun.agents.text import ENTITY, capitalised_phrases, slug, type_relation
 from agentrun.config import AgentrunConfig
@@ -276,7 +276,7 @@ def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
                 missing.setdefault(link.target, []).append(f"{unit.note.path}:{link.line}")
                 continue
             src = _unit_at(units, nodes, i, link.start)
-            sentence = link.sentence or f"embeds {link.target}"
+            sentence = link.sentence or f"{EMBEDS}{link.target}"
             add(src, dst, type_relation(sentence), unit.note.path, sentence,
                 link.alias or link.target.rsplit("/", 1)[-1])
     for target, where in missing.items():  # once per note, as Obsidian shows it

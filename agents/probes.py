@@ -152,14 +152,24 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
 
 
 def _bridge(node: Node, anchor: Anchor, title: str) -> tuple[Fact, str] | None:
-    """Return the fact of `node` that names the anchor's other end, with that name as X."""
+    """Return the fact of `node` that names the anchor's other end, with that name as X.
+
+    An embed on a line of its own names the other note in no sentence: the bridge is then
+    the embedding itself ("This note embeds the note X."), cited by the node's first fact.
+    """
     names = [n for n in (anchor.mention, title) if len(n) >= 3]
     for fact in sorted(node.facts, key=lambda f: f.text != anchor.sentence):
         for name in names:
             hidden = hide(fact.text, name)
             if hidden != fact.text:
                 return fact, hidden
+    if anchor.sentence.startswith(EMBEDS) and node.facts:
+        return node.facts[0], phrase(PROBES, "embedded", node.language)
     return None
+
+
+EMBEDS = "embeds "
+"""How planning words the anchor of an embed that stands alone (`embeds <target>`)."""
 
 
 def _about_x(dst: Node, bridge: str) -> tuple[Fact, str, str] | None:
