@@ -8,7 +8,7 @@ alone; `probe_support` counts how many the sources really support.
 from __future__ import annotations
 
 from agentrun.agents.questions import ask, person_node
-from agentrun.agents.text import Question, hide, names_in, question_form, split_fact
+from agentrun.agents.text import Question, hide, names_in, normalize, question_form, split_fact
 from agentrun.markdown import plain_text
 from agentrun.prompts import phrase
 from agentrun.schemas import Anchor, DatasetMap, Fact, Node, Probe, ProbeKind, Relation
@@ -32,8 +32,11 @@ def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     for i, (fact_ids, question) in enumerate(_generalizations(node, splits)):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
-                            prompt=phrase(PROBES, "generalization", language, title=node.title,
-                                          question=question.text),
+                            # asked backwards, the answer is often the node: no title then
+                            prompt=phrase(PROBES, "backward", language, question=question.text)
+                            if question.role == "subject" else
+                            phrase(PROBES, "generalization", language, title=node.title,
+                                   question=question.text),
                             answer=question.answer, fact_ids=fact_ids))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
@@ -57,7 +60,7 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
     backward: list[tuple[list[str], Question]] = []
     for fact in ordered:
         questions = [q for q in ask(fact.text, node.title, node.language, person)
-                     if len(q.answer) >= 2]
+                     if len(q.answer) >= 2 and not _gives_away(q, node.title)]
         asked = {q.text for _, q in forward}
         forward += [([fact.id], q) for q in questions if q.role != "subject"
                     and q.text not in asked][:1]
@@ -72,6 +75,12 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
         return picked
     fact, (prefix, fw, answer) = min(splits[2:] or splits, key=lambda fs: len(fs[0].text))
     return [([fact.id], Question(question_form(prefix, fw, node.language), answer, "what"))]
+
+
+def _gives_away(question: Question, title: str) -> bool:
+    """Whether a question's prompt would hold its own answer (the title frames forward ones)."""
+    said = question.text if question.role == "subject" else f"{title} {question.text}"
+    return f" {normalize(question.answer)} " in f" {normalize(said)} "
 
 
 def _inner_transfer_probes(node: Node, need: int, start: int) -> list[Probe]:
@@ -137,7 +146,7 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
         if bridge is None:
             continue
         fact, hidden = bridge
-        found = _about_x(dataset_map.node(anchor.dst), hidden)
+        found = _about_x(dataset_map.node(anchor.dst), f"{node.title} {hidden}")
         if found is None:
             continue
         target, task, answer = found

@@ -8,7 +8,9 @@ python benchmarks/map_quality.py --vault ../shared/data/vaults/research-ru   # M
    place), the facts and probes that carry markup, missing-note problems for notes that exist
    or attachments, code headings that became nodes, probe prompts not in their note's
    language, ids that are not readable slugs of the title, nodes without an absorption or a
-   generalization probe, and anchors whose two ends chain without a transfer probe.
+   generalization probe, generalization probes asked with their question word first (by the
+   answer's role, not a statement with "what?" glued on), and anchors whose two ends chain
+   without a transfer probe.
 
 1. For the bundled example and for the first 10 entries of `fictional_knowledge.json` (each
    paragraph written as a note; get the file from the kaistAI/factual-knowledge-acquisition
@@ -50,6 +52,9 @@ QUOTAS = AgentrunConfig().generation.quotas
 MARKUP = re.compile(r"\*\*|\[\^|\[\[|!\[|`|\[!|^\s*\||\|\s*$|%%|<!--")
 MISSING = re.compile(r"\[\[(.+?)\]\] links to a note that does not exist")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+QUESTION_WORD = re.compile(r"(?:Where|When|Who|What|How many|By whom|Где|Когда|Кто|Что|"
+                           r"Сколько|Откуда)\b")
+"""A question a person asks: its question word first (not a statement with "what?" glued on)."""
 ENGLISH_FRAME = re.compile(r"\b(?:Complete this statement|About|The notes on|say:)|\bwhat\?")
 """The English probe templates' words: in a prompt about a note in another language, the
 prompt is not in that language."""
@@ -81,6 +86,8 @@ def m1_row(name: str, folder: Path) -> list[object]:
     owner = {f.id: n.id for n in m.nodes for f in n.facts}
     chaining = [a for a in m.anchors if a.relation != Relation.part_of
                 and m.node(a.src).facts and m.node(a.dst).facts]
+    generalization = [p for _, p in probes if p.kind == ProbeKind.generalization]
+    by_role = [p for p in generalization if QUESTION_WORD.match(p.prompt.rsplit(": ", 1)[-1])]
     untested = [a for a in chaining if not any(
         p.kind == ProbeKind.transfer and any(owner.get(f) == a.dst for f in p.fact_ids)
         for p in m.node(a.src).probes)]
@@ -90,6 +97,7 @@ def m1_row(name: str, folder: Path) -> list[object]:
             f"{len(probes)}", len(false_missing), len(code_nodes),
             f"{len(wrong_language)}/{len(probes)}", len(unreadable),
             f"{len(no_abs)} / {len(no_gen)} of {len(with_facts)}",
+            f"{len(by_role)}/{len(generalization)}",
             f"{len(untested)}/{len(chaining)}"]
 
 
@@ -152,6 +160,7 @@ def main() -> None:
     m1_head = ["sources", "notes", "nodes", "facts with markup", "probes with markup",
                "false missing notes", "code headings as nodes", "prompts not in the note's "
                "language", "unreadable ids", "nodes without absorption / generalization",
+               "generalization asked with a question word first",
                "chaining anchors without transfer"]
     vaults = [("bundled example", ROOT / "examples" / "orvane" / "sources"),
               ("test vault en", ROOT / "tests" / "fixtures" / "vaults" / "en"),

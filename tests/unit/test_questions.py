@@ -160,3 +160,16 @@ def test_russian_notes_get_russian_model_briefs_for_every_kind_and_form():
             system, user = (msg["content"] for msg in request.messages)
             assert "Пиши по-русски" in system and "JSON" in user
             assert not re.search(r"\b(?:Write|Notes about|Answer as)\b", user), user
+
+
+def test_no_probe_holds_its_own_answer():
+    from agentrun.agents.text import normalize
+    from agentrun.sources import read_sources
+    from tests.conftest import EXAMPLE
+
+    m = plan_map(read_sources(EXAMPLE / "sources").notes, QUOTAS)
+    backward = [p for p in m.probes() if p.prompt.startswith("From the notes:")]
+    assert backward  # asked without the title that is their answer
+    for p in m.probes():
+        if p.kind != ProbeKind.absorption:
+            assert f" {normalize(p.answer)} " not in f" {normalize(p.prompt)} ", p
