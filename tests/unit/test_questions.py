@@ -128,12 +128,16 @@ def test_an_alias_link_hides_the_words_the_sentence_uses():
     assert direct.answer == "431"
 
 
+RU_VAULT = {
+    "Ада.md": "# Ада Морроу\n\nАда Морроу — сестра [[Борис Линд|Бориса Линда]]. "
+              "Она родилась в Солтмире в 1990 году.\n",
+    "Борис.md": "# Борис Линд\n\nБорис Линд — корабельный плотник. "
+                "Борис Линд живёт в Толлисе у старой гавани.\n",
+}
+
+
 def test_russian_two_hop_probes_are_in_russian():
-    notes = [parse_note("Ада.md", "# Ада Морроу\n\nАда Морроу — сестра [[Борис Линд|Бориса "
-                                  "Линда]]. Она родилась в Солтмире в 1990 году.\n"),
-             parse_note("Борис.md", "# Борис Линд\n\nБорис Линд — корабельный плотник. "
-                                    "Борис Линд живёт в Толлисе у старой гавани.\n")]
-    m = plan_map(notes, QUOTAS)
+    m = plan_map([parse_note(p, t) for p, t in RU_VAULT.items()], QUOTAS)
     direct, steps = [p for p in m.node("ada-morrou").probes if p.kind == ProbeKind.transfer]
     assert direct.prompt.startswith("В заметке «Ада Морроу» сказано: «Ада Морроу — сестра X.»")
     assert "по шагам" in steps.prompt and direct.answer == steps.answer
@@ -144,11 +148,7 @@ def test_russian_notes_get_russian_model_briefs_for_every_kind_and_form():
     from agentrun.agents.structural import Job
     from agentrun.schemas import ExampleKind
 
-    notes = [parse_note("Ада.md", "# Ада Морроу\n\nАда Морроу — сестра [[Борис Линд|Бориса "
-                                  "Линда]]. Она родилась в Солтмире в 1990 году.\n"),
-             parse_note("Борис.md", "# Борис Линд\n\nБорис Линд — корабельный плотник. "
-                                    "Борис Линд живёт в Толлисе у старой гавани.\n")]
-    m = plan_map(notes, QUOTAS)
+    m = plan_map([parse_note(p, t) for p, t in RU_VAULT.items()], QUOTAS)
     node = m.node("ada-morrou")
     job = Job(run="r", iteration=0, round=0, seed=0)
     for kind in (ExampleKind.rephrasing, ExampleKind.dialogue, ExampleKind.exercise,
