@@ -48,8 +48,14 @@ def _lemminflect():  # type: ignore[no-untyped-def]
 
 
 def _readings(word: str) -> dict[str, tuple[str, ...]]:
-    """Return the parts of speech a word can be, with its lemma for each."""
-    return dict(_lemminflect().getAllLemmas(word.lower()))
+    """Return the parts of speech a word can be, with its lemma for each (do not change it)."""
+    return _lemmas(word.lower())
+
+
+@lru_cache(maxsize=1 << 16)
+def _lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    """A word's readings, looked up once (a vault repeats its words many times)."""
+    return dict(_lemminflect().getAllLemmas(word))
 
 
 def _inflect(lemma: str, tag: str) -> str:
