@@ -1,6 +1,7 @@
 """Model enrichment of a planned map by the architect model.
 
-Summaries, and with a strong model anchor relations and transfer probes. Each step is one
+Summaries, and with a strong model anchor relations, transfer probes and the generalization
+questions in better words. Each step is one
 batch; whatever fails its schema or its check against the sources keeps the structural version,
 so a weak model never makes the map worse.
 """
@@ -13,6 +14,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from agentrun.agents.text import normalize
 from agentrun.config import AgentrunConfig
 from agentrun.models import Backend, GenRequest
 from agentrun.models.structured import generate_structured
@@ -35,6 +37,12 @@ class TransferProbeOut(BaseModel):
     answer: str = Field(min_length=1, max_length=80)
 
 
+class QuestionOut(BaseModel):
+    """A probe's question in better words (its answer stays the structural one)."""
+
+    question: str = Field(min_length=8, max_length=300)
+
+
 class RelationOut(BaseModel):
     """The relation an anchor's sentence expresses."""
 
@@ -55,8 +63,9 @@ def enrich_with_model(dataset_map: DatasetMap, cfg: AgentrunConfig, architect: B
     if mode == "on" or (mode == "auto" and cfg.roles.architect.model != "embedded"):
         typed = model_relations(dataset_map, architect, retries, seed, fresh)
         probes = model_transfer_probes(dataset_map, architect, retries, seed, fresh)
-        log.info("the architect model retyped %d anchors and wrote %d transfer probes",
-                 typed, probes)
+        worded = model_questions(dataset_map, architect, retries, seed, fresh)
+        log.info("the architect model retyped %d anchors, wrote %d transfer probes and "
+                 "reworded %d questions", typed, probes, worded)
 
 
 def enrich_summaries(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
@@ -125,6 +134,41 @@ def model_transfer_probes(dataset_map: DatasetMap, backend: Backend, retries: in
             else [*src.probes, probe]
         written += 1
     return written
+
+
+def model_questions(dataset_map: DatasetMap, backend: Backend, retries: int, seed: int,
+                    only: set[str] | None = None) -> int:
+    """Let the model reword the structural generalization questions, in one batch.
+
+    The answer stays the structural one; a rewording is kept only if it is a question, does
+    not give its answer away and still speaks of the fact (shares two of its words).
+    """
+    jobs = [(node, probe, facts[probe.fact_ids[0]])
+            for node in dataset_map.nodes if only is None or node.id in only
+            for facts in [{f.id: f.text for f in node.facts}]
+            for probe in node.probes if probe.kind == ProbeKind.generalization
+            and probe.origin == "structural" and probe.fact_ids[0] in facts]
+    requests = [GenRequest(messages=render_chat(
+        localized("architect.question.md", node.language), title=node.title, fact=fact,
+        question=probe.prompt, answer=probe.answer), max_new_tokens=80, seed=seed)
+        for node, probe, fact in jobs]
+    outputs = generate_structured(backend, requests, QuestionOut, retries=retries)
+    worded = 0
+    for (_, probe, fact), out in zip(jobs, outputs, strict=True):
+        if out is None or not _valid_question(out.question, probe.answer, fact):
+            continue
+        probe.prompt = " ".join(out.question.split())
+        probe.origin = f"model:{backend.model_id}"
+        worded += 1
+    return worded
+
+
+def _valid_question(question: str, answer: str, fact: str) -> bool:
+    """A question (ends with '?'), without its answer, about the fact it asks."""
+    said = normalize(question)
+    shared = {w for w in said.split() if len(w) >= 4} & set(normalize(fact).split())
+    return question.rstrip().endswith("?") and f" {normalize(answer)} " not in f" {said} " \
+        and len(shared) >= 2
 
 
 def _valid_transfer(out: TransferProbeOut, src: Node, dst: Node) -> str | None:

@@ -308,3 +308,46 @@ def test_quotas_follow_the_facts_of_a_node():
         assert node.quota == {k: q * times for k, q in QUOTAS.items()}
         assert per_node.node(node.id).quota == QUOTAS
     assert any(len(n.facts) > 3 for n in per_facts.nodes)  # the test scales something
+
+
+class QuestionFake:
+    """Plays an architect model rewording questions: good, giving the answer away, or not one."""
+
+    model_id = "fake-wording"
+
+    def __init__(self):
+        self.batches = []
+
+    def generate(self, requests, on_result=None):
+        import json
+
+        self.batches.append(len(requests))
+        out = []
+        for i, r in enumerate(requests):
+            prompt = r.messages[-1]["content"]
+            fact = prompt.split('says: "', 1)[1].split('"\n', 1)[0]
+            answer = prompt.split("Its answer: ", 1)[1].split("\n", 1)[0]
+            question = ["Could you tell me what the notes say: " + fact.replace(answer, "what")
+                        .rstrip(".") + "?",
+                        f"Is it {answer}?",                 # gives the answer away
+                        "Tell me more about this."][i % 3]  # not a question about the fact
+            out.append(json.dumps({"question": question}))
+        return out
+
+
+def test_a_strong_architect_rewords_generalization_questions_checked_against_the_fact():
+    from agentrun.agents.enrichment import model_questions
+
+    m = example_map()
+    before = {p.id: p for p in m.probes() if p.kind == ProbeKind.generalization}
+    fake = QuestionFake()
+    worded = model_questions(m, fake, retries=0, seed=0)
+    assert fake.batches == [len(before)]  # one batch for the whole map
+    model = [p for p in m.probes() if p.origin == "model:fake-wording"]
+    assert worded == len(model) and 0 < worded <= len(before) // 3 + 1
+    for p in model:
+        assert p.prompt.startswith("Could you tell me") and p.answer == before[p.id].answer
+        assert p.answer.lower() not in p.prompt.lower()
+    kept = [p for p in m.probes() if p.kind == ProbeKind.generalization and p.origin ==
+            "structural"]
+    assert len(kept) + len(model) == len(before)
