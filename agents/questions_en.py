@@ -281,7 +281,7 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
             while stop < end and words[stop].lower() not in PREPS | BREAKS:
                 stop += 1
         thing = " ".join(words[k + 1:stop]).strip(",;:")
-        if head[0].lower() in AUX - BE or not passive:
+        if not passive:  # "How many barrels were burned" would need the passive's agent
             rest = words[stop:end]
             body = ["How many", thing, *head, _subject_text(subject), *tail, *rest]
             out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many"))
@@ -314,6 +314,6 @@ def _backward_en(words: list[str], subject: list[str], v: int, title: str,
     verb = words[v].lower()
     if verb in {"are", "were"}:  # asked about one thing: "Who was …", "What is …"
         rest = [{"are": "is", "were": "was"}[verb], *rest[1:]]
-    elif verb not in AUX and not _readings(verb).get("VERB", ("",))[0] != verb:
+    elif verb not in AUX and _readings(verb).get("VERB", ("",))[0] == verb:  # "Keepers burn"
         rest = [_inflect(verb, "VBZ"), *rest[1:]]
     return Question(finish_question(" ".join(["Who" if who else "What", *rest])), answer, "subject")
