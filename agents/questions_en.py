@@ -285,10 +285,35 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
             rest = words[stop:end]
             body = ["How many", thing, *head, _subject_text(subject), *tail, *rest]
             out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many"))
+    definition = _definition_en(words, subject, v, end, person)
+    if definition:
+        out.append(definition)
     backward = _backward_en(words[:end], subject, v, title, person)
     if backward:
         out.append(backward)
     return out
+
+
+def _definition_en(words: list[str], subject: list[str], v: int, end: int,
+                   person: bool) -> Question | None:
+    """"Orvane is a crescent-shaped island in …" → "What is Orvane?" (crescent-shaped island)."""
+    verb = words[v].lower()
+    if verb not in BE or len(subject) > 4 or v + 2 >= end or \
+            words[v + 1].lower() not in {"a", "an", "the"}:
+        return None
+    k = v + 2
+    while k < min(end, v + 6) and words[k].lower() not in PREPS | BREAKS \
+            and not (k > v + 2 and _participle(words, k)):
+        k += 1
+        if words[k - 1].endswith((",", ";", ":")):
+            break
+    answer = " ".join(words[v + 2:k]).strip(",;:")
+    if not answer:
+        return None
+    who = person and (subject[0].lower() in {"she", "he"} or subject[0][0].isupper()
+                      and subject[0].lower() not in DETERMINERS)
+    text = finish_question(" ".join(["Who" if who else "What", verb, _subject_text(subject)]))
+    return Question(text, answer, "what")
 
 
 def _backward_en(words: list[str], subject: list[str], v: int, title: str,

@@ -63,6 +63,9 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
                                                         _lower_ru(rest, title)])),
                                     words[i], "how_many"))
         i += 1
+    definition = None if person else _definition_ru(words, title)  # «Кто такая» needs a gender
+    if definition:
+        out.append(definition)
     subject = _subject_ru(words, title)
     if subject is not None:
         answer, start = subject
@@ -73,6 +76,33 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
                 rest = ["—", *rest[2:]]
             out.append(Question(finish_question(" ".join([wh, *rest])), answer, "subject"))
     return out
+
+
+DASHES = {"—", "–"}
+RU_NOT_TERMS = {"и", "а", "но", "да", "нет", "если", "ниже", "выше", "так", "вот", "итак", "то",
+                "это", "тут", "здесь", "там", "теперь", "потом", "сейчас", "всё", "все"}
+RU_PRONOUNS = {"я", "ты", "мы", "вы", "он", "она", "оно", "они"}
+
+
+def _definition_ru(words: list[str], title: str) -> Question | None:
+    """«Уход за маяком — это ежедневная забота о …» → «Что такое уход за маяком?»."""
+    dash = next((i for i in range(1, min(4, len(words))) if words[i] in DASHES), None)
+    if dash is None or not all(w.isalpha() for w in words[:dash]) or \
+            words[0].lower() in RU_NOT_TERMS | RU_BREAKS or \
+            words[dash - 1].lower().endswith(("ешь", "ишь", "ете", "ите")):
+        return None  # "Хочешь — я помогу", "Ниже — разбор": not a term and its meaning
+    start = dash + 1 + (dash + 1 < len(words) and words[dash + 1].lower() == "это")
+    if start >= len(words) or not words[start][:1].islower() or words[start][:1].isascii() \
+            or words[start].lower() in RU_PRONOUNS:
+        return None
+    k = start
+    while k < min(len(words), start + 3) and words[k].lower() not in RU_PREPS | RU_BREAKS:
+        k += 1
+        if not words[k - 1][-1].isalnum():
+            break
+    answer = " ".join(words[start:k]).strip(",;:.")
+    term = _lower_ru(words[:dash], title)
+    return Question(finish_question(f"Что такое {term}"), answer, "what") if answer else None
 
 
 def _subject_ru(words: list[str], title: str) -> tuple[str, int] | None:
@@ -89,7 +119,7 @@ def _subject_ru(words: list[str], title: str) -> tuple[str, int] | None:
     while names < len(words) - 1 and words[names][0].isupper() and \
             words[names][-1].isalnum():
         names += 1
-    if names >= 2:
+    if names >= 2 and not words[names][:1].isascii():  # a Latin name may run on in Latin
         return " ".join(words[:names]), names
     return None
 

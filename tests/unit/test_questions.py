@@ -45,6 +45,18 @@ def test_english_questions_put_the_question_word_first_and_invert_the_verb(
     assert asked(fact, "Node")[role] == (question, answer)
 
 
+def test_a_definition_is_asked_as_what_or_who_it_is():
+    assert asked("Orvane is a crescent-shaped island in the cold Merrow Sea.", "Orvane")["what"] \
+        == ("What is Orvane?", "crescent-shaped island")
+    assert asked("Mirel Ashcombe was a ship's pilot who founded the guild.", "Mirel Ashcombe",
+                 person=True)["what"] == ("Who was Mirel Ashcombe?", "ship's pilot")
+    assert asked("Уход за маяком — это ежедневная забота о береговом огне.", "Уход за маяком",
+                 "ru")["what"] == ("Что такое уход за маяком?", "ежедневная забота")
+    # a dash after a verb or an adverb is no definition
+    for fact in ("Хочешь — я помогу тебе собрать датасет.", "Ниже — сжатый разбор по уровням."):
+        assert "what" not in asked(fact, "Заметка", "ru")
+
+
 def test_a_relation_between_named_things_is_asked_backwards():
     assert asked("Anna Berg is the sister of Boris Lind.", "Anna Berg", person=True)["subject"] \
         == ("Who is the sister of Boris Lind?", "Anna Berg")
@@ -108,11 +120,11 @@ def test_every_chaining_anchor_gets_a_two_hop_probe_and_its_step_by_step_variant
     assert "step by step" in steps.prompt
     assert steps.prompt.endswith("Where does X live near the old harbour?")
     assert direct.fact_ids == steps.fact_ids == ["anna-berg.f0", "boris-lind.f1"]
-    # a node of two facts asks one by its role and one backwards
+    # a node of two facts asks them by their roles, and one backwards
     gen = {p.prompt.split(": ", 1)[1]: p.answer for p in m.node("anna-berg").probes
            if p.kind == ProbeKind.generalization}
-    assert gen == {"Where was she born in 1990?": "Kazan",
-                   "Who is the sister of Boris Lind?": "Anna Berg"}
+    assert gen == {"Where was she born in 1990?": "Kazan", "Who is Anna Berg?":
+                   "sister of Boris Lind", "Who is the sister of Boris Lind?": "Anna Berg"}
 
 
 def test_an_alias_link_hides_the_words_the_sentence_uses():
