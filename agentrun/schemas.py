@@ -90,8 +90,8 @@ class Fact(_Model):
     id: str
     text: str
     span: SourceSpan | None = None
-    speaker: str = ""
-    """Who said it in a chat export kept in the note (`user`, `assistant`); "" otherwise."""
+    speaker: str | None = None
+    """Who said it in a chat export kept in the note (`user`, `assistant`); unset otherwise."""
 
 
 class CodeExample(_Model):

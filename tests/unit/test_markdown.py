@@ -258,6 +258,6 @@ def test_chat_export_turns_say_who_speaks_and_a_question_is_not_a_fact():
                       "> A shift lasts twelve hours, from dusk until dawn.\n")
     m = plan_map([note], QUOTAS)
     said = {f.text: f.speaker for f in m.nodes[0].facts}
-    assert said == {"The keeper logs every ship.": "",
+    assert said == {"The keeper logs every ship.": None,
                     "I keep two lamps lit.": "user",
                     "A shift lasts twelve hours, from dusk until dawn.": "assistant"}
