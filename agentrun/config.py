@@ -224,6 +224,10 @@ class Training(_Section):
     dpo_beta: float | None = Field(default=None, gt=0)
     dpo_learning_rate: float | None = Field(default=None, gt=0)
     dpo_epochs: float | None = Field(default=None, gt=0)
+    replay: float | None = Field(default=None, ge=0, le=4)
+    """Replay rows per training example (default 0.25; 0: none): the base student's own
+    answers to general prompts (self-distillation), mixed in so the adapter keeps what the
+    student knew. No external data; generated once per student and cached beside the adapter."""
     report_to: list[str] | None = None
     """Where training metrics go besides the terminal (TensorBoard in ADAPTER/tensorboard, the
     default; any `report_to` transformers knows, e.g. `wandb`, `mlflow`; `[]` for none)."""
@@ -257,6 +261,8 @@ class Recipe(_Section):
     dpo_beta: float = Field(default=0.1, gt=0)
     dpo_learning_rate: float = Field(default=5e-5, gt=0)
     dpo_epochs: float = Field(default=1.0, gt=0)
+    replay: float = Field(default=0.25, ge=0, le=4)
+    """Replay rows (the base student's own answers to general prompts) per example."""
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
     stage: Literal["sft", "dpo"] = "sft"
     """Which stage a child trains: `sft` on the corpus, `dpo` on preference pairs."""

@@ -7,39 +7,15 @@ import logging
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 from agentrun import progress
 from agentrun.config import AgentrunConfig
-from agentrun.errors import BackendError
 from agentrun.mapview import write_gain_chart
 from agentrun.schemas import DatasetMap, EvalReport, GuardResult, ProbeResult
-from agentrun.training.probes import ProbeScore, contains_target, score
+from agentrun.training.probes import ProbeScore, contains_target, load_student, score
 from agentrun.workspace import Run, atomic_write_text, load_map
 
 log = logging.getLogger(__name__)
-
-
-def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
-    """Load the student (with an adapter, if given) for scoring; safetensors only.
-
-    Weights are never unpickled: a folder with only `.bin` files is refused.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if adapter is not None and not (adapter / "adapter_model.safetensors").is_file():
-        raise BackendError(f"{adapter}: no adapter_model.safetensors here (adapters are loaded "
-                         "from safetensors only)")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True,
-                                                      dtype=torch.float32, use_safetensors=True)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
-    model.eval()
-    return model, tokenizer
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,18 @@ alone; `probe_support` counts how many the sources really support.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from agentrun.agents.questions import ask, person_node
-from agentrun.agents.text import Question, hide, names_in, normalize, question_form, split_fact
+from agentrun.agents.text import (
+    SUBJECT_WORDS,
+    Question,
+    hide,
+    names_in,
+    normalize,
+    question_form,
+    split_fact,
+)
 from agentrun.markdown import plain_text
 from agentrun.prompts import phrase
 from agentrun.schemas import Anchor, DatasetMap, Fact, Node, Probe, ProbeKind, Relation
@@ -126,10 +136,6 @@ def _subject_as_x(prefix: str, title: str, language: str) -> str:
     return phrase(PROBES, "about_x", language, prefix=prefix)
 
 
-SUBJECT_WORDS = {"en": ("it", "she", "he"), "ru": ("она", "он", "оно")}
-"""The pronouns a note's sentences call its own subject by."""
-
-
 def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     """Two-hop probes, one pair per anchor whose ends chain: directly and step by step.
 
@@ -142,11 +148,11 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     for anchor in dataset_map.neighbours(node.id):
         if anchor.relation == Relation.part_of:
             continue
-        bridge = _bridge(node, anchor, dataset_map.node(anchor.dst).title)
+        bridge = bridge_fact(node, anchor, dataset_map.node(anchor.dst).title)
         if bridge is None:
             continue
         fact, hidden = bridge
-        found = _about_x(dataset_map.node(anchor.dst), f"{node.title} {hidden}")
+        found = next(tasks_on_x(dataset_map.node(anchor.dst), f"{node.title} {hidden}"), None)
         if found is None:
             continue
         target, task, answer = found
@@ -160,7 +166,7 @@ def _transfer_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     return probes
 
 
-def _bridge(node: Node, anchor: Anchor, title: str) -> tuple[Fact, str] | None:
+def bridge_fact(node: Node, anchor: Anchor, title: str) -> tuple[Fact, str] | None:
     """Return the fact of `node` that names the anchor's other end, with that name as X.
 
     An embed on a line of its own names the other note in no sentence: the bridge is then
@@ -181,9 +187,13 @@ EMBEDS = "embeds "
 """How planning words the anchor of an embed that stands alone (`embeds <target>`)."""
 
 
-def _about_x(dst: Node, bridge: str) -> tuple[Fact, str, str] | None:
-    """Return a fact of `dst` about itself as a task on X (question or cloze) and its answer."""
+def tasks_on_x(dst: Node, bridge: str) -> Iterator[tuple[Fact, str, str]]:
+    """Yield facts of `dst` about itself as tasks on X (question or cloze), with their answers.
+
+    The first is the transfer probe's; the others are left to the two-hop exercises.
+    """
     person = person_node(dst.title, [f.text for f in dst.facts], dst.language)
+    found = False
     for fact in [*dst.facts[1:], *dst.facts[:1]]:
         split = split_fact(fact.text, dst.language)
         if split is None:
@@ -192,17 +202,20 @@ def _about_x(dst: Node, bridge: str) -> tuple[Fact, str, str] | None:
         claim = _subject_as_x(prefix, dst.title, dst.language)
         if not claim.startswith("X") or answer.lower() in bridge.lower():
             continue
+        found = True
         about_x = "X" + fact.text[len(prefix) - len(claim) + 1:]
-        for q in ask(about_x, "X", dst.language, person):
-            if q.role != "subject" and q.answer.lower() not in bridge.lower():
-                return fact, q.text, q.answer
-        return fact, f"{claim} {fw}".strip(), answer
+        question = next((q for q in ask(about_x, "X", dst.language, person)
+                         if q.role != "subject" and q.answer.lower() not in bridge.lower()), None)
+        yield (fact, question.text, question.answer) if question else \
+            (fact, f"{claim} {fw}".strip(), answer)
+    if found:
+        return
     for fact in dst.facts:  # no fact opens with its subject: say which node X is about
         split = split_fact(fact.text, dst.language)
         if split and split[2].lower() not in bridge.lower():
             prefix, fw, answer = split
-            return fact, phrase(PROBES, "about_x", dst.language, prefix=f"{prefix} {fw}"), answer
-    return None
+            yield fact, phrase(PROBES, "about_x", dst.language, prefix=f"{prefix} {fw}"), answer
+            return
 
 
 def probe_support(dataset_map: DatasetMap, notes: list[Note]) -> dict[ProbeKind, list[int]]:

@@ -285,6 +285,8 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
             rest = words[stop:end]
             body = ["How many", thing, *head, _subject_text(subject), *tail, *rest]
             out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many"))
+    if not passive:
+        out += _object_en(words, subject, (head, tail), rest_from, end, copula or verb in BE)
     definition = _definition_en(words, subject, v, end, person)
     if definition:
         out.append(definition)
@@ -292,6 +294,34 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
     if backward:
         out.append(backward)
     return out
+
+
+def _object_en(words: list[str], subject: list[str], verb: tuple[list[str], list[str]],
+               start: int, end: int, be: bool) -> list[Question]:
+    """Ask what an active verb acts on, or what a name a subject is.
+
+    "Ashcombe designed the first brinefire lamp" → "What did Ashcombe design?";
+    "Ada's mentor is Bruno Vale" → "Who is Ada's mentor?" (a first and last name: who).
+    """
+    stop = start
+    while stop < end and words[stop].lower().strip(",") not in PREPS | BREAKS:
+        stop += 1
+    phrase = words[start:stop]
+    if not phrase or len(phrase) > 6 or _is_number(phrase[0]) or words[start].lower() in APPROX:
+        return []
+    if be and not (phrase[0][0].isupper() and phrase[0].lower() not in DETERMINERS):
+        return []  # "is an island" is a definition, "is for fog" no object
+    first = _readings(phrase[0])
+    if not be and first and "NOUN" not in first and phrase[0].lower() not in DETERMINERS \
+            and not phrase[0][0].isupper():
+        return []  # an adverb or a participle after the verb: no object to ask for
+    answer = _answer_of("what", phrase)
+    names = [w for w in answer.split() if w[:1].isupper()]
+    who = len(names) == len(answer.split()) == 2
+    head, tail = verb
+    body = ["Who" if who else "What", *head, _subject_text(subject), *tail, *words[stop:end]]
+    return [Question(finish_question(" ".join(body)), answer, "what")] if len(answer) >= 2 \
+        else []
 
 
 def _definition_en(words: list[str], subject: list[str], v: int, end: int,

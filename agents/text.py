@@ -275,3 +275,18 @@ def finish_question(text: str) -> str:
     """Single-space a question, capitalise it and end it with a question mark."""
     text = re.sub(r"\s+", " ", text).strip(" ,;:")
     return text[0].upper() + text[1:] + "?"
+
+
+SUBJECT_WORDS = {"en": ("it", "she", "he"), "ru": ("она", "он", "оно")}
+"""The pronouns a note's sentences call its own subject by."""
+
+
+def named(fact: str, title: str, language: str = "en") -> str:
+    """Return a fact with its opening pronoun replaced by what it stands for (the title).
+
+    Read beside another node's facts, "It stands on the cliff" no longer says which thing.
+    """
+    first, _, rest = fact.partition(" ")
+    if rest and first.lower() in SUBJECT_WORDS.get(language, SUBJECT_WORDS["en"]):
+        return f"{subject_of(title)} {rest}"
+    return fact

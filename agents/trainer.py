@@ -19,8 +19,9 @@ from agentrun import progress
 from agentrun.agents.steering import load_preferences
 from agentrun.config import AgentrunConfig, Recipe
 from agentrun.errors import TrainingError
-from agentrun.schemas import Example, Preference, RunStatus
+from agentrun.schemas import EvalReport, Example, Preference, RunStatus
 from agentrun.training.export import export, export_dpo, preference_pairs
+from agentrun.training.replay import replay_examples
 from agentrun.training.sft import COMPLETE
 from agentrun.workspace import Run, atomic_write_text, load_examples, load_map
 
@@ -50,8 +51,17 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
     fmt = "text" if recipe.format == "text" else "sft"
     if not examples and not (out / COMPLETE).exists():
         raise TrainingError("no accepted examples to train on; check the rejections")
+
+    def write_sft(path: Path) -> int:
+        # the student's own answers to general prompts, so it keeps what it knew
+        replay = replay_examples(model_dir, round(recipe.replay * len(examples)),
+                                 out.parent / REPLAY_CACHE)
+        _note(out, replay_rows=len(replay))
+        return export([*examples, *replay], fmt, path)
+
     sft = _stage(model_dir, out, recipe.model_copy(update={"stage": "sft"}), log_path,
-                 lambda path: export(examples, fmt, path))
+                 write_sft)
+    sft.metrics.update(json.loads(_notes(out).read_text()) if _notes(out).exists() else {})
     pairs = preferences or []
     if not recipe.dpo:
         return sft
@@ -65,6 +75,20 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
     dpo = _stage(model_dir, out.with_name(f"{out.name}-dpo"), dpo_recipe, log_path,
                  lambda path: export_dpo(pairs, path), adapter=sft.adapter)
     return TrainResult(dpo.adapter, sft.data, {**sft.metrics, "dpo": dpo.metrics})
+
+
+REPLAY_CACHE = "replay.json"
+"""The base student's answers to the replay prompts, beside the adapters (made once)."""
+
+
+def _notes(out: Path) -> Path:
+    return out.parent / f"{out.name}.notes.json"
+
+
+def _note(out: Path, **values: Any) -> None:
+    """Record facts of how an adapter was trained beside it (read back when it is reused)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(_notes(out), json.dumps(values))
 
 
 def _stage(model_dir: Path, out: Path, recipe: Recipe, log_path: Path,
@@ -162,7 +186,19 @@ def export_run(run: Run, state: dict[str, Any]) -> int:
     """Write the run's corpus (`train.sft.jsonl`) and `summary.json`; mark the run done."""
     n = export(load_examples(run.accepted_path), "sft", run.data_dir / "train.sft.jsonl")
     summary = {k: state.get(k) for k in SUMMARY_KEYS}
+    report = Path(state["report"]) if state.get("report") else None
+    if report is not None and report.exists():
+        summary["forgetting"] = forgetting_summary(
+            EvalReport.model_validate_json(report.read_text()))
     atomic_write_text(run.root / "summary.json", json.dumps(summary, indent=2))
     log.info("exported %d examples", n)
     run.update_meta(status=RunStatus.done, fork=None)
     return n
+
+
+def forgetting_summary(report: EvalReport) -> dict[str, Any]:
+    """Return the regression guard's counts and the share of known answers kept."""
+    counts: dict[str, Any] = dict(report.forgetting())
+    before = counts["answered_before"]
+    counts["kept"] = round(counts["still_answered"] / before, 3) if before else None
+    return counts

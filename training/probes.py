@@ -10,9 +10,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from agentrun.errors import BackendError
+
+
+def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
+    """Load the student (with an adapter, if given) for scoring; safetensors only.
+
+    Weights are never unpickled: a folder with only `.bin` files is refused.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if adapter is not None and not (adapter / "adapter_model.safetensors").is_file():
+        raise BackendError(f"{adapter}: no adapter_model.safetensors here (adapters are loaded "
+                         "from safetensors only)")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True,
+                                                      dtype=torch.float32, use_safetensors=True)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+    model.eval()
+    return model, tokenizer
 
 
 @dataclass(frozen=True)
@@ -115,3 +139,16 @@ def _greedy(model: Any, tokenizer: Any, texts: list[str], batch_size: int,
     finally:
         tokenizer.padding_side = side
     return [a.strip() for a in answers]
+
+
+@torch.inference_mode()
+def generate(model: Any, tokenizer: Any, prompts: list[str], *, chat: bool = True,
+             batch_size: int = 16, max_new_tokens: int = 24) -> list[str]:
+    """Return the greedy answer to each prompt, in the prompts' order (batched by length)."""
+    texts = [_prompt_text(tokenizer, p, chat) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers_ = _greedy(model, tokenizer, [texts[i] for i in order], batch_size, max_new_tokens)
+    answers = [""] * len(texts)
+    for k, i in enumerate(order):
+        answers[i] = answers_[k]
+    return answers

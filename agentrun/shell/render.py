@@ -99,8 +99,10 @@ def eval_tables(out: Console, report: EvalReport, titles: dict[str, str]) -> Non
         out.print(t)
     if report.guard:
         f = report.forgetting()
+        kept = f", {f['still_answered'] / f['answered_before']:.0%} kept" \
+            if f["answered_before"] else ""
         out.print(f"general questions: {f['still_answered']} of the {f['answered_before']} "
-                  f"answered before training still answered "
+                  f"answered before training still answered{kept} "
                   f"({f['answered_after']}/{f['questions']} after)")
 
 

@@ -95,6 +95,9 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     assert (run / "reports" / "eval-iter-1.png").stat().st_size > 5000
     summary = json.loads((run / "summary.json").read_text())
     assert summary["accepted"] == len(accepted) and summary["train_loss"] > 0
+    assert summary["forgetting"]["answered_before"] == forgot["answered_before"]
+    assert summary["forgetting"]["kept"] == round(forgot["still_answered"]
+                                                  / forgot["answered_before"], 3)
     assert json.loads((run / "run.json").read_text())["status"] == "done"
 
     # a second run never re-emits what the first accepted, and trains on both runs' examples;
@@ -112,7 +115,8 @@ def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, 
     ids2 = {e.id for e in load_examples(run2 / "data" / "accepted.jsonl")}
     assert ids2 and not ids1 & ids2
     trained = (run2 / "adapters" / "iter-1.train.jsonl").read_text().count("\n")
-    assert trained == len(ids1) + len(ids2)
+    corpus = len(ids1) + len(ids2)  # and a quarter as many replay rows (training.replay)
+    assert trained == corpus + round(0.25 * corpus)
 
     # training and evaluation also work on their own, outside the loop
     adapter = run / "adapters" / "by-hand"

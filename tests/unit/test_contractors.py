@@ -9,6 +9,7 @@ from agentrun.agents.contractors import (
     fact_coverage,
     facts_stated,
 )
+from agentrun.agents.questions import ask, person_node
 from agentrun.agents.structural import SIZES, Job, structural_exercises
 from agentrun.agents.text import normalize
 from agentrun.config import Roles
@@ -74,6 +75,62 @@ def test_structural_exercises_never_ask_a_generalization_probe():
         for ex in structural_exercises(node, m, JOB):
             user = normalize(ex.messages[0]["content"])
             assert all(g not in user for g in gen), (user, gen)
+
+
+def people_map():
+    from agentrun.agents.planning import plan_map
+    from agentrun.sources import parse_note
+
+    notes = [parse_note("Ada Morrow.md", "# Ada Morrow\nAda Morrow's mentor is [[Bruno Vale]]. "
+                        "She was born in Lisbon in 1821. She married Tomas Reed.\n"),
+             parse_note("Bruno Vale.md", "# Bruno Vale\nBruno Vale lives in Kestrel Bay. "
+                        "He works at the Greyhaven Observatory. He was born in 1790.\n")]
+    return plan_map(notes, {ExampleKind.exercise: 6, ExampleKind.dialogue: 1})
+
+
+def test_facts_are_taught_as_questions_forward_and_backward_short_and_full():
+    m = people_map()
+    made = [e for n in m.nodes for e in structural_exercises(n, m, JOB)
+            if e.provenance.generator == "structural:question"]
+    asked = {(e.messages[0]["content"], e.messages[1]["content"]) for e in made}
+    fact = "He works at the Greyhaven Observatory."
+    # forward, in two frames: the short answer then the fact, or the fact alone
+    assert ("Where does he work? (I am reading about Bruno Vale.)",
+            f"Greyhaven Observatory. {fact}") in asked
+    assert ("In the notes on Bruno Vale: Where does he work?", fact) in asked
+    # the reverse direction of a relation between named things: the subject is the answer
+    assert ("Who lives in Kestrel Bay?", "Bruno Vale. Bruno Vale lives in Kestrel Bay.") in asked
+    assert any(u.startswith("Who married Tomas Reed?") for u, _ in asked)
+    # a fact whose only question a probe asks is not asked in another shape either
+    assert not any("born in what" in u for u, _ in asked)
+    # a question a generalization probe asks is never taught
+    held = {normalize(p.prompt) for p in m.probes() if p.kind == ProbeKind.generalization}
+    assert held and not any(normalize(u) in h for u, _ in asked for h in held)
+
+
+def test_two_hop_exercises_hold_both_facts_and_answer_step_by_step():
+    m = people_map()
+    ada = m.node("ada-morrow")
+    made = list(structural_exercises(ada, m, JOB))
+    bridge = "Ada Morrow's mentor is Bruno Vale."
+    bruno = {f.text for f in m.node("bruno-vale").facts}
+    two_hop = [e for e in made if e.provenance.generator == "structural:two_hop"]
+    probe = next(p for p in ada.probes if p.id == "ada-morrow.s0")
+    assert two_hop
+    for e in two_hop:
+        user, answer = e.messages[0]["content"], e.messages[1]["content"]
+        assert "mentor is X" in user and "Bruno Vale" not in user  # X hides the bridge's name
+        assert answer.startswith("X stands for Bruno Vale: " + bridge)
+        # the second fact, with its pronoun named, and the answer last
+        held = next(f for f in bruno if f.split(" ", 1)[1] in answer)
+        assert answer.index(bridge) < answer.index(held.split(" ", 1)[1])
+        assert user != probe.prompt and probe.fact_ids[-1] not in {f.id for f in
+                                                                    m.node("bruno-vale").facts
+                                                                    if f.text in answer}
+    composed = next(e for e in made if e.provenance.generator == "structural:multi_hop")
+    said = composed.messages[1]["content"]
+    assert bridge in said and "Bruno Vale lives in Kestrel Bay." in said \
+        and "Bruno Vale works at the Greyhaven Observatory." in said
 
 
 def test_multi_hop_exercises_use_anchors():
@@ -175,6 +232,30 @@ def test_structural_dialogues_have_follow_ups_and_cross_an_anchor():
         assert d.anchors_used and f"connect to {m.node(d.anchors_used[0]).title}" in users[-1]
         said = " ".join(t["content"] for t in d.messages if t["role"] == "assistant")
         assert sum(f in said for f in facts) >= 2
+
+
+def test_dialogue_follow_ups_ask_what_the_next_answer_answers():
+    from agentrun.agents.structural import structural_dialogues
+
+    m = example_map()
+    canned = {"What else do the notes say?", "Can you tell me more?",
+              "And what follows from that?"}
+    held = {normalize(p.prompt) for p in m.probes() if p.kind == ProbeKind.generalization}
+    asked = 0
+    for node in m.nodes:
+        for d in structural_dialogues(node, m, JOB):
+            turns = d.messages
+            for i in range(2, len(turns) - 2, 2):  # the follow-ups, not the bridge at the end
+                user, answer = turns[i]["content"], turns[i + 1]["content"]
+                assert not any(normalize(user) in h for h in held), user
+                if user not in canned:  # the question the next answer answers
+                    asked += 1
+                    question = user.split(". ")[-1]
+                    first = answer.split(". ")[0]
+                    assert question in {q.text for q in ask(first, node.title, node.language,
+                                                            person_node(node.title, [
+                                                                f.text for f in node.facts]))}
+    assert asked >= 10
 
 
 def words(text):

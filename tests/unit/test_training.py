@@ -28,7 +28,7 @@ def corpus():
 def recipe(**changes):
     return Recipe(**{**PRESETS["cpu-tiny"], "target_modules": ["q_proj", "v_proj"],
                      "batch_size": 4, "max_steps": 24, "learning_rate": 5e-3, "seed": 0,
-                     "report_to": [], "save_steps": 10, **changes})
+                     "report_to": [], "save_steps": 10, "replay": 0, **changes})
 
 
 def test_lora_training_changes_the_adapter_not_the_base(tiny_model, tmp_path):
@@ -53,6 +53,37 @@ def test_lora_training_changes_the_adapter_not_the_base(tiny_model, tmp_path):
     # a finished adapter is reused, not retrained
     again = train_adapter([], tiny_model, out, recipe(), tmp_path / "train.log")
     assert again.metrics == m
+
+
+def test_replay_rows_of_the_base_students_own_answers_enter_training(tiny_model, tmp_path):
+    from agentrun.training.probes import generate, load_student
+    from agentrun.training.replay import REPLAY_NODE, replay_prompts
+
+    out = tmp_path / "adapters" / "iter-1"
+    result = train_adapter(corpus(), tiny_model, out, recipe(max_steps=2, replay=0.5),
+                           tmp_path / "train.log")
+    rows = [json.loads(line) for line in result.data.read_text().splitlines()]
+    assert result.metrics["replay_rows"] == 8 and len(rows) == 16 + 8
+    prompts = replay_prompts()
+    replayed = [r["messages"] for r in rows if r["messages"][0]["content"] in prompts]
+    assert len(replayed) == 8
+    # each replay row is what the untrained student itself answers (greedy)
+    model, tokenizer = load_student(tiny_model)
+    first = replayed[0][0]["content"]
+    own = generate(model, tokenizer, [first], max_new_tokens=80)[0]
+    assert replayed[0][1]["content"] and own.startswith(replayed[0][1]["content"])
+    # made once per student: the cache answers the next adapter's replay
+    cache = json.loads((out.parent / "replay.json").read_text())
+    assert [p for p, _ in cache["pairs"]][:3] == prompts[:3] and REPLAY_NODE == "replay"
+
+
+def test_replay_prompts_are_never_questions_of_the_forgetting_guard():
+    from agentrun.agents.evaluator import general_questions
+    from agentrun.training.replay import replay_prompts
+
+    prompts = replay_prompts()
+    assert len(prompts) >= 60 and len(set(prompts)) == len(prompts)
+    assert not {q.question for q in general_questions()} & set(prompts)
 
 
 def test_nan_loss_stops_training_with_its_cause(tiny_model, tmp_path):
