@@ -170,6 +170,9 @@ class CheckerSettings(_Section):
     it is a near duplicate: the same text with a little filler."""
     min_grounding: float = Field(default=0.6, ge=0, le=1)
     """Share of an answer's content words that must come from its node or anchored nodes."""
+    min_sentence_support: float = Field(default=0.75, ge=0, le=1)
+    """Share of each sentence's content words a model-written answer must take from its
+    node's or anchored nodes' facts (a sentence that adds to the notes is rejected)."""
     min_chars: int = Field(default=12, ge=1)
     """Shorter examples are rejected as too short."""
     max_chars: int = Field(default=4000, ge=10)
@@ -225,7 +228,7 @@ class Training(_Section):
     dpo_learning_rate: float | None = Field(default=None, gt=0)
     dpo_epochs: float | None = Field(default=None, gt=0)
     replay: float | None = Field(default=None, ge=0, le=4)
-    """Replay rows per training example (default 0.25; 0: none): the base student's own
+    """Replay rows per training example (default 1; 0: none): the base student's own
     answers to general prompts (self-distillation), mixed in so the adapter keeps what the
     student knew. No external data; generated once per student and cached beside the adapter."""
     report_to: list[str] | None = None
@@ -261,7 +264,7 @@ class Recipe(_Section):
     dpo_beta: float = Field(default=0.1, gt=0)
     dpo_learning_rate: float = Field(default=5e-5, gt=0)
     dpo_epochs: float = Field(default=1.0, gt=0)
-    replay: float = Field(default=0.25, ge=0, le=4)
+    replay: float = Field(default=1.0, ge=0, le=4)
     """Replay rows (the base student's own answers to general prompts) per example."""
     report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
     stage: Literal["sft", "dpo"] = "sft"

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentrun.agents.text import FactIndex, content_words, normalize
+from agentrun.agents.text import FactIndex, content_words, normalize, stems
 from agentrun.config import AgentrunConfig, CheckerSettings
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
@@ -104,6 +104,10 @@ class Checker:
         self.node_vocab = {nid: set().union(*(own[d] for d in reach if d in own))
                            for nid, reach in self.reach.items()}
         self.facts = FactIndex(dataset_map)
+        own_stems = {n.id: set(stems(" ".join([n.title, *(f.text for f in n.facts)])))
+                     for n in dataset_map.nodes}
+        self.reach_stems = {nid: set().union(*(own_stems[d] for d in reach if d in own_stems))
+                            for nid, reach in self.reach.items()}
         self.vocabulary = set().union(*own.values()) | {
             w.lower() for n in dataset_map.nodes
             for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
@@ -176,6 +180,10 @@ class Checker:
         if invented:
             return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
                            detail=f"names not in the sources: {', '.join(invented[:5])}")]
+        unsupported = self._unsupported(ex)
+        if unsupported is not None:
+            return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
+                           detail=f"a sentence the notes do not support: {unsupported}")]
         if not self._on_node(ex):
             return [Reason(code=ReasonCode.off_node, other=ex.node_id,
                            detail="most of its words are not in the node's sources")]
@@ -204,6 +212,26 @@ class Checker:
         """Return the names and numbers of the answer that no source fact contains."""
         names = INNER_NAME.findall(_answer(ex))
         return sorted({n for n in names if n.lower() not in self.vocabulary})
+
+    def _unsupported(self, ex: Example) -> str | None:
+        """Return the first sentence of a model-written answer its notes do not support.
+
+        A model rewrites facts; it must not add to them ("She died at nineteen" where the
+        notes say she came to the island at nineteen). A sentence is supported when most of
+        its content words (crude stems, any script) are words of its node's or its anchored
+        nodes' facts (`checker.min_sentence_support`). Structural examples are the facts'
+        own words and are not read here.
+        """
+        if not ex.provenance.generator.startswith("model:"):
+            return None
+        known = self.reach_stems.get(ex.node_id, set()).union(
+            *(self.reach_stems.get(n, set()) for n in ex.anchors_used))
+        for sentence in SENTENCE.findall(_answer(ex) + " "):
+            words = stems(sentence)
+            if words and sum(w in known for w in words) / len(words) \
+                    < self.settings.min_sentence_support:
+                return sentence.strip()
+        return None
 
     def _schema_problem(self, ex: Example) -> Reason | None:
         msgs = ex.messages

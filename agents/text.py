@@ -151,6 +151,25 @@ there these they this those through under until very were what when where which 
 will with would your""".split())
 
 
+STOP_RU = set("""более будет будут была были было быть вместе впрочем всегда всего всех говорит
+даже другой другие если есть естественно затем здесь иногда какая какой когда которая которое
+которые который которых кроме лишь между может можно надо него нему перед после потом потому
+почти пока при про раз разве сейчас свой своя себя сказать снова совсем так также такой там
+тогда того тоже только том тут уже хорошо хоть чего чтобы чтоб этих этой этом этот эта это
+этого этому""".split())
+"""Russian words of four letters or more that carry no content (for sentence support)."""
+
+
+def stems(text: str) -> list[str]:
+    """Return the content words of a text in any script as crude stems (the first 5 letters).
+
+    Enough to let inflection through ("founded"/"founder", «маяк»/«маяка»/«маяков») and to
+    catch a word the notes never use; numbers count as words of their own.
+    """
+    words = re.findall(r"[^\W\d_]{4,}|\d+", text.lower())
+    return [w[:5] for w in words if w not in STOP and w not in STOP_RU]
+
+
 def content_words(text: str) -> list[str]:
     """Return the words of 4+ letters that carry content (lower-cased, crude plural folding)."""
     words = re.findall(r"[a-z]{4,}", text.lower())

@@ -42,11 +42,13 @@ MIN_DPO_PAIRS = 8
 
 
 def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: Recipe,
-                  log_path: Path, preferences: list[Preference] | None = None) -> TrainResult:
+                  log_path: Path, preferences: list[Preference] | None = None,
+                  replay_cache: Path | None = None) -> TrainResult:
     """Train an adapter on `examples`, then DPO on `preferences` if the recipe asks for it.
 
     Each stage reuses a finished adapter (a `COMPLETE` marker) and resumes an unfinished one
-    from its last complete checkpoint.
+    from its last complete checkpoint. The replay rows (`recipe.replay`) are made once per
+    student and kept in `replay_cache` (default: beside the adapter).
     """
     fmt = "text" if recipe.format == "text" else "sft"
     if not examples and not (out / COMPLETE).exists():
@@ -55,7 +57,7 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
     def write_sft(path: Path) -> int:
         # the student's own answers to general prompts, so it keeps what it knew
         replay = replay_examples(model_dir, round(recipe.replay * len(examples)),
-                                 out.parent / REPLAY_CACHE)
+                                 replay_cache or out.parent / REPLAY_CACHE)
         _note(out, replay_rows=len(replay))
         return export([*examples, *replay], fmt, path)
 
@@ -175,7 +177,8 @@ def train_run(cfg: AgentrunConfig, run: Run, out: Path, student_dir: Path) -> Tr
     pairs = (load_preferences(run.data_dir) + preference_pairs(
         corpus, load_examples(run.rejected_path), load_map(run.map_path))
              if recipe.dpo else None)
-    return train_adapter(corpus, student_dir, out, recipe, run.logs_dir / "train.log", pairs)
+    return train_adapter(corpus, student_dir, out, recipe, run.logs_dir / "train.log", pairs,
+                         run.workspace.memory_dir / REPLAY_CACHE)
 
 
 SUMMARY_KEYS = ("accepted", "rejected", "rejected_by_reason", "train_loss", "adapter", "report",

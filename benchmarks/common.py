@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 HEADER = """# Benchmarks
@@ -59,3 +60,28 @@ def append_results(title: str, settings: str, body: str) -> None:
     section = f"\n## {title} ({stamp})\n\n{machine()}; {settings}\n\n{body}\n"
     with DOCS.open("a", encoding="utf-8") as f:
         f.write(section)
+
+
+def build_dataset(ws: Path) -> list[Any]:
+    """Run agentrun's pipeline on a workspace (no training: cycles 0); return what it accepted."""
+    import sys
+
+    from agentrun.shell.runner import start_run
+    from agentrun.workspace import load_examples
+
+    run, state = start_run(ws, cycles=0, auto=True)
+    if state.get("status") != "done":
+        sys.exit(f"the pipeline stopped before the end: {state.get('status')}; see {run.root}")
+    return load_examples(run.accepted_path)
+
+
+def trained_tokens(tokenizer: Any, examples: list[Any], fmt: str) -> list[int]:
+    """Return each example's length in tokens as the trainer sees it in `fmt` (rows summed)."""
+    from agentrun.training.export import to_text
+    from agentrun.training.sft import masked_turns
+
+    if fmt == "text":
+        return [len(tokenizer(to_text(e)["text"]).input_ids) + 1 for e in examples]  # + EOS
+    return [sum(len(row["input_ids"]) for row in masked_turns(e.messages, tokenizer))
+            if e.messages else len(tokenizer(e.text or "").input_ids) + 1
+            for e in examples]

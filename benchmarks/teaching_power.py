@@ -38,17 +38,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DOCS, append_results, table  # noqa: E402
+from common import DOCS, append_results, build_dataset, table, trained_tokens  # noqa: E402
 
 from agentrun.agents.evaluator import load_student  # noqa: E402
 from agentrun.agents.trainer import train_adapter  # noqa: E402
 from agentrun.config import Recipe, load_config  # noqa: E402
 from agentrun.models.embedded import resolve_local_model  # noqa: E402
 from agentrun.schemas import Example, ExampleKind, Provenance  # noqa: E402
-from agentrun.shell.runner import start_run  # noqa: E402
-from agentrun.training.export import to_text  # noqa: E402
 from agentrun.training.probes import score  # noqa: E402
-from agentrun.training.sft import masked_turns  # noqa: E402
 from agentrun.workspace import load_examples  # noqa: E402
 
 SPLITS = {"dev": (0, 40), "test": (40, 130)}
@@ -85,23 +82,6 @@ def make_workspace(root: Path, entries: list[dict[str, Any]], recipe: dict[str, 
             f"# {title_of(e['train_context'])}\n\n{e['train_context'].strip()}\n")
     (ws / "agentrun.yaml").write_text(json.dumps({"training": recipe}))
     return ws
-
-
-def build_dataset(ws: Path) -> list[Example]:
-    """Run agentrun's pipeline (no training: cycles 0) and return the accepted examples."""
-    run, state = start_run(ws, cycles=0, auto=True)
-    if state.get("status") != "done":
-        sys.exit(f"the pipeline stopped before the end: {state.get('status')}; see {run.root}")
-    return load_examples(run.accepted_path)
-
-
-def trained_tokens(tokenizer: Any, examples: list[Example], fmt: str) -> list[int]:
-    """Return each example's length in tokens as the trainer sees it in `fmt` (rows summed)."""
-    if fmt == "text":
-        return [len(tokenizer(to_text(e)["text"]).input_ids) + 1 for e in examples]  # + EOS
-    return [sum(len(row["input_ids"]) for row in masked_turns(e.messages, tokenizer))
-            if e.messages else len(tokenizer(e.text or "").input_ids) + 1
-            for e in examples]
 
 
 def raw_passages(tokenizer: Any, entries: list[dict[str, Any]], target_len: int,

@@ -22,7 +22,7 @@ from agentrun.workspace import atomic_write_text
 
 REPLAY_NODE = "replay"
 """The node id replay rows carry (they belong to no node of the map)."""
-MAX_NEW_TOKENS = 80
+MAX_NEW_TOKENS = 64
 
 
 def replay_prompts() -> list[str]:

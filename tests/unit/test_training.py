@@ -57,7 +57,7 @@ def test_lora_training_changes_the_adapter_not_the_base(tiny_model, tmp_path):
 
 def test_replay_rows_of_the_base_students_own_answers_enter_training(tiny_model, tmp_path):
     from agentrun.training.probes import generate, load_student
-    from agentrun.training.replay import REPLAY_NODE, replay_prompts
+    from agentrun.training.replay import MAX_NEW_TOKENS, REPLAY_NODE, replay_prompts
 
     out = tmp_path / "adapters" / "iter-1"
     result = train_adapter(corpus(), tiny_model, out, recipe(max_steps=2, replay=0.5),
@@ -70,7 +70,7 @@ def test_replay_rows_of_the_base_students_own_answers_enter_training(tiny_model,
     # each replay row is what the untrained student itself answers (greedy)
     model, tokenizer = load_student(tiny_model)
     first = replayed[0][0]["content"]
-    own = generate(model, tokenizer, [first], max_new_tokens=80)[0]
+    own = generate(model, tokenizer, [first], max_new_tokens=MAX_NEW_TOKENS)[0]
     assert replayed[0][1]["content"] and own.startswith(replayed[0][1]["content"])
     # made once per student: the cache answers the next adapter's replay
     cache = json.loads((out.parent / "replay.json").read_text())
@@ -82,7 +82,7 @@ def test_replay_prompts_are_never_questions_of_the_forgetting_guard():
     from agentrun.training.replay import replay_prompts
 
     prompts = replay_prompts()
-    assert len(prompts) >= 60 and len(set(prompts)) == len(prompts)
+    assert len(prompts) >= 120 and len(set(prompts)) == len(prompts)
     assert not {q.question for q in general_questions()} & set(prompts)
 
 
