@@ -170,9 +170,10 @@ class CheckerSettings(_Section):
     it is a near duplicate: the same text with a little filler."""
     min_grounding: float = Field(default=0.6, ge=0, le=1)
     """Share of an answer's content words that must come from its node or anchored nodes."""
-    min_sentence_support: float = Field(default=0.75, ge=0, le=1)
+    min_sentence_support: float = Field(default=1.0, ge=0, le=1)
     """Share of each sentence's content words a model-written answer must take from its
-    node's or anchored nodes' facts (a sentence that adds to the notes is rejected)."""
+    node's or anchored nodes' facts (a sentence that adds to the notes is rejected; its
+    clauses must also keep the order of some fact)."""
     min_chars: int = Field(default=12, ge=1)
     """Shorter examples are rejected as too short."""
     max_chars: int = Field(default=4000, ge=10)

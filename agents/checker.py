@@ -104,10 +104,8 @@ class Checker:
         self.node_vocab = {nid: set().union(*(own[d] for d in reach if d in own))
                            for nid, reach in self.reach.items()}
         self.facts = FactIndex(dataset_map)
-        own_stems = {n.id: set(stems(" ".join([n.title, *(f.text for f in n.facts)])))
-                     for n in dataset_map.nodes}
-        self.reach_stems = {nid: set().union(*(own_stems[d] for d in reach if d in own_stems))
-                            for nid, reach in self.reach.items()}
+        self.support = {n.id: Support.of([n.title, *(f.text for f in n.facts)])
+                        for n in dataset_map.nodes}
         self.vocabulary = set().union(*own.values()) | {
             w.lower() for n in dataset_map.nodes
             for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
@@ -173,21 +171,37 @@ class Checker:
         if leak is not None:
             return [Reason(code=ReasonCode.leaks_probe, other=leak.id,
                            detail=f"contains the {leak.kind} probe's prompt")]
+        problem = self.ungrounded(ex)
+        return [problem] if problem is not None else []
+
+    def content_problem(self, ex: Example) -> Reason | None:
+        """Return what is wrong with an example on its own (its form, its grounding), if any.
+
+        The checks that need no memory: what the corpus already holds is not asked.
+        """
+        return self._schema_problem(ex) or self.ungrounded(ex)
+
+    def ungrounded(self, ex: Example) -> Reason | None:
+        """Return why an example says what its notes do not, or None when it is grounded.
+
+        A contradicted fact, a name or number the sources lack, a model-written sentence the
+        notes do not support, or an answer mostly in other words than its nodes'.
+        """
         clash = self._contradiction(ex)
         if clash is not None:
-            return [clash]
+            return clash
         invented = self._invented(ex)
         if invented:
-            return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
-                           detail=f"names not in the sources: {', '.join(invented[:5])}")]
+            return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
+                          detail=f"names not in the sources: {', '.join(invented[:5])}")
         unsupported = self._unsupported(ex)
         if unsupported is not None:
-            return [Reason(code=ReasonCode.ungrounded, other=ex.node_id,
-                           detail=f"a sentence the notes do not support: {unsupported}")]
+            return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
+                          detail=f"a sentence the notes do not support: {unsupported}")
         if not self._on_node(ex):
-            return [Reason(code=ReasonCode.off_node, other=ex.node_id,
-                           detail="most of its words are not in the node's sources")]
-        return []
+            return Reason(code=ReasonCode.off_node, other=ex.node_id,
+                          detail="most of its words are not in the node's sources")
+        return None
 
     def _contradiction(self, ex: Example) -> Reason | None:
         """Reject an example that restates a fact of its node or anchors with another value.
@@ -217,21 +231,24 @@ class Checker:
         """Return the first sentence of a model-written answer its notes do not support.
 
         A model rewrites facts; it must not add to them ("She died at nineteen" where the
-        notes say she came to the island at nineteen). A sentence is supported when most of
-        its content words (crude stems, any script) are words of its node's or its anchored
-        nodes' facts (`checker.min_sentence_support`). Structural examples are the facts'
-        own words and are not read here.
+        notes say she came to the island at nineteen). A sentence is supported when its
+        content words are words of its node's or anchored nodes' facts
+        (`checker.min_sentence_support`), each clause keeps the order of some fact (two of
+        its content words next to each other stand at most two apart in one fact: a
+        recombination such as "born in Tollis at nineteen" is not), and a negation is one
+        a fact makes. Structural examples are the facts' own words and are not read here.
         """
         if not ex.provenance.generator.startswith("model:"):
             return None
-        known = self.reach_stems.get(ex.node_id, set()).union(
-            *(self.reach_stems.get(n, set()) for n in ex.anchors_used))
-        for sentence in SENTENCE.findall(_answer(ex) + " "):
-            words = stems(sentence)
-            if words and sum(w in known for w in words) / len(words) \
-                    < self.settings.min_sentence_support:
+        nodes = self.reach.get(ex.node_id, {ex.node_id}) | set(ex.anchors_used)
+        support = Support.union([self.support[n] for n in nodes if n in self.support])
+        text = _answer(ex)
+        for sentence in SENTENCE.findall(text + " "):
+            if not support.holds(sentence, self.settings.min_sentence_support):
                 return sentence.strip()
-        return None
+        cut = SENTENCE.sub("", text).strip()
+        # words after the last full stop: the output was cut off, or is no sentence at all
+        return cut if len(cut.split()) >= 2 else None
 
     def _schema_problem(self, ex: Example) -> Reason | None:
         msgs = ex.messages
@@ -402,3 +419,58 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
+
+
+@dataclass
+class Support:
+    """What the facts of some nodes can support: their words, word pairs and negations."""
+
+    words: set[str]
+    pairs: set[tuple[str, str]]
+    negated: set[str]
+    """Words of the facts that say "not" (a negated sentence must share one)."""
+
+    @classmethod
+    def of(cls, texts: list[str]) -> Support:
+        """Read facts: each one's content words and the pairs at most two apart in it."""
+        words: set[str] = set()
+        pairs: set[tuple[str, str]] = set()
+        negated: set[str] = set()
+        for text in texts:
+            seq = stems(text)
+            words.update(seq)
+            pairs.update((a, b) for i, a in enumerate(seq) for b in seq[i + 1:i + 3])
+            if _negated(text):
+                negated.update(seq)
+        return cls(words, pairs, negated)
+
+    @classmethod
+    def union(cls, parts: list[Support]) -> Support:
+        """Return what any of several nodes' facts support."""
+        return cls(set().union(*(p.words for p in parts)), set().union(*(p.pairs for p in parts)),
+                   set().union(*(p.negated for p in parts)))
+
+    def holds(self, sentence: str, min_words: float) -> bool:
+        """Whether the facts support a sentence (its words, its clauses' order, a negation)."""
+        seq = stems(sentence)
+        if not seq:
+            return True
+        if sum(w in self.words for w in seq) / len(seq) < min_words:
+            return False
+        if _negated(sentence) and not self.negated & set(seq):
+            return False
+        for clause in CLAUSE.split(sentence):
+            part = stems(clause)
+            if any((a, b) not in self.pairs for a, b in zip(part, part[1:], strict=False)):
+                return False
+        return True
+
+
+CLAUSE = re.compile(r"[,;:()—–]|\s(?:and|but|while|whereas|и|а|но)\s", re.I)
+"""Where a sentence joins clauses: each clause of a rewrite restates a part of one fact."""
+NEGATION_WORDS = re.compile(r"\b(?:not|never|no|none|nor|cannot|without|не|нет|никогда|ни)\b|"
+                            r"n't\b", re.I)
+
+
+def _negated(text: str) -> bool:
+    return bool(NEGATION_WORDS.search(text))

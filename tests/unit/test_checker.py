@@ -146,9 +146,9 @@ class JudgeFake:
             notes = dict(re.findall(r"^(\d+)\. (.*)$", prompt, re.M))
             example = prompt.split("Example:\n", 1)[1]
             verdict = {"verdict": "consistent", "fact": 0, "reason": ""}
-            if "blue flame" in example:  # a claim the rules cannot see: a changed colour
+            if "red flame" in example:  # a claim the rules cannot see: a changed colour
                 n = next(int(k) for k, v in notes.items() if "green flame" in v)
-                verdict = {"verdict": "contradicts", "fact": n, "reason": "green, not blue"}
+                verdict = {"verdict": "contradicts", "fact": n, "reason": "green, not red"}
             out.append(json.dumps(verdict))
         return out
 
@@ -158,12 +158,13 @@ def test_a_capable_judge_rejects_what_the_rules_let_through(tmp_path, embedder):
     judge = JudgeFake()
     checker = Checker(m, Memory(tmp_path / "chroma"), embedder, CheckerSettings(), judge, 0)
     model = PROV.model_copy(update={"generator": "model:exercise"})
+    # the fact's own words in its order, one short word changed: only a reader sees it
     blue = ex("brinefire", "What colour is a brinefire flame?",
-              "Brinefire burns with a pale blue flame seen from far away.")
+              "It burns with a pale red flame that can be seen from forty kilometres away.")
     cases = [blue.model_copy(update={"provenance": model}).with_id(),
              GOOD.model_copy(update={"provenance": model}).with_id(),
              GOOD2, blue.model_copy(update={"messages": blue.messages[:1] + [
-                 {"role": "assistant", "content": "A pale blue flame, seen from far away."}]}
+                 {"role": "assistant", "content": "A pale red flame, seen from far away."}]}
              ).with_id()]
     result = checker.check(cases, "r1/1/1")
     # only model-written examples go to the judge, in one batch
