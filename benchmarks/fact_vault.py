@@ -69,7 +69,7 @@ WORKS = {"en": ["Observatory", "Library", "Foundry", "Archive", "Conservatory", 
 
 # Per language: the note sentences, then per relation the questions (the first is the plain
 # question arm (q) trains on; the others are held out), the reversal and the two-hop forms.
-EN = {
+EN: dict[str, Any] = {
     "mentor": "{a}'s mentor is [[{b}]].",
     "born": "{a} was born in {year}.",
     "lives": "{b} lives in {town}.",
@@ -92,7 +92,7 @@ EN = {
     "hop_works": "Where does {a}'s mentor work?",
     "steps": "{question} Answer step by step.",
 }
-RU = {
+RU: dict[str, Any] = {
     "mentor": "Наставник {a} — [[{b}]].",
     "born": "{a} родился в {year} году.",
     "lives": "{b} живёт в городе {town}.",
