@@ -1,15 +1,15 @@
 """The consistency checker: accept or reject each candidate with typed reasons.
 
 Checks run cheapest first: schema and length → exact hash → MinHash-LSH near duplicates →
-anchor resolution → probe leakage → fact consistency (a restated fact with another number,
-name or polarity) → invented names → off-node → embedding near duplicates (Chroma). The
-memory it checks against is the workspace's, shared by every run.
+anchor resolution → probe leakage → grounding (agents/grounding.py: a restated fact with
+another number, name or polarity, invented names, a model-written sentence the notes do not
+support, off-node) → embedding near duplicates (Chroma). The memory it checks against is the
+workspace's, shared by every run.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,7 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agentrun.agents.text import FactIndex, content_words, normalize, stems
+from agentrun.agents.grounding import SENTENCE, Grounding
+from agentrun.agents.text import normalize
 from agentrun.config import AgentrunConfig, CheckerSettings
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
@@ -48,10 +49,6 @@ from agentrun.workspace import (
 
 log = logging.getLogger(__name__)
 ROLES = {"system", "user", "assistant"}
-# A capitalized word that does not open a sentence, or a number: what a model may invent.
-INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
-SENTENCE = re.compile(r"[^.!?]+[.!?]")
-MARKER = re.compile(r"\[(?:THEME|ANCHOR|SYNTHESIS|ERROR)\]\s*")
 
 
 @dataclass
@@ -94,21 +91,7 @@ class Checker:
                 key = " ".join(pattern.split()[:4])
                 self.leak_patterns.setdefault(key, []).append((p, pattern))
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
-        own = self.own_vocab = {
-            n.id: set(content_words(" ".join([n.title, *(f.text for f in n.facts),
-                                              *(c.text for c in n.code)])))
-            for n in dataset_map.nodes}
-        # the node ids each node's examples may draw on: itself and its anchored nodes
-        self.reach = {n.id: {n.id} | {a.dst for a in dataset_map.neighbours(n.id)}
-                      for n in dataset_map.nodes}
-        self.node_vocab = {nid: set().union(*(own[d] for d in reach if d in own))
-                           for nid, reach in self.reach.items()}
-        self.facts = FactIndex(dataset_map)
-        self.support = {n.id: Support.of([n.title, *(f.text for f in n.facts)])
-                        for n in dataset_map.nodes}
-        self.vocabulary = set().union(*own.values()) | {
-            w.lower() for n in dataset_map.nodes
-            for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
+        self.grounding = Grounding(dataset_map, settings)
 
     def check(self, candidates: list[Example], round_key: str) -> CheckResult:
         """Decide every candidate; nothing is written (see `commit`)."""
@@ -133,7 +116,7 @@ class Checker:
             elif ex.verdict and ex.verdict.accepted:
                 # the score a fork compares: grounded in the sources and new to the corpus
                 scores = ex.verdict.scores
-                scores["grounding"] = round(self._grounding(ex), 4)
+                scores["grounding"] = round(self.grounding.score(ex), 4)
                 scores["score"] = round((scores["grounding"] + scores.get("novelty", 0.0)) / 2, 4)
         return CheckResult(candidates, vectors)
 
@@ -171,7 +154,7 @@ class Checker:
         if leak is not None:
             return [Reason(code=ReasonCode.leaks_probe, other=leak.id,
                            detail=f"contains the {leak.kind} probe's prompt")]
-        problem = self.ungrounded(ex)
+        problem = self.grounding.problem(ex)
         return [problem] if problem is not None else []
 
     def content_problem(self, ex: Example) -> Reason | None:
@@ -179,76 +162,7 @@ class Checker:
 
         The checks that need no memory: what the corpus already holds is not asked.
         """
-        return self._schema_problem(ex) or self.ungrounded(ex)
-
-    def ungrounded(self, ex: Example) -> Reason | None:
-        """Return why an example says what its notes do not, or None when it is grounded.
-
-        A contradicted fact, a name or number the sources lack, a model-written sentence the
-        notes do not support, or an answer mostly in other words than its nodes'.
-        """
-        clash = self._contradiction(ex)
-        if clash is not None:
-            return clash
-        invented = self._invented(ex)
-        if invented:
-            return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
-                          detail=f"names not in the sources: {', '.join(invented[:5])}")
-        unsupported = self._unsupported(ex)
-        if unsupported is not None:
-            return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
-                          detail=f"a sentence the notes do not support: {unsupported}")
-        if not self._on_node(ex):
-            return Reason(code=ReasonCode.off_node, other=ex.node_id,
-                          detail="most of its words are not in the node's sources")
-        return None
-
-    def _contradiction(self, ex: Example) -> Reason | None:
-        """Reject an example that restates a fact of its node or anchors with another value.
-
-        An [ERROR] example may state a wrong value on purpose, if it also states the right one.
-        """
-        nodes = self.reach.get(ex.node_id, {ex.node_id}) | set(ex.anchors_used)
-        sentences = SENTENCE.findall(_answer(ex) + " ")
-        for sentence in sentences:
-            found = self.facts.contradiction(sentence, nodes)
-            if found is None:
-                continue
-            fact, how = found
-            if "[ERROR]" in ex.markers and any(
-                    self.facts.agrees(fact, s) for s in sentences):
-                continue
-            return Reason(code=ReasonCode.contradicts, other=fact.fact_id,
-                          detail=f"{how}: {sentence.strip()}")
-        return None
-
-    def _invented(self, ex: Example) -> list[str]:
-        """Return the names and numbers of the answer that no source fact contains."""
-        names = INNER_NAME.findall(_answer(ex))
-        return sorted({n for n in names if n.lower() not in self.vocabulary})
-
-    def _unsupported(self, ex: Example) -> str | None:
-        """Return the first sentence of a model-written answer its notes do not support.
-
-        A model rewrites facts; it must not add to them ("She died at nineteen" where the
-        notes say she came to the island at nineteen). A sentence is supported when its
-        content words are words of its node's or anchored nodes' facts
-        (`checker.min_sentence_support`), each clause keeps the order of some fact (two of
-        its content words next to each other stand at most two apart in one fact: a
-        recombination such as "born in Tollis at nineteen" is not), and a negation is one
-        a fact makes. Structural examples are the facts' own words and are not read here.
-        """
-        if not ex.provenance.generator.startswith("model:"):
-            return None
-        nodes = self.reach.get(ex.node_id, {ex.node_id}) | set(ex.anchors_used)
-        support = Support.union([self.support[n] for n in nodes if n in self.support])
-        text = _answer(ex)
-        for sentence in SENTENCE.findall(text + " "):
-            if not support.holds(sentence, self.settings.min_sentence_support):
-                return sentence.strip()
-        cut = SENTENCE.sub("", text).strip()
-        # words after the last full stop: the output was cut off, or is no sentence at all
-        return cut if len(cut.split()) >= 2 else None
+        return self._schema_problem(ex) or self.grounding.problem(ex)
 
     def _schema_problem(self, ex: Example) -> Reason | None:
         msgs = ex.messages
@@ -289,20 +203,6 @@ class Checker:
                 if pattern in content:
                     return probe
         return None
-
-    def _on_node(self, ex: Example) -> bool:
-        """Most content words of the answer must come from the node or its anchored nodes."""
-        return self._grounding(ex) >= self.settings.min_grounding
-
-    def _grounding(self, ex: Example) -> float:
-        """Return the share of the answer's content words found in its nodes' sources."""
-        words = content_words(_answer(ex))
-        if not words:
-            return 0.0
-        vocab = self.node_vocab.get(ex.node_id, set())
-        if ex.anchors_used:  # a megastructure part may span nodes beyond the direct anchors
-            vocab = vocab.union(*(self.own_vocab.get(n, set()) for n in ex.anchors_used))
-        return sum(w in vocab for w in words) / len(words)
 
     # -- memory-backed checks
 
@@ -386,15 +286,6 @@ def _answer_lines(ex: Example) -> str:
     return ex.text or ""
 
 
-def _answer(ex: Example) -> str:
-    """Return what the example teaches: its assistant turns, or its text (markers left out)."""
-    if ex.messages:
-        text = " ".join(m["content"] for m in ex.messages if m["role"] == "assistant")
-    else:
-        text = ex.text or ""
-    return MARKER.sub("", text)
-
-
 # ---------------------------------------------------------------- a round
 
 
@@ -419,58 +310,3 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
-
-
-@dataclass
-class Support:
-    """What the facts of some nodes can support: their words, word pairs and negations."""
-
-    words: set[str]
-    pairs: set[tuple[str, str]]
-    negated: set[str]
-    """Words of the facts that say "not" (a negated sentence must share one)."""
-
-    @classmethod
-    def of(cls, texts: list[str]) -> Support:
-        """Read facts: each one's content words and the pairs at most two apart in it."""
-        words: set[str] = set()
-        pairs: set[tuple[str, str]] = set()
-        negated: set[str] = set()
-        for text in texts:
-            seq = stems(text)
-            words.update(seq)
-            pairs.update((a, b) for i, a in enumerate(seq) for b in seq[i + 1:i + 3])
-            if _negated(text):
-                negated.update(seq)
-        return cls(words, pairs, negated)
-
-    @classmethod
-    def union(cls, parts: list[Support]) -> Support:
-        """Return what any of several nodes' facts support."""
-        return cls(set().union(*(p.words for p in parts)), set().union(*(p.pairs for p in parts)),
-                   set().union(*(p.negated for p in parts)))
-
-    def holds(self, sentence: str, min_words: float) -> bool:
-        """Whether the facts support a sentence (its words, its clauses' order, a negation)."""
-        seq = stems(sentence)
-        if not seq:
-            return True
-        if sum(w in self.words for w in seq) / len(seq) < min_words:
-            return False
-        if _negated(sentence) and not self.negated & set(seq):
-            return False
-        for clause in CLAUSE.split(sentence):
-            part = stems(clause)
-            if any((a, b) not in self.pairs for a, b in zip(part, part[1:], strict=False)):
-                return False
-        return True
-
-
-CLAUSE = re.compile(r"[,;:()—–]|\s(?:and|but|while|whereas|и|а|но)\s", re.I)
-"""Where a sentence joins clauses: each clause of a rewrite restates a part of one fact."""
-NEGATION_WORDS = re.compile(r"\b(?:not|never|no|none|nor|cannot|without|не|нет|никогда|ни)\b|"
-                            r"n't\b", re.I)
-
-
-def _negated(text: str) -> bool:
-    return bool(NEGATION_WORDS.search(text))
