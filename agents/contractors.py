@@ -50,6 +50,10 @@ dialogues put speakers' names where answers belong (0 of 11 accepted on the bund
 so dialogues are structural too."""
 STRONG_MODEL_SHARE = MODEL_SHARE | {ExampleKind.dialogue: 1.0, ExampleKind.exercise: 0.5,
                                     ExampleKind.synthesis: 0.5}
+EMBEDDED_LANGUAGES = frozenset({"en"})
+"""What the embedded model writes: of 28 Russian rephrasings and dialogues it wrote for the
+Russian test vault, none was a sentence of its facts whole (tests/fixtures/rewrites.jsonl);
+a note in another language gets structural examples only."""
 
 
 def candidates_for(
@@ -62,6 +66,7 @@ def candidates_for(
     model_share: dict[ExampleKind, float] | None = None,
     coverage: Counter[str] | None = None,
     alternatives: dict[str, int] | None = None,
+    languages: frozenset[str] | None = None,
 ) -> list[Example]:
     """Produce candidates that fill each node's deficits; model work goes out as one batch.
 
@@ -70,6 +75,7 @@ def candidates_for(
     examples are chosen for the facts stated least so far (`coverage`: fact id → examples
     of the corpus that state it, updated in place), so a node's facts are covered evenly.
     `alternatives` (node id → n) asks the model n alternatives of a node's first brief per kind.
+    `languages` are those the model writes (None: any); a node in another is structural only.
     """
     share = MODEL_SHARE if model_share is None else model_share
     rng = random.Random(f"{job.seed}-{job.iteration}-{job.round}")
@@ -79,7 +85,8 @@ def candidates_for(
     for node_id, kinds in sorted(deficits.items()):
         node = dataset_map.node(node_id)
         for kind, need in sorted(kinds.items()):
-            by_model = math.ceil(need * share.get(kind, 0.0)) if backend is not None else 0
+            writes = backend is not None and (languages is None or node.language in languages)
+            by_model = math.ceil(need * share.get(kind, 0.0)) if writes else 0
             if by_model:
                 work += model_requests(node, kind, by_model, job, dataset_map,
                                        (alternatives or {}).get(node_id, 1))
@@ -197,7 +204,9 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
                     if n.id not in known}
     candidates = candidates_for(dataset_map, deficits, seen, job, model,
                                 cfg.generation.structured_retries, model_share(cfg),
-                                fact_coverage(dataset_map, corpus), alternatives)
+                                fact_coverage(dataset_map, corpus), alternatives,
+                                EMBEDDED_LANGUAGES if cfg.roles.contractor.model == "embedded"
+                                else None)
     if cfg.generation.megastructure and round_ == 1:
         parts = [p for p in megastructure_parts(dataset_map, job,
                                                 *student_context(cfg, student_dir))

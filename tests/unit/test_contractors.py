@@ -173,6 +173,21 @@ def test_model_work_goes_to_the_backend_in_one_batch_per_schema():
     assert len(set(e.id for e in out)) == len(out)
 
 
+def test_a_note_in_a_language_the_model_does_not_write_gets_structural_examples_only():
+    from agentrun.agents.contractors import EMBEDDED_LANGUAGES, MODEL_SHARE
+
+    m = example_map()
+    m.node("kelpwax").language = "ru"
+    backend = FakeBackend()
+    deficits = {n.id: {ExampleKind.rephrasing: 2} for n in m.nodes}
+    out = candidates_for(m, deficits, set(), JOB, as_contractor(backend), retries=0,
+                         model_share=MODEL_SHARE, languages=EMBEDDED_LANGUAGES)
+    asked = {r.tags["node"] for r in backend.requests}
+    assert asked == {n.id for n in m.nodes} - {"kelpwax"}
+    wax = [e for e in out if e.node_id == "kelpwax"]
+    assert len(wax) == 2 and all(e.provenance.generator.startswith("structural:") for e in wax)
+
+
 def test_model_examples_follow_their_level():
     m = example_map()
     backend = FakeBackend()
