@@ -42,11 +42,7 @@ def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     for i, (fact_ids, question) in enumerate(_generalizations(node, splits)):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
-                            # asked backwards, the answer is often the node: no title then
-                            prompt=phrase(PROBES, "backward", language, question=question.text)
-                            if question.role == "subject" else
-                            phrase(PROBES, "generalization", language, title=node.title,
-                                   question=question.text),
+                            prompt=_generalization_prompt(node, question),
                             answer=question.answer, fact_ids=fact_ids))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
@@ -85,6 +81,22 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
         return picked
     fact, (prefix, fw, answer) = min(splits[2:] or splits, key=lambda fs: len(fs[0].text))
     return [([fact.id], Question(question_form(prefix, fw, node.language), answer, "what"))]
+
+
+def _generalization_prompt(node: Node, question: Question) -> str:
+    """Word a generalization probe so that no exercise asks it so.
+
+    The exercises teach a fact's questions as a person asks them ("Where does Bruno Vale
+    live?"); the probe asks the same thing in another wording ("tell me where Bruno Vale
+    lives"), so it measures whether the student learned the fact, not the sentence. Asked
+    backwards, the answer is often the node: no title then.
+    """
+    if question.role == "subject":
+        return phrase(PROBES, "backward", node.language, question=question.text)
+    if question.told:
+        return phrase(PROBES, "told", node.language, title=node.title, told=question.told)
+    return phrase(PROBES, "generalization", node.language, title=node.title,
+                  question=question.text)
 
 
 def _gives_away(question: Question, title: str) -> bool:

@@ -50,5 +50,11 @@ def person_node(title: str, texts: list[str], language: str = "en") -> bool:
     if language == "ru":
         words = title.split()
         return len(words) >= 2 and all(w[:1].isupper() for w in words)
+    # a note that calls its subject she or he, or says what only a person does
     return any(t.split()[0].lower().strip(",") in {"she", "he", "her", "his"}
+               or t.startswith(tuple(f"{title} {verb} " for verb in PERSON_VERBS))
                for t in texts if t.split())
+
+
+PERSON_VERBS = ("was born", "lives", "lived", "works", "worked", "died", "married", "studied")
+"""What a note says of its subject that only a person does ("Bruno Vale lives in …")."""

@@ -242,14 +242,17 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
         do, bare = _do_support(verb)
         head, tail, rest_from = [do], [bare], v + 1
 
-    def forward(wh: str, cut: tuple[int, int], trailing: str = "") -> str:
+    said = words[v:rest_from]  # the verb as the fact says it ("was born", "lives")
+
+    def forward(wh: str, cut: tuple[int, int], trailing: str = "") -> tuple[str, str]:
         i, j = cut
         while i > rest_from and words[i - 1].lower() in FOCUS:
             i -= 1
-        # "Orvane is an island in the Merrow Sea" → "Where is Orvane?"
+        # "Orvane is an island in the Merrow Sea" → "Where is Orvane?" ("where Orvane is")
         rest = words[j:end] if copula else words[rest_from:i] + words[j:end]
         body = [wh, *head, _subject_text(subject), *tail, *rest]
-        return finish_question(" ".join(body) + trailing)
+        told = [wh.lower(), _subject_text(subject), *said, *rest]
+        return finish_question(" ".join(body) + trailing), _clause(" ".join(told) + trailing)
 
     for i, j in _phrases(words, rest_from, end):
         prep, phrase = words[i].lower(), words[i + 1:j]
@@ -265,11 +268,13 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
                 if len(subject) == 1 else _subject_text(subject)
             rest = words[rest_from:i] + words[j:end]
             text = finish_question(" ".join(["Who", _inflect(lemma, tense), obj, *rest]))
+            told = _clause(text)
         elif role == "where_from":
-            text = forward("Where", (i, j), " from")
+            text, told = forward("Where", (i, j), " from")
         else:
-            text = forward({"who": "By whom", "where": "Where", "when": "When"}[role], (i, j))
-        out.append(Question(text, answer, role))
+            text, told = forward({"who": "By whom", "where": "Where", "when": "When"}[role],
+                                 (i, j))
+        out.append(Question(text, answer, role, told))
     # a count right after the verb: "The oath has three lines" → "How many lines does …"
     k = rest_from + (1 if rest_from < end and words[rest_from].lower() in APPROX else 0)
     if k < end and _is_number(words[k]) and k + 1 < end and words[k + 1][0].islower():
@@ -284,9 +289,12 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
         if not passive:  # "How many barrels were burned" would need the passive's agent
             rest = words[stop:end]
             body = ["How many", thing, *head, _subject_text(subject), *tail, *rest]
-            out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many"))
+            told = ["how many", thing, _subject_text(subject), *said, *rest]
+            out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many",
+                                _clause(" ".join(told))))
     if not passive:
-        out += _object_en(words, subject, (head, tail), rest_from, end, copula or verb in BE)
+        out += _object_en(words, subject, (head, tail, said), rest_from, end,
+                          copula or verb in BE)
     definition = _definition_en(words, subject, v, end, person)
     if definition:
         out.append(definition)
@@ -296,8 +304,15 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
     return out
 
 
-def _object_en(words: list[str], subject: list[str], verb: tuple[list[str], list[str]],
-               start: int, end: int, be: bool) -> list[Question]:
+def _clause(text: str) -> str:
+    """A question as the clause after "tell me": lower-case first, no question mark."""
+    text = " ".join(text.split()).strip(" ,;:?")
+    return text[:1].lower() + text[1:]
+
+
+def _object_en(words: list[str], subject: list[str],
+               verb: tuple[list[str], list[str], list[str]], start: int, end: int,
+               be: bool) -> list[Question]:
     """Ask what an active verb acts on, or what a name a subject is.
 
     "Ashcombe designed the first brinefire lamp" → "What did Ashcombe design?";
@@ -318,10 +333,12 @@ def _object_en(words: list[str], subject: list[str], verb: tuple[list[str], list
     answer = _answer_of("what", phrase)
     names = [w for w in answer.split() if w[:1].isupper()]
     who = len(names) == len(answer.split()) == 2
-    head, tail = verb
-    body = ["Who" if who else "What", *head, _subject_text(subject), *tail, *words[stop:end]]
-    return [Question(finish_question(" ".join(body)), answer, "what")] if len(answer) >= 2 \
-        else []
+    head, tail, said = verb
+    wh = "Who" if who else "What"
+    body = [wh, *head, _subject_text(subject), *tail, *words[stop:end]]
+    told = [wh.lower(), _subject_text(subject), *said, *words[stop:end]]
+    return [Question(finish_question(" ".join(body)), answer, "what", _clause(" ".join(told)))] \
+        if len(answer) >= 2 else []
 
 
 def _definition_en(words: list[str], subject: list[str], v: int, end: int,
@@ -342,8 +359,10 @@ def _definition_en(words: list[str], subject: list[str], v: int, end: int,
         return None
     who = person and (subject[0].lower() in {"she", "he"} or subject[0][0].isupper()
                       and subject[0].lower() not in DETERMINERS)
-    text = finish_question(" ".join(["Who" if who else "What", verb, _subject_text(subject)]))
-    return Question(text, answer, "what")
+    wh = "Who" if who else "What"
+    text = finish_question(" ".join([wh, verb, _subject_text(subject)]))
+    return Question(text, answer, "what", _clause(" ".join([wh.lower(), _subject_text(subject),
+                                                            verb])))
 
 
 def _backward_en(words: list[str], subject: list[str], v: int, title: str,

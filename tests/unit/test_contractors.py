@@ -99,10 +99,12 @@ def test_facts_are_taught_as_questions_forward_and_backward_short_and_full():
             f"Greyhaven Observatory. {fact}") in asked
     assert ("In the notes on Bruno Vale: Where does he work?", fact) in asked
     # the reverse direction of a relation between named things: the subject is the answer
-    assert ("Who lives in Kestrel Bay?", "Bruno Vale. Bruno Vale lives in Kestrel Bay.") in asked
-    assert any(u.startswith("Who married Tomas Reed?") for u, _ in asked)
-    # a fact whose only question a probe asks is not asked in another shape either
-    assert not any("born in what" in u for u, _ in asked)
+    assert ("Who lives in Kestrel Bay? (I am reading about Bruno Vale.)",
+            "Bruno Vale. Bruno Vale lives in Kestrel Bay.") in asked
+    assert ("Who married Tomas Reed?", "Ada Morrow. She married Tomas Reed.") in asked
+    # the probe asks "tell me where Bruno Vale lives": the question itself is taught
+    assert ("Where does Bruno Vale live?", "Kestrel Bay. Bruno Vale lives in Kestrel Bay.") \
+        in asked
     # a question a generalization probe asks is never taught
     held = {normalize(p.prompt) for p in m.probes() if p.kind == ProbeKind.generalization}
     assert held and not any(normalize(u) in h for u, _ in asked for h in held)

@@ -182,7 +182,7 @@ def test_a_node_of_one_or_two_facts_gets_a_generalization_probe_too():
         kinds = [p.kind for p in node.probes]
         assert "absorption" in kinds and "generalization" in kinds, node.probes
     (gen,) = [p for p in m.node("one").probes if p.kind == "generalization"]
-    assert gen.prompt == "About One: Where was the harbor bell cast in 1821?"
+    assert gen.prompt == "About One: tell me where the harbor bell was cast in 1821."
     assert gen.answer == "Saltmere"
 
 

@@ -123,7 +123,7 @@ def test_every_chaining_anchor_gets_a_two_hop_probe_and_its_step_by_step_variant
     # a node of two facts asks them by their roles, and one backwards
     gen = {p.prompt.split(": ", 1)[1]: p.answer for p in m.node("anna-berg").probes
            if p.kind == ProbeKind.generalization}
-    assert gen == {"Where was she born in 1990?": "Kazan", "Who is Anna Berg?":
+    assert gen == {"tell me where she was born in 1990.": "Kazan", "tell me who Anna Berg is.":
                    "sister of Boris Lind", "Who is the sister of Boris Lind?": "Anna Berg"}
 
 
