@@ -8,9 +8,9 @@ python benchmarks/map_quality.py --vault ../shared/data/vaults/research-ru   # M
    place), the facts and probes that carry markup, missing-note problems for notes that exist
    or attachments, code headings that became nodes, probe prompts not in their note's
    language, ids that are not readable slugs of the title, nodes without an absorption or a
-   generalization probe, generalization probes asked with their question word first (by the
-   answer's role, not a statement with "what?" glued on), and anchors whose two ends chain
-   without a transfer probe.
+   generalization probe, generalization probes asked with their question word first or
+   after "tell me" (by the answer's role, not a statement with "what?" glued on), and anchors
+   whose two ends chain without a transfer probe.
 
 1. For the bundled example and for the first 10 entries of `fictional_knowledge.json` (each
    paragraph written as a note; get the file from the kaistAI/factual-knowledge-acquisition
@@ -52,9 +52,10 @@ QUOTAS = AgentrunConfig().generation.quotas
 MARKUP = re.compile(r"\*\*|\[\^|\[\[|!\[|`|\[!|^\s*\||\|\s*$|%%|<!--")
 MISSING = re.compile(r"\[\[(.+?)\]\] links to a note that does not exist")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
-QUESTION_WORD = re.compile(r"(?:Where|When|Who|What|How many|By whom|Где|Когда|Кто|Что|"
-                           r"Сколько|Откуда)\b")
-"""A question a person asks: its question word first (not a statement with "what?" glued on)."""
+QUESTION_WORD = re.compile(r"(?:(?:tell me|скажите,) )?(?:Where|When|Who|What|How many|By whom|"
+                           r"Где|Когда|Кто|Что|Сколько|Откуда)\b", re.I)
+"""A question a person asks: its question word first, or after "tell me" (not a statement
+with "what?" glued on)."""
 ENGLISH_FRAME = re.compile(r"\b(?:Complete this statement|About|The notes on|say:)|\bwhat\?")
 """The English probe templates' words: in a prompt about a note in another language, the
 prompt is not in that language."""
@@ -160,7 +161,7 @@ def main() -> None:
     m1_head = ["sources", "notes", "nodes", "facts with markup", "probes with markup",
                "false missing notes", "code headings as nodes", "prompts not in the note's "
                "language", "unreadable ids", "nodes without absorption / generalization",
-               "generalization asked with a question word first",
+               "generalization asked by a question word (first or after tell me)",
                "chaining anchors without transfer"]
     vaults = [("bundled example", ROOT / "examples" / "orvane" / "sources"),
               ("test vault en", ROOT / "tests" / "fixtures" / "vaults" / "en"),
