@@ -338,8 +338,13 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    runs = [run_seed(notes, facts, items, corpus, model_dir, cfg.recipe(), tokenizer, seed,
-                     work) for seed in args.seeds]
+    runs = []
+    for seed in args.seeds:  # each seed's scores are kept as soon as they are known
+        runs.append(run_seed(notes, facts, items, corpus, model_dir, cfg.recipe(), tokenizer,
+                             seed, work))
+        (work / "q2.json").write_text(json.dumps({"runs": runs}, indent=1))
+        print(f"seed {seed}: " + json.dumps({arm: r["acc"] for arm, r in
+                                              runs[-1]["results"].items()}), flush=True)
     summary = summarize(runs)
     kinds: dict[str, int] = {}
     for e in corpus:
