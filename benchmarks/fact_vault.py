@@ -312,7 +312,7 @@ def result_table(s: dict[str, dict[str, tuple[float, float]]]) -> str:
 def main() -> None:
     """Generate the vault, build and train every arm, print the table and append it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=10,
+    parser.add_argument("--pairs", type=int, default=4,
                         help="pairs of linked notes (two notes, four facts each pair)")
     parser.add_argument("--language", choices=sorted(TEMPLATES), default="en")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
