@@ -103,8 +103,9 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
 
     Each fact is asked in the forms people ask (agents/questions.py): up to three role
     questions, the backward one included, each in two frames, answered with the short answer
-    then the fact, or the fact alone. A question a generalization probe asks is never taught,
-    so the probes stay held out.
+    then the fact, or the fact alone. The generalization probes ask in another wording
+    ("tell me where …"); a question a probe asks word for word is never taught, so the
+    probes stay held out.
     """
     for n, fact in enumerate(node.facts):
         questions = teachable_questions(node, fact.text)
