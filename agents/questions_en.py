@@ -289,9 +289,9 @@ def ask_en(words: list[str], title: str, person: bool) -> list[Question]:
         if not passive:  # "How many barrels were burned" would need the passive's agent
             rest = words[stop:end]
             body = ["How many", thing, *head, _subject_text(subject), *tail, *rest]
-            told = ["how many", thing, _subject_text(subject), *said, *rest]
+            clause = ["how many", thing, _subject_text(subject), *said, *rest]
             out.append(Question(finish_question(" ".join(body)), words[k].strip(","), "how_many",
-                                _clause(" ".join(told))))
+                                _clause(" ".join(clause))))
     if not passive:
         out += _object_en(words, subject, (head, tail, said), rest_from, end,
                           copula or verb in BE)
