@@ -123,7 +123,7 @@ class Generation(_Section):
 
     quotas: dict[ExampleKind, int] = Field(
         default_factory=lambda: {
-            ExampleKind.exercise: 6,
+            ExampleKind.exercise: 12,
             ExampleKind.rephrasing: 2,
             ExampleKind.dialogue: 1,
             ExampleKind.synthesis: 1,

@@ -17,14 +17,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from agentrun.agents.briefs import Brief, model_examples, model_requests
+from agentrun.agents.exercises import structural_exercises
 from agentrun.agents.structural import (
     Job,
     megastructure_parts,
     structural_dialogues,
-    structural_exercises,
     structural_rephrasings,
     structural_syntheses,
 )
+from agentrun.agents.text import named
 from agentrun.config import AgentrunConfig
 from agentrun.models import GenRequest, RoleModel
 from agentrun.schemas import UNGENERATED, DatasetMap, Example, ExampleKind, Node
@@ -122,8 +123,10 @@ def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
                                         else []) for e in fresh]
     chosen: list[Example] = []
     while fresh and len(chosen) < need:
+        # every fact stated before any twice; among those, the most facts at once
         best = max(range(len(fresh)),
-                   key=lambda i: sum(1 / (1 + coverage[f]) for f in stated[i]))
+                   key=lambda i: (-max((coverage[f] for f in stated[i]), default=0),
+                                  sum(1 / (1 + coverage[f]) for f in stated[i])))
         coverage.update(stated[best])
         chosen.append(fresh.pop(best))
         stated.pop(best)
@@ -131,9 +134,14 @@ def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
 
 
 def facts_stated(node: Node, example: Example) -> list[str]:
-    """Return the ids of the node's facts an example states word for word."""
+    """Return the ids of the node's facts an example states word for word.
+
+    A fact also counts named: its opening pronoun replaced by the title, as the question
+    exercises answer ("Bruno Vale works at …" for "He works at …").
+    """
     text = example.text or " ".join(m["content"] for m in example.messages or [])
-    return [f.id for f in node.facts if f.text in text]
+    return [f.id for f in node.facts
+            if f.text in text or named(f.text, node.title, node.language) in text]
 
 
 def fact_coverage(dataset_map: DatasetMap, corpus: Iterable[Example]) -> Counter[str]:

@@ -19,7 +19,8 @@ import re
 
 from agentrun.agents.questions_en import ask_en
 from agentrun.agents.questions_ru import ask_ru
-from agentrun.agents.text import Question
+from agentrun.agents.text import Question, normalize
+from agentrun.schemas import Node, ProbeKind
 
 TABLE_ROW = re.compile(r"^[^\s:]+(?: [^\s:]+)?: .+ — ")
 """A table row in words ("Scissors: Material — brass; …"): not a sentence to ask about."""
@@ -41,6 +42,27 @@ def ask(fact: str, title: str, language: str = "en", person: bool = False) -> li
     return []
 
 
+ECHO_WORDS = {"en": ("who", "what", "where", "when")}
+"""Question words an echo question moves to the end, per language (Russian has none: its
+question word order is already free)."""
+
+
+def echo(question: Question, fact: str, language: str) -> str:
+    """The question with its question word last ("Bruno Vale lives where?"), or "" if none.
+
+    Only where the answer ends the fact, so the question word takes the answer's place
+    ("Ashcombe designed what?", not "Keepers light at dusk what?"); built from the clause
+    form (`told`), so the verb is as the fact says it. Never for a subject question.
+    """
+    words = question.told.split()
+    if question.role == "subject" or len(words) < 3 \
+            or words[0] not in ECHO_WORDS.get(language, ()) \
+            or not normalize(fact).endswith(normalize(question.answer)):
+        return ""
+    rest = " ".join(words[1:])
+    return f"{rest[:1].upper()}{rest[1:]} {words[0]}?"
+
+
 def person_node(title: str, texts: list[str], language: str = "en") -> bool:
     """Tell whether a node is about a person (its backward questions ask *who*).
 
@@ -58,3 +80,17 @@ def person_node(title: str, texts: list[str], language: str = "en") -> bool:
 
 PERSON_VERBS = ("was born", "lives", "lived", "works", "worked", "died", "married", "studied")
 """What a note says of its subject that only a person does ("Bruno Vale lives in …")."""
+
+
+def teachable(node: Node, text: str) -> list[Question]:
+    """Return the role questions of a sentence of a node that no generalization probe asks."""
+    person = person_node(node.title, [f.text for f in node.facts], node.language)
+    return [q for q in ask(text, node.title, node.language, person)
+            if len(q.answer) >= 2 and not held(node, q.text)]
+
+
+def held(node: Node, question: str) -> bool:
+    """Whether a probe other than absorption asks this question (it is never taught)."""
+    asked = normalize(question)
+    return any(asked in normalize(p.prompt) for p in node.probes
+               if p.kind != ProbeKind.absorption)

@@ -102,8 +102,9 @@ def _verb_at(words: list[str]) -> int | None:
             continue  # "Three long flashes …": a plural noun after a count
         lemma = readings["VERB"][0]
         inflected = w != lemma
-        plural_subject = words[i - 1].lower() in {"they", "we", "you", "i"} or \
-            (words[i - 1].lower().endswith("s") and not words[i - 1].endswith("'s"))
+        prev = words[i - 1]  # "Wenora Toris lives": an unknown name is not a plural
+        plural_subject = prev.lower() in {"they", "we", "you", "i"} or (prev.endswith("s")
+            and not prev.endswith("'s") and (prev[0].islower() or bool(_readings(prev))))
         if "NOUN" not in readings and "ADJ" not in readings and (inflected or plural_subject):
             return i
         if inflected and w.endswith("ed"):
@@ -372,6 +373,11 @@ def _backward_en(words: list[str], subject: list[str], v: int, title: str,
     named = [w for w in rest if w[0].isupper() and w.lower() not in DETERMINERS]
     if not named:
         return None
+    owner = next((k for k, w in enumerate(subject[:-1]) if w.endswith(("'s", "’s"))), None)
+    if owner is not None and words[v].lower() in BE and len(rest) > 1:
+        # "Ada Morrow's mentor is Bruno Vale" → "Whose mentor is Bruno Vale?" (Ada Morrow)
+        text = finish_question(" ".join(["Whose", *subject[owner + 1:], *rest]))
+        return Question(text, _subject_text(subject[:owner + 1])[:-2], "subject", _clause(text))
     first = subject[0].lower()
     if len(subject) == 1 and first in SUBJECT_PRONOUNS:
         if first in {"this", "these", "they"}:
@@ -390,4 +396,5 @@ def _backward_en(words: list[str], subject: list[str], v: int, title: str,
         rest = [{"are": "is", "were": "was"}[verb], *rest[1:]]
     elif verb not in AUX and _readings(verb).get("VERB", ("",))[0] == verb:  # "Keepers burn"
         rest = [_inflect(verb, "VBZ"), *rest[1:]]
-    return Question(finish_question(" ".join(["Who" if who else "What", *rest])), answer, "subject")
+    text = finish_question(" ".join(["Who" if who else "What", *rest]))
+    return Question(text, answer, "subject", _clause(text))

@@ -43,16 +43,19 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
             role = None
             if any(YEAR.match(w) for w in low) or any(w in RU_TIME_WORDS for w in low):
                 role, wh = "when", "Когда"
-            elif prep in RU_PLACE and phrase and phrase[0][0].isupper() \
-                    and not phrase[0][0].isascii():
+            elif prep in RU_PLACE and phrase and _named_ru(phrase[0]):
                 role, wh = "where", "Где"
+            elif prep in RU_PLACE and len(phrase) > 1 and _named_ru(phrase[1]):
+                # "работает в архиве «Лорио»": a kind of place, then its name
+                role, wh = "where", "Где"
+                phrase = [prep, *phrase]
             elif prep in {"из", "от"} and phrase and phrase[0][0].isupper():
                 role, wh = "where_from", "Откуда"
             if role is not None and len(rest) >= 2:
                 years = [w for w in phrase if YEAR.match(w)]
                 answer = years[0] if role == "when" and years else " ".join(phrase).strip(",")
                 text = finish_question(" ".join([wh, _lower_ru(rest, title)]))
-                out.append(Question(text, answer, role))
+                out.append(Question(text, answer, role, _clause_ru(text)))
             i = j
             continue
         if prep in RU_NUMBERS or prep.isdigit():
@@ -63,6 +66,9 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
                                                         _lower_ru(rest, title)])),
                                     words[i], "how_many"))
         i += 1
+    named = _named_predicate_ru(words[:end], title)
+    if named:
+        out.append(named)
     definition = None if person else _definition_ru(words, title)  # «Кто такая» needs a gender
     if definition:
         out.append(definition)
@@ -74,7 +80,8 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
             wh = "Кто" if person else "Что"
             if rest[:2] == ["—", "это"]:  # "А — это Б" → "Что — Б?"
                 rest = ["—", *rest[2:]]
-            out.append(Question(finish_question(" ".join([wh, *rest])), answer, "subject"))
+            text = finish_question(" ".join([wh, *rest]))
+            out.append(Question(text, answer, "subject", _clause_ru(text)))
     return out
 
 
@@ -103,6 +110,38 @@ def _definition_ru(words: list[str], title: str) -> Question | None:
     answer = " ".join(words[start:k]).strip(",;:.")
     term = _lower_ru(words[:dash], title)
     return Question(finish_question(f"Что такое {term}"), answer, "what") if answer else None
+
+
+def _named_ru(word: str) -> bool:
+    """Whether a word is a Cyrillic name ("Кор-Бэй", "«Лорио»")."""
+    word = word.lstrip("«\"")
+    return bool(word) and word[0].isupper() and not word[0].isascii()
+
+
+def _named_predicate_ru(words: list[str], title: str) -> Question | None:
+    """"Наставник Брио Марато — Тало Нилини" → "Кто наставник Брио Марато?" (Тало Нилини).
+
+    A subject, a dash and a name: asked who (a first and last name) or what the subject is.
+    """
+    if "—" not in words[1:]:
+        return None
+    d = words.index("—", 1)
+    predicate = [w.strip(",;:") for w in words[d + 1:]]
+    if not predicate or predicate[0].lower() == "это" or \
+            not all(_named_ru(w) for w in predicate) or len(predicate) > 4:
+        return None
+    wh = "Кто" if len(predicate) == 2 else "Что"
+    subject = words[:d]
+    if len(subject) >= 3 and all(_named_ru(w) for w in subject):  # "Наставник Брио Марато"
+        subject = [subject[0].lower(), *subject[1:]]
+    text = finish_question(" ".join([wh, _lower_ru(subject, title)]))
+    return Question(text, " ".join(predicate), "what", _clause_ru(text))
+
+
+def _clause_ru(question: str) -> str:
+    """A Russian question as the clause after «скажите,»: the same order, lower-case first."""
+    text = question.strip(" ?")
+    return text[:1].lower() + text[1:]
 
 
 def _subject_ru(words: list[str], title: str) -> tuple[str, int] | None:

@@ -1,32 +1,23 @@
 """Structural generators: examples built from facts and anchors without any model.
 
-Question (forward and backward, several frames), cloze, correction, multi-hop and two-hop
-exercises; cross-anchor syntheses;
-dialogues that walk a node's facts; restatements of groups of facts; and the megastructure,
-the whole map as one linked text in parts that fit the student's context.
+Cross-anchor syntheses; dialogues that walk a node's facts; restatements of groups of facts;
+and the megastructure, the whole map as one linked text in parts that fit the student's
+context. The exercises (questions, quizzes, cloze, two-hop) are agents/exercises.py; this
+module holds what every structural generator shares (the job, provenance, sizes).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 import networkx as nx
 
-from agentrun.agents.probes import bridge_fact, tasks_on_x
-from agentrun.agents.questions import ask, person_node
+from agentrun.agents.questions import teachable
 from agentrun.agents.text import (
-    NUMBER_WORDS,
-    Question,
-    named,
     names_in,
-    normalize,
-    question_form,
-    split_fact,
 )
 from agentrun.prompts import localized, phrase, template_hash
 from agentrun.schemas import (
@@ -36,14 +27,11 @@ from agentrun.schemas import (
     ExampleKind,
     Level,
     Node,
-    ProbeKind,
     Provenance,
-    Relation,
 )
 
 # The wording of every structural example, one template file per purpose (prompts/).
 ASKS = "structural.asks.md"
-EXERCISE = "structural.exercise.md"
 DIALOGUE = "structural.dialogue.md"
 SYNTHESIS = "structural.synthesis.md"
 MEGA = "structural.megastructure.md"
@@ -96,135 +84,6 @@ def provenance(job: Job, generator: str, model: str = "", template: str = "",
 def chat(user: str, assistant: str) -> list[dict[str, str]]:
     """Return one user turn and its answer as chat messages."""
     return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-
-
-def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
-    """Yield question, cloze, correction, code, multi-hop and two-hop exercises (no model).
-
-    Each fact is asked in the forms people ask (agents/questions.py): up to three role
-    questions, the backward one included, each in two frames, answered with the short answer
-    then the fact, or the fact alone. The generalization probes ask in another wording
-    ("tell me where …"); a question a probe asks word for word is never taught, so the
-    probes stay held out.
-    """
-    for n, fact in enumerate(node.facts):
-        questions = teachable_questions(node, fact.text)
-        for i, q in enumerate(questions[:3]):
-            for k in (n + i, n + i + 1):
-                yield _exercise(node, job, "question",
-                                _say("question", node.language, title=node.title,
-                                     question=q.text, k=k),
-                                _say("question_answer", node.language, short=q.answer,
-                                     fact=fact.text, k=k))
-        split = split_fact(fact.text, node.language)
-        if split is None:
-            continue
-        prefix, fw, answer = split
-        yield _exercise(node, job, "cloze",
-                        " ".join(_say("cloze", node.language, title=node.title, prefix=prefix,
-                                      fw=fw).split()),
-                        _say("cloze_answer", node.language, answer=answer, fact=fact.text))
-        question = question_form(prefix, fw, node.language)
-        if not questions and not _held(node, question) and not ask(
-                fact.text, node.title, node.language):  # a held question is not reworded
-            yield _exercise(node, job, "question", question, fact.text)
-        wrong = _wrong_number(fact.text)
-        if wrong is not None:
-            ex = _exercise(node, job, "correction",
-                           _say("correction", node.language, title=node.title, wrong=wrong),
-                           _say("correction_answer", node.language, fact=fact.text))
-            ex.markers = ["[ERROR]"]
-            yield ex.with_id()
-    for code in node.code:
-        yield _exercise(node, job, "code", _say("code", node.language, title=node.title,
-                                                code_language=code.language),
-                        f"```{code.language}\n{code.text}\n```")
-    yield from _multi_hop(node, dataset_map, job)
-    yield from _two_hop(node, dataset_map, job)
-
-
-def teachable_questions(node: Node, text: str) -> list[Question]:
-    """Return the role questions of a sentence of a node that no generalization probe asks."""
-    person = person_node(node.title, [f.text for f in node.facts], node.language)
-    return [q for q in ask(text, node.title, node.language, person)
-            if len(q.answer) >= 2 and not _held(node, q.text)]
-
-
-def _held(node: Node, question: str) -> bool:
-    """Whether a probe other than absorption asks this question (it is never taught)."""
-    asked = normalize(question)
-    return any(asked in normalize(p.prompt) for p in node.probes
-               if p.kind != ProbeKind.absorption)
-
-
-def _wrong_number(text: str) -> str | None:
-    """Return the sentence with its first number changed (a plausible wrong step), if any."""
-    for m in re.finditer(r"\b(\d+|[a-z]+)\b", text):
-        word = m.group(1)
-        value = int(word) if word.isdigit() else int(NUMBER_WORDS.get(word.lower(), "-1"))
-        if value >= 0 and (word.isdigit() or word.lower() in NUMBER_WORDS):
-            return f"{text[:m.start()]}{value + 2}{text[m.end():]}"
-    return None
-
-
-def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
-    """Yield how a node connects to each anchored node: the link, two facts of the other end.
-
-    Composed in one answer: two-hop recall needs both facts seen together.
-    """
-    for anchor in dataset_map.neighbours(node.id):
-        dst = dataset_map.node(anchor.dst)
-        detail = " ".join(named(f.text, dst.title, dst.language) for f in dst.facts[:2])
-        ex = _exercise(node, job, "multi_hop",
-                       _say("multi_hop", node.language, title=node.title, other=dst.title),
-                       _say("multi_hop_answer", node.language, link=anchor.sentence,
-                            other=dst.title, detail=detail))
-        ex.anchors_used = [dst.id]
-        ex.markers = ["[ANCHOR]"]
-        yield ex
-
-
-def _two_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
-    """Step-by-step two-hop answers across each chaining anchor, on facts no probe asks.
-
-    The bridge fact with the other node's name hidden as X identifies X; the task asks a
-    fact of X's node. The first such fact is the transfer probe's (agents/probes.py): it is
-    never taught.
-    """
-    for anchor in dataset_map.neighbours(node.id):
-        if anchor.relation == Relation.part_of:
-            continue
-        dst = dataset_map.node(anchor.dst)
-        bridge = bridge_fact(node, anchor, dst.title)
-        if bridge is None:
-            continue
-        fact, hidden = bridge
-        for target, task, answer in islice(tasks_on_x(dst, f"{node.title} {hidden}"), 1, 4):
-            ex = _exercise(node, job, "two_hop",
-                           _say("two_hop", node.language, title=node.title, bridge=hidden,
-                                task=task),
-                           _say("two_hop_answer", node.language, other=dst.title,
-                                bridge=fact.text, fact=named(target.text, dst.title,
-                                                             dst.language), answer=answer))
-            ex.anchors_used = [dst.id]
-            ex.markers = ["[ANCHOR]"]
-            yield ex
-
-
-def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -> Example:
-    return Example(
-        node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
-        messages=chat(user, assistant),
-        provenance=provenance(job, f"structural:{generator}",
-                              template=localized(EXERCISE, node.language)),
-    ).with_id()
-
-
-def _say(form: str, language: str, **variables: object) -> str:
-    """Return a form of the structural exercises' wording, in a language."""
-    return phrase(EXERCISE, form, language, **variables)
-
-
 
 
 def structural_syntheses(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
@@ -291,7 +150,7 @@ def _follow_up(node: Node, previous: str, answer: str, k: int) -> str:
     """
     shared = sorted(n for n in names_in(previous) & names_in(answer)
                     if n.lower() != node.title.lower())
-    question = next((q.text for q in teachable_questions(node, answer.split(". ")[0])
+    question = next((q.text for q in teachable(node, answer.split(". ")[0])
                      if q.role != "subject" and q.answer not in previous), "")
     if not question:
         return phrase(DIALOGUE, "follow_up", node.language, k=k)

@@ -281,7 +281,7 @@ class Question:
     """who, what, where, where_from, when, how_many (forward) or subject (asked backwards)."""
     told: str = ""
     """The question as a clause in the fact's own order ("where she was born"), for another
-    wording of it ("tell me where she was born"); empty where the language has none."""
+    wording of it ("tell me where she was born", «скажите, где она родилась»)."""
 
 
 YEAR = re.compile(r"^\d{3,4}s?$")

@@ -214,7 +214,8 @@ def test_minhash_signatures_persist_beside_chroma(tmp_path, embedder):
 
 
 def test_correction_exercises_pass_the_checker(checker):
-    from agentrun.agents.structural import Job, structural_exercises
+    from agentrun.agents.exercises import structural_exercises
+    from agentrun.agents.structural import Job
 
     m = checker.map
     corrections = [e for e in structural_exercises(m.node("brinefire"), m,

@@ -9,8 +9,9 @@ from agentrun.agents.contractors import (
     fact_coverage,
     facts_stated,
 )
+from agentrun.agents.exercises import structural_exercises
 from agentrun.agents.questions import ask, person_node
-from agentrun.agents.structural import SIZES, Job, structural_exercises
+from agentrun.agents.structural import SIZES, Job
 from agentrun.agents.text import normalize
 from agentrun.config import Roles
 from agentrun.models import RoleModel
@@ -93,21 +94,42 @@ def test_facts_are_taught_as_questions_forward_and_backward_short_and_full():
     made = [e for n in m.nodes for e in structural_exercises(n, m, JOB)
             if e.provenance.generator == "structural:question"]
     asked = {(e.messages[0]["content"], e.messages[1]["content"]) for e in made}
-    fact = "He works at the Greyhaven Observatory."
-    # forward, in two frames: the short answer then the fact, or the fact alone
-    assert ("Where does he work? (I am reading about Bruno Vale.)",
-            f"Greyhaven Observatory. {fact}") in asked
-    assert ("In the notes on Bruno Vale: Where does he work?", fact) in asked
+    fact = "Bruno Vale works at the Greyhaven Observatory."  # "He works at …", named
+    # forward, in several wordings, the pronoun named: the fact, or the short answer alone
+    forms = {u: a for u, a in asked if a in (fact, "Greyhaven Observatory.")}
+    assert {"Where does Bruno Vale work?", "Bruno Vale works where?",
+            "In the notes on Bruno Vale: Where does Bruno Vale work?"} <= set(forms)
+    assert set(forms.values()) == {fact, "Greyhaven Observatory."}
     # the reverse direction of a relation between named things: the subject is the answer
-    assert ("Who lives in Kestrel Bay? (I am reading about Bruno Vale.)",
-            "Bruno Vale. Bruno Vale lives in Kestrel Bay.") in asked
-    assert ("Who married Tomas Reed?", "Ada Morrow. She married Tomas Reed.") in asked
-    # the probe asks "tell me where Bruno Vale lives": the question itself is taught
-    assert ("Where does Bruno Vale live?", "Kestrel Bay. Bruno Vale lives in Kestrel Bay.") \
-        in asked
+    assert ("Who married Tomas Reed?", "Ada Morrow married Tomas Reed.") in asked
+    assert ("Whose mentor is Bruno Vale?", "Ada Morrow's mentor is Bruno Vale.") in asked \
+        or any(p.prompt.endswith("Whose mentor is Bruno Vale?") for p in m.probes())
+    # the probe asks "tell me where Bruno Vale lives": the question itself is taught, the
+    # clause the probe asks is not
+    assert ("Where does Bruno Vale live?", "Bruno Vale lives in Kestrel Bay.") in asked
+    assert not any("where Bruno Vale lives" in u for u, _ in asked)
     # a question a generalization probe asks is never taught
-    held = {normalize(p.prompt) for p in m.probes() if p.kind == ProbeKind.generalization}
+    held = {normalize(p.prompt) for p in m.probes() if p.kind != ProbeKind.absorption}
     assert held and not any(normalize(u) in h for u, _ in asked for h in held)
+
+
+def test_quizzes_ask_several_facts_in_one_conversation_across_an_anchor():
+    m = people_map()
+    quizzes = [e for e in structural_exercises(m.node("ada-morrow"), m, JOB)
+               if e.provenance.generator == "structural:quiz"]
+    own = {f.text for f in m.node("ada-morrow").facts}
+    assert quizzes and all(len(e.messages) >= 4 for e in quizzes)
+    orders = {tuple(t["content"] for t in e.messages[1::2]) for e in quizzes}
+    assert len({frozenset(o) for o in orders}) < len(orders)  # the same facts, reordered
+    across = [e for e in quizzes if e.anchors_used == ["bruno-vale"]]
+    assert across
+    for e in across:
+        answers = [t["content"] for t in e.messages[1::2]]
+        assert answers[0] == "Ada Morrow's mentor is Bruno Vale."  # the link first, then
+        assert "Bruno Vale lives in Kestrel Bay." in answers        # the other end's facts
+        assert all(t["content"].endswith("?") for t in e.messages[0::2])
+    assert all(a in own or a.startswith("Ada Morrow") for e in quizzes if not e.anchors_used
+               for a in (t["content"] for t in e.messages[1::2]))
 
 
 def test_two_hop_exercises_hold_both_facts_and_answer_step_by_step():
@@ -323,8 +345,14 @@ def test_structural_examples_cover_every_fact_before_any_twice():
     out = candidates_for(m, {node.id: {ExampleKind.exercise: n}}, set(), JOB, None, 0,
                          coverage=covered)
     assert len(out) == n
-    # one exercise per fact: each fact stated once, none twice (a random pick repeats some)
-    assert sorted(covered[f.id] for f in node.facts) == [1] * n
+    # in the order picked, no fact is stated twice while another is not stated yet (a
+    # random pick repeats some); a quiz states several at once, so it comes first
+    so_far: Counter[str] = Counter()
+    for e in out:
+        so_far.update(facts_stated(node, e))
+        if max(so_far.values()) > 1:
+            assert all(so_far[f.id] for f in node.facts), so_far
+    assert out[0].provenance.generator == "structural:quiz"
     assert fact_coverage(m, out) == covered
     # the next round goes on from there: the facts least stated come first
     more = candidates_for(m, {node.id: {ExampleKind.rephrasing: 2}}, {e.id for e in out},

@@ -230,7 +230,8 @@ lamp=brinefire
 
 def test_a_code_block_is_kept_as_its_sections_code_example_and_taught(tmp_path, embedder):
     from agentrun.agents.checker import Checker
-    from agentrun.agents.structural import Job, structural_exercises
+    from agentrun.agents.exercises import structural_exercises
+    from agentrun.agents.structural import Job
     from agentrun.config import CheckerSettings
     from agentrun.memory.store import Memory
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from agentrun.agents.planning import plan_map
-from agentrun.agents.questions import ask, person_node
+from agentrun.agents.questions import ask, echo, person_node
 from agentrun.config import AgentrunConfig
 from agentrun.schemas import ProbeKind, Relation
 from agentrun.sources import parse_note
@@ -68,6 +68,34 @@ def test_a_relation_between_named_things_is_asked_backwards():
     assert "subject" not in asked("Every keeper swears the Keeper's Oath.", "Guild")
 
 
+def test_a_possessive_subject_is_asked_backwards_with_whose():
+    assert asked("Cora Darwyn's mentor is Wenora Toris.", "Cora Darwyn", person=True) == {
+        "what": ("Who is Cora Darwyn's mentor?", "Wenora Toris"),
+        "subject": ("Whose mentor is Wenora Toris?", "Cora Darwyn")}
+
+
+def test_a_name_ending_in_s_is_a_subject_not_a_plural():
+    assert asked("Wenora Toris lives in Torius Ford.", "Wenora Toris", person=True)["where"] \
+        == ("Where does Wenora Toris live?", "Torius Ford")
+    # a plural the lexicon knows still takes a plural verb
+    assert asked("The Keepers light the lamps at dusk.", "Keepers")["when"] == (
+        "When do the Keepers light the lamps?", "dusk")
+
+
+def test_every_question_has_a_clause_form_and_english_an_echo_form():
+    fact = "Wenora Toris lives in Torius Ford."
+    where, backward = ask(fact, "Wenora Toris", "en", True)
+    assert (where.told, echo(where, fact, "en")) == ("where Wenora Toris lives",
+                                                     "Wenora Toris lives where?")
+    assert backward.told == "who lives in Torius Ford" and echo(backward, fact, "en") == ""
+    # the question word takes the answer's place: only where the answer ends the fact
+    fact = "The Keepers light the lamps at dusk with a long taper."
+    assert [echo(q, fact, "en") for q in ask(fact, "Keepers")] == ["", ""]
+    fact = "Брио Марато родился в 1750 году."
+    (when,) = ask(fact, "Брио Марато", "ru", True)
+    assert when.told == "когда Брио Марато родился" and echo(when, fact, "ru") == ""
+
+
 @pytest.mark.parametrize("fact", [
     "During storms the keepers ring the Tidebell every quarter hour.",  # a fronted phrase
     "Replace the cracked lens before winter.",                          # an instruction
@@ -85,6 +113,10 @@ def test_shapes_it_cannot_read_get_no_question(fact):
     ("Смена длится двенадцать часов, от заката до рассвета.", "how_many",
      "Сколько часов смена длится?", "двенадцать"),
     ("Ада Морроу — сестра Бориса Линда.", "subject", "Кто — сестра Бориса Линда?", "Ада Морроу"),
+    # a dash before a name: who the subject is; a kind of place before a name: where
+    ("Наставник Ады Морроу — Тало Нилини.", "what", "Кто наставник Ады Морроу?", "Тало Нилини"),
+    ("Ада Морроу работает в архиве «Лорио».", "where", "Где Ада Морроу работает?",
+     "в архиве «Лорио»"),
 ])
 def test_russian_questions_keep_the_word_order_after_the_question_word(
         fact, role, question, answer):

@@ -1,0 +1,202 @@
+"""Exercises: a node's facts asked in the forms people ask, and composed across anchors.
+
+Per fact, its role questions (agents/questions.py: forward, and backward for a relation
+between named things) in several wordings, answered with the fact, some with the short
+answer alone; quizzes that ask several facts of a node and of the nodes it links to in one
+conversation, in a shuffled order; cloze, correction, code, multi-hop and step-by-step
+two-hop exercises. No model.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from itertools import islice
+
+from agentrun.agents.probes import bridge_fact, tasks_on_x
+from agentrun.agents.questions import ask, echo, held, teachable
+from agentrun.agents.structural import Job, chat, provenance
+from agentrun.agents.text import NUMBER_WORDS, named, question_form, split_fact
+from agentrun.prompts import localized, phrase
+from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, Relation
+
+EXERCISE = "structural.exercise.md"
+
+
+def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield question, quiz, cloze, correction, code, multi-hop and two-hop exercises.
+
+    Each fact is asked in the forms people ask (agents/questions.py): up to three role
+    questions, the backward one included, each in several wordings, answered with the fact
+    (the pronoun it opens with named), one wording in four with the short answer alone. The
+    generalization probes ask "tell me …"; a question a probe asks word for word is never
+    taught, so the probes stay held out.
+    """
+    asked = {f.id: _forms(node, f.text) for f in node.facts}
+    for n, fact in enumerate(node.facts):
+        said, forms = asked[fact.id]
+        for k, (user, short) in enumerate(forms):
+            yield _exercise(node, job, "question", user,
+                            _say("question_answer", node.language, short=short, fact=said,
+                                 k=n + k))
+        split = split_fact(fact.text, node.language)
+        if split is None:
+            continue
+        prefix, fw, answer = split
+        yield _exercise(node, job, "cloze",
+                        " ".join(_say("cloze", node.language, title=node.title, prefix=prefix,
+                                      fw=fw).split()),
+                        _say("cloze_answer", node.language, answer=answer, fact=fact.text))
+        question = question_form(prefix, fw, node.language)
+        if not forms and not held(node, question) and not ask(
+                fact.text, node.title, node.language):  # a held question is not reworded
+            yield _exercise(node, job, "question", question, fact.text)
+        wrong = _wrong_number(fact.text)
+        if wrong is not None:
+            ex = _exercise(node, job, "correction",
+                           _say("correction", node.language, title=node.title, wrong=wrong),
+                           _say("correction_answer", node.language, fact=fact.text))
+            ex.markers = ["[ERROR]"]
+            yield ex.with_id()
+    for code in node.code:
+        yield _exercise(node, job, "code", _say("code", node.language, title=node.title,
+                                                code_language=code.language),
+                        f"```{code.language}\n{code.text}\n```")
+    yield from _quizzes(node, dataset_map, job, asked)
+    yield from _multi_hop(node, dataset_map, job)
+    yield from _two_hop(node, dataset_map, job)
+
+
+def _forms(node: Node, fact: str) -> tuple[str, list[tuple[str, str]]]:
+    """Return a fact named and the user turns that ask it, each with its short answer.
+
+    Named: its opening pronoun replaced by the title ("Bruno Vale works at …" for "He works
+    at …"); the turns: every wording of each of its role questions.
+    """
+    said = named(fact, node.title, node.language)
+    forms: dict[str, str] = {}
+    for i, question in enumerate(teachable(node, said)[:3]):
+        # the clause a generalization probe asks ("tell me where …") is not taught either
+        told = "" if held(node, question.told) else question.told
+        for k in range(i, i + WORDINGS):
+            user = _say("question", node.language, title=node.title, question=question.text,
+                        told=told, echo=echo(question, said, node.language), k=k)
+            if user not in forms and not held(node, user):
+                forms[user] = question.answer
+    return said, list(forms.items())
+
+
+WORDINGS = 5
+"""The most wordings of one question (the exercise forms' `question` macro has as many)."""
+
+QUIZ_TURNS = 6
+"""The most questions one quiz asks."""
+
+
+def _quizzes(node: Node, dataset_map: DatasetMap, job: Job,
+             asked: dict[str, tuple[str, list[tuple[str, str]]]]) -> Iterator[Example]:
+    """Quizzes: several facts asked in one conversation, each answered with its sentence.
+
+    A node's facts in two shuffled orders (each fact is also recalled after other facts
+    than the one it follows in the note), and across each anchor the fact that holds the
+    link with the linked node's facts, so both facts of a two-hop chain are seen together.
+    The turns share one conversation's overhead: more facts recalled per training token.
+    """
+    own = [asked[f.id] for f in node.facts if asked[f.id][1]]
+    for k in range(2):
+        order = own[:]
+        random.Random(f"{node.id}-{job.seed}-{k}").shuffle(order)
+        for start in range(0, len(order), QUIZ_TURNS):
+            chunk = order[start:start + QUIZ_TURNS]
+            if len(chunk) >= 2:
+                yield _quiz(node, job, chunk, k, [])
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        bridge = bridge_fact(node, anchor, dst.title)
+        theirs = [_forms(dst, f.text) for f in dst.facts[:QUIZ_TURNS - 1]]
+        chain = [asked[bridge[0].id]] if bridge and asked[bridge[0].id][1] else []
+        chain += [t for t in theirs if t[1]]
+        if len(chain) >= 2 and chain[0] in own:
+            yield _quiz(node, job, chain, 0, [dst.id])
+
+
+def _quiz(node: Node, job: Job, turns: list[tuple[str, list[tuple[str, str]]]], k: int,
+          anchors: list[str]) -> Example:
+    messages = [m for j, (said, forms) in enumerate(turns)
+                for m in chat(forms[(k + j) % len(forms)][0], said)]
+    ex = Example(node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
+                 messages=messages, anchors_used=anchors,
+                 provenance=provenance(job, "structural:quiz",
+                                       template=localized(EXERCISE, node.language)))
+    if anchors:
+        ex.markers = ["[ANCHOR]"]
+    return ex.with_id()
+
+
+def _wrong_number(text: str) -> str | None:
+    """Return the sentence with its first number changed (a plausible wrong step), if any."""
+    for m in re.finditer(r"\b(\d+|[a-z]+)\b", text):
+        word = m.group(1)
+        value = int(word) if word.isdigit() else int(NUMBER_WORDS.get(word.lower(), "-1"))
+        if value >= 0 and (word.isdigit() or word.lower() in NUMBER_WORDS):
+            return f"{text[:m.start()]}{value + 2}{text[m.end():]}"
+    return None
+
+
+def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Yield how a node connects to each anchored node: the link, two facts of the other end.
+
+    Composed in one answer: two-hop recall needs both facts seen together.
+    """
+    for anchor in dataset_map.neighbours(node.id):
+        dst = dataset_map.node(anchor.dst)
+        detail = " ".join(named(f.text, dst.title, dst.language) for f in dst.facts[:2])
+        ex = _exercise(node, job, "multi_hop",
+                       _say("multi_hop", node.language, title=node.title, other=dst.title),
+                       _say("multi_hop_answer", node.language, link=anchor.sentence,
+                            other=dst.title, detail=detail))
+        ex.anchors_used = [dst.id]
+        ex.markers = ["[ANCHOR]"]
+        yield ex
+
+
+def _two_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Step-by-step two-hop answers across each chaining anchor, on facts no probe asks.
+
+    The bridge fact with the other node's name hidden as X identifies X; the task asks a
+    fact of X's node. The first such fact is the transfer probe's (agents/probes.py): it is
+    never taught.
+    """
+    for anchor in dataset_map.neighbours(node.id):
+        if anchor.relation == Relation.part_of:
+            continue
+        dst = dataset_map.node(anchor.dst)
+        bridge = bridge_fact(node, anchor, dst.title)
+        if bridge is None:
+            continue
+        fact, hidden = bridge
+        for target, task, answer in islice(tasks_on_x(dst, f"{node.title} {hidden}"), 1, 4):
+            ex = _exercise(node, job, "two_hop",
+                           _say("two_hop", node.language, title=node.title, bridge=hidden,
+                                task=task),
+                           _say("two_hop_answer", node.language, other=dst.title,
+                                bridge=fact.text, fact=named(target.text, dst.title,
+                                                             dst.language), answer=answer))
+            ex.anchors_used = [dst.id]
+            ex.markers = ["[ANCHOR]"]
+            yield ex
+
+
+def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -> Example:
+    return Example(
+        node_id=node.id, kind=ExampleKind.exercise, level=Level.micro,
+        messages=chat(user, assistant),
+        provenance=provenance(job, f"structural:{generator}",
+                              template=localized(EXERCISE, node.language)),
+    ).with_id()
+
+
+def _say(form: str, language: str, **variables: object) -> str:
+    """Return a form of the structural exercises' wording, in a language."""
+    return phrase(EXERCISE, form, language, **variables)
