@@ -19,6 +19,7 @@ from agentrun import progress
 from agentrun.agents.steering import load_preferences
 from agentrun.config import AgentrunConfig, Recipe
 from agentrun.errors import TrainingError
+from agentrun.models.embedded import cache_root
 from agentrun.schemas import EvalReport, Example, Preference, RunStatus
 from agentrun.training.export import export, export_dpo, preference_pairs
 from agentrun.training.replay import replay_examples
@@ -48,7 +49,8 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
 
     Each stage reuses a finished adapter (a `COMPLETE` marker) and resumes an unfinished one
     from its last complete checkpoint. The replay rows (`recipe.replay`) are made once per
-    student and kept in `replay_cache` (default: beside the adapter).
+    student and kept in the `replay_cache` folder (default: `replay/` in agentrun's cache,
+    `AGENTRUN_CACHE` or ~/.cache/agentrun, shared by every workspace).
     """
     fmt = "text" if recipe.format == "text" else "sft"
     if not examples and not (out / COMPLETE).exists():
@@ -57,7 +59,7 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
     def write_sft(path: Path) -> int:
         # the student's own answers to general prompts, so it keeps what it knew
         replay = replay_examples(model_dir, round(recipe.replay * len(examples)),
-                                 replay_cache or out.parent / REPLAY_CACHE)
+                                 replay_cache or cache_root() / "replay")
         _note(out, replay_rows=len(replay))
         return export([*examples, *replay], fmt, path)
 
@@ -77,10 +79,6 @@ def train_adapter(examples: list[Example], model_dir: Path, out: Path, recipe: R
     dpo = _stage(model_dir, out.with_name(f"{out.name}-dpo"), dpo_recipe, log_path,
                  lambda path: export_dpo(pairs, path), adapter=sft.adapter)
     return TrainResult(dpo.adapter, sft.data, {**sft.metrics, "dpo": dpo.metrics})
-
-
-REPLAY_CACHE = "replay.json"
-"""The base student's answers to the replay prompts, beside the adapters (made once)."""
 
 
 def _notes(out: Path) -> Path:
@@ -177,8 +175,7 @@ def train_run(cfg: AgentrunConfig, run: Run, out: Path, student_dir: Path) -> Tr
     pairs = (load_preferences(run.data_dir) + preference_pairs(
         corpus, load_examples(run.rejected_path), load_map(run.map_path))
              if recipe.dpo else None)
-    return train_adapter(corpus, student_dir, out, recipe, run.logs_dir / "train.log", pairs,
-                         run.workspace.memory_dir / REPLAY_CACHE)
+    return train_adapter(corpus, student_dir, out, recipe, run.logs_dir / "train.log", pairs)
 
 
 SUMMARY_KEYS = ("accepted", "rejected", "rejected_by_reason", "train_loss", "adapter", "report",

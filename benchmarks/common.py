@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -85,3 +86,17 @@ def trained_tokens(tokenizer: Any, examples: list[Any], fmt: str) -> list[int]:
     return [sum(len(row["input_ids"]) for row in masked_turns(e.messages, tokenizer))
             if e.messages else len(tokenizer(e.text or "").input_ids) + 1
             for e in examples]
+
+
+def repeated(rows: list[Any], sizes: list[int], total: int, seed: int) -> list[Any]:
+    """Repeat rows (shuffled each pass) until they hold `total` training tokens."""
+    rng, out, tokens = random.Random(seed), [], 0
+    order = list(range(len(rows)))
+    while tokens < total:
+        rng.shuffle(order)
+        for i in order:
+            out.append(rows[i])
+            tokens += sizes[i]
+            if tokens >= total:
+                break
+    return out

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import append_results, build_dataset, table, trained_tokens  # noqa: E402
+from common import append_results, build_dataset, repeated, table, trained_tokens  # noqa: E402
 
 from agentrun.agents.evaluator import general_questions  # noqa: E402
 from agentrun.agents.trainer import train_adapter  # noqa: E402
@@ -189,20 +189,6 @@ def plain(text: str) -> str:
 
 
 # ---------------------------------------------------------------- the arms
-
-
-def repeated(rows: list[Example], sizes: list[int], total: int, seed: int) -> list[Example]:
-    """Repeat rows (shuffled each pass) until they hold `total` training tokens."""
-    rng, out, tokens = random.Random(seed), [], 0
-    order = list(range(len(rows)))
-    while tokens < total:
-        rng.shuffle(order)
-        for i in order:
-            out.append(rows[i])
-            tokens += sizes[i]
-            if tokens >= total:
-                break
-    return out
 
 
 def baseline_rows(notes: dict[str, str], facts: list[Fact]) -> dict[str, list[Example]]:

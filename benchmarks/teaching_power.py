@@ -10,14 +10,16 @@ path given, never copied into the project. Entries 0–39 are the dev split (the
 freely), 40–129 the test split (`--split test`: report only).
 
 For the chosen paragraphs the embedded student (SmolLM2-135M-Instruct, LoRA, the workspace
-recipe) is trained three ways: (a) on agentrun's dataset, built from the paragraphs by the full
+recipe) is trained four ways: (a) on agentrun's dataset, built from the paragraphs by the full
 pipeline (map, contractors, checker) with the embedded defaults; (b) on the raw paragraphs, cut
 at sentence boundaries into passages as long as (a)'s examples on average and repeated until
-they hold as many tokens as (a); (c) not at all. The same recipe (epochs, learning rate, batch
-size, LoRA) trains (a) and (b). Each model then completes the data's probes as plain text
-(no chat template): mem (absorption), gen (generalization) and hard_gen (transfer), scored by
-whether the greedy continuation contains the target and by the target's mean log-probability.
-Gains are over (c).
+they hold as many tokens as (a); (q) one plain question → sentence pair per sentence that has
+a question (agents/questions.py, its first role question), repeated to the same tokens;
+(c) not at all. The same recipe (epochs, learning rate, batch size, LoRA) trains every arm,
+and every trained arm gets the same replay rows. Each model then completes the data's probes
+as plain text (no chat template): mem (absorption), gen (generalization) and hard_gen
+(transfer), scored by whether the greedy continuation contains the target and by the
+target's mean log-probability. Gains are over (c).
 """
 
 from __future__ import annotations
@@ -38,9 +40,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DOCS, append_results, build_dataset, table, trained_tokens  # noqa: E402
+from common import (  # noqa: E402
+    DOCS,
+    append_results,
+    build_dataset,
+    repeated,
+    table,
+    trained_tokens,
+)
 
 from agentrun.agents.evaluator import load_student  # noqa: E402
+from agentrun.agents.questions import ask  # noqa: E402
 from agentrun.agents.trainer import train_adapter  # noqa: E402
 from agentrun.config import Recipe, load_config  # noqa: E402
 from agentrun.models.embedded import resolve_local_model  # noqa: E402
@@ -50,8 +60,9 @@ from agentrun.workspace import load_examples  # noqa: E402
 
 SPLITS = {"dev": (0, 40), "test": (40, 130)}
 KINDS = {"mem": "absorption", "gen": "generalization", "hard_gen": "transfer"}
-ARMS = ("c", "b", "a")
-ARM_NAMES = {"a": "agentrun dataset", "b": "raw paragraphs, same tokens", "c": "no training"}
+ARMS = ("c", "b", "q", "a")
+ARM_NAMES = {"a": "agentrun dataset", "b": "raw paragraphs, same tokens",
+             "q": "one question → sentence per sentence, same tokens", "c": "no training"}
 
 
 def load_entries(path: Path, split: str, count: int) -> list[dict[str, Any]]:
@@ -110,6 +121,22 @@ def raw_passages(tokenizer: Any, entries: list[dict[str, Any]], target_len: int,
                     text=p).with_id() for p in out]
 
 
+def question_rows(entries: list[dict[str, Any]]) -> list[Example]:
+    """Arm (q): each sentence with a plain question, asked once and answered with itself."""
+    prov = Provenance(role="benchmark", generator="plain_question")
+    rows = []
+    for e in entries:
+        title = title_of(e["train_context"])
+        for sentence in re.split(r"(?<=[.!?])\s+", e["train_context"].strip()):
+            question = next((q.text for q in ask(sentence, title) if q.role != "subject"), None)
+            if question:
+                rows.append(Example(node_id="q", kind=ExampleKind.exercise, provenance=prov,
+                                    messages=[{"role": "user", "content": question},
+                                              {"role": "assistant", "content": sentence}]
+                                    ).with_id())
+    return rows
+
+
 def probe_scores(model_dir: Path, adapter: Path | None, entries: list[dict[str, Any]]
                  ) -> dict[str, dict[str, float]]:
     """Score the data's probes as plain-text continuations; mean per probe kind."""
@@ -132,21 +159,28 @@ def run_seed(entries: list[dict[str, Any]], corpus: list[Example],
     sizes = trained_tokens(tokenizer, corpus, fmt)
     total, mean_len = sum(sizes), round(statistics.mean(sizes))
     raw = raw_passages(tokenizer, entries, mean_len, total, seed)
+    plain = question_rows(entries)
+    plain = repeated(plain, trained_tokens(tokenizer, plain, "chat"), total, seed)
+    replay = round(recipe.replay * len(corpus))  # the same replay rows for every arm
     r = recipe.model_copy(update={"seed": seed, "report_to": []})
     runs = {}
     # a folder per variant (seed, format, recipe, examples): a finished adapter is reused
     digest = hashlib.sha256((r.model_dump_json() + " ".join(sorted(e.id for e in corpus)))
                             .encode()).hexdigest()[:8]
     tag = f"seed-{seed}-{fmt}-{digest}"
-    for arm, examples, arm_fmt in (("a", corpus, fmt), ("b", raw, "text")):
+    for arm, examples, arm_fmt in (("a", corpus, fmt), ("b", raw, "text"), ("q", plain, "chat")):
+        if not examples:
+            continue  # (q) where no sentence has a question
         start = time.time()
         result = train_adapter(examples, model_dir, work / tag / arm,
-                               r.model_copy(update={"format": arm_fmt}), work / "train.log")
+                               r.model_copy(update={"format": arm_fmt,
+                                                    "replay": replay / len(examples)}),
+                               work / "train.log")
         runs[arm] = {"adapter": result.adapter, "steps": result.metrics["steps"],
                      "tokens": result.metrics.get("tokens"), "rows": len(examples),
                      "minutes": round((time.time() - start) / 60, 1)}
     scores = {"c": probe_scores(model_dir, None, entries)}
-    for arm in ("a", "b"):
+    for arm in runs:
         scores[arm] = probe_scores(model_dir, runs[arm]["adapter"], entries)
     return {"seed": seed, "scores": scores, "train": {k: {x: str(y) if x == "adapter" else y
                                                           for x, y in v.items()}
@@ -159,42 +193,41 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, fl
     out: dict[str, dict[str, dict[str, float]]] = {}
     for kind in KINDS.values():
         out[kind] = {arm: {m: statistics.mean(r["scores"][arm][kind][m] for r in results)
-                           for m in ("acc", "logprob")} for arm in ARMS}
+                           for m in ("acc", "logprob")}
+                     for arm in ARMS if all(arm in r["scores"] for r in results)}
     return out
 
 
 def goals(summary: dict[str, dict[str, dict[str, float]]]) -> list[list[str]]:
-    """Check Q1's goals on the log-prob gains over (c); rows of the goal table.
+    """Check Q1's goals on accuracy, and report the share of the log-prob room each closes.
 
     A target's log-prob is at most 0, so no arm can gain more than (c) leaves: the room is
-    −(c)'s log-prob. Where 2× (b)'s gain is more than the room, the generalization goal cannot
-    be met at that budget, and the table says so instead of a bare "no".
+    −(c)'s log-prob; "room closed" is an arm's log-prob gain over (c) as a share of it.
     """
-    def gain(kind: str, arm: str) -> float:
-        return summary[kind][arm]["logprob"] - summary[kind]["c"]["logprob"]
+    def acc(kind: str, arm: str) -> float:
+        return summary[kind][arm]["acc"]
 
-    def row(goal: str, kind: str, met: bool, needed: float) -> list[str]:
-        a, b, room = gain(kind, "a"), gain(kind, "b"), -summary[kind]["c"]["logprob"]
-        verdict = "yes" if met else "no"
-        if not met and needed > room:
-            verdict = f"no: it needs +{needed:.3f}, more than the room"
-        return [goal, f"{a:+.3f} vs {b:+.3f}", f"+{room:.3f}",
-                f"{a / room:.0%} vs {b / room:.0%}", verdict]
+    def closed(kind: str, arm: str) -> str:
+        room = -summary[kind]["c"]["logprob"]
+        gain = summary[kind][arm]["logprob"] - summary[kind]["c"]["logprob"]
+        return f"{gain / room:.0%}" if room > 0 else "—"
 
-    ga, gb = gain("generalization", "a"), gain("generalization", "b")
-    return [row("generalization: (a) ≥ 2× (b)", "generalization", ga >= 2 * gb and ga > 0,
-                2 * gb),
-            row("transfer: (a) > (b)", "transfer", gain("transfer", "a") > gain("transfer", "b"),
-                gain("transfer", "b")),
-            row("absorption: (a) ≥ (b)", "absorption",
-                gain("absorption", "a") >= gain("absorption", "b"), gain("absorption", "b"))]
+    def row(goal: str, kind: str, factor: float) -> list[str]:
+        a, b = acc(kind, "a"), acc(kind, "b")
+        q = f"{acc(kind, 'q'):.3f}" if "q" in summary[kind] else "—"
+        return [goal, f"{a:.3f} vs {b:.3f} (q {q})",
+                f"{closed(kind, 'a')} vs {closed(kind, 'b')}", "yes" if a >= factor * b else "no"]
+
+    return [row("absorption: (a) ≥ (b)", "absorption", 1.0),
+            row("generalization: (a) ≥ (b)", "generalization", 1.0),
+            row("transfer: (a) ≥ 1.5× (b)", "transfer", 1.5)]
 
 
 def result_table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
     """Return the markdown table of accuracies, log-probs and gains per kind and arm."""
     rows = []
     for kind, arms in summary.items():
-        for arm in ARMS:
+        for arm in (a for a in ARMS if a in arms):
             s, c = arms[arm], arms["c"]
             rows.append([kind, f"({arm}) {ARM_NAMES[arm]}", f"{s['acc']:.3f}",
                          f"{s['acc'] - c['acc']:+.3f}", f"{s['logprob']:.3f}",
@@ -212,9 +245,13 @@ def plot(summary: dict[str, dict[str, dict[str, float]]], path: Path, title: str
 
     kinds = list(summary)
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
-    for i, (arm, colour) in enumerate((("b", "#8d99ae"), ("a", "#fb8500"))):
+    arms = [(a, c) for a, c in (("b", "#8d99ae"), ("q", "#219ebc"), ("a", "#fb8500"))
+            if a in summary[kinds[0]]]
+    width = 0.8 / len(arms)
+    for i, (arm, colour) in enumerate(arms):
         gains = [summary[k][arm]["logprob"] - summary[k]["c"]["logprob"] for k in kinds]
-        ax.bar([j + (i - 0.5) * 0.38 for j in range(len(kinds))], gains, width=0.38,
+        ax.bar([j + (i - (len(arms) - 1) / 2) * width for j in range(len(kinds))], gains,
+               width=width,
                color=colour, label=f"({arm}) {ARM_NAMES[arm]}")
     ax.set_xticks(range(len(kinds)))
     ax.set_xticklabels(kinds)
@@ -277,8 +314,8 @@ def main() -> None:
     mix = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     verdicts = goals(summary)
     body = (result_table(summary) + "\n\n"
-            + table(["goal", "log-prob gains (a) vs (b)", "room (−(c))",
-                     "room closed (a) vs (b)", "met"], verdicts))
+            + table(["goal", "accuracy (a) vs (b)", "log-prob room closed (a) vs (b)", "met"],
+                    verdicts))
     train = results[0]["train"]
     settings = (f"`python benchmarks/teaching_power.py --data fictional_knowledge.json --split "
                 f"{args.split} --paragraphs {args.paragraphs} --seeds "
@@ -289,7 +326,9 @@ def main() -> None:
                 f"probes; (a) {len(corpus)} examples ({mix}), "
                 f"{results[0]['corpus_tokens']} tokens, {train['a']['steps']} steps; "
                 f"(b) {train['b']['rows']} passages of ~{results[0]['passage_tokens']} tokens, "
-                f"{train['b']['steps']} steps; recipe cpu-tiny (LoRA r16, lr 1e-3, batch 8, "
+                f"{train['b']['steps']} steps; (q) {train.get('q', {}).get('rows', 0)} rows; "
+                f"replay rows {round(full_recipe.replay * len(corpus))} per arm; "
+                "recipe cpu-tiny (LoRA r16, lr 1e-3, batch 8, "
                 f"{args.epochs:g} epochs); greedy 12 tokens; {(time.time() - started) / 60:.0f} "
                 "min in all")
     print(settings + "\n\n" + body)

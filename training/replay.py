@@ -34,11 +34,13 @@ def replay_prompts() -> list[str]:
 def self_answers(model_dir: Path, prompts: list[str], cache: Path) -> list[tuple[str, str]]:
     """Return (prompt, answer) pairs of the base student, greedy; cached per model and prompts.
 
-    An answer cut by the token limit is trimmed to its last whole sentence; an empty one is
-    dropped.
+    `cache` is a folder holding one file per student and prompt set, so every workspace
+    training the same student reuses its answers. An answer cut by the token limit is
+    trimmed to its last whole sentence; an empty one is dropped.
     """
     key = hashlib.sha256(json.dumps([_model_key(model_dir), prompts, MAX_NEW_TOKENS])
                          .encode()).hexdigest()[:16]
+    cache = cache / f"{key}.json"
     if cache.exists():
         stored = json.loads(cache.read_text())
         if stored.get("key") == key:

@@ -61,7 +61,7 @@ def test_replay_rows_of_the_base_students_own_answers_enter_training(tiny_model,
 
     out = tmp_path / "adapters" / "iter-1"
     result = train_adapter(corpus(), tiny_model, out, recipe(max_steps=2, replay=0.5),
-                           tmp_path / "train.log")
+                           tmp_path / "train.log", replay_cache=tmp_path / "replay")
     rows = [json.loads(line) for line in result.data.read_text().splitlines()]
     assert result.metrics["replay_rows"] == 8 and len(rows) == 16 + 8
     prompts = replay_prompts()
@@ -73,7 +73,8 @@ def test_replay_rows_of_the_base_students_own_answers_enter_training(tiny_model,
     own = generate(model, tokenizer, [first], max_new_tokens=MAX_NEW_TOKENS)[0]
     assert replayed[0][1]["content"] and own.startswith(replayed[0][1]["content"])
     # made once per student: the cache answers the next adapter's replay
-    cache = json.loads((out.parent / "replay.json").read_text())
+    (stored,) = (tmp_path / "replay").glob("*.json")
+    cache = json.loads(stored.read_text())
     assert [p for p, _ in cache["pairs"]][:3] == prompts[:3] and REPLAY_NODE == "replay"
 
 
