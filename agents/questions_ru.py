@@ -55,7 +55,7 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
                 years = [w for w in phrase if YEAR.match(w)]
                 answer = years[0] if role == "when" and years else " ".join(phrase).strip(",")
                 text = finish_question(" ".join([wh, _lower_ru(rest, title)]))
-                out.append(Question(text, answer, role, _clause_ru(text)))
+                out.append(Question(text, answer, role, _told_ru(wh, rest, title)))
             i = j
             continue
         if prep in RU_NUMBERS or prep.isdigit():
@@ -135,7 +135,21 @@ def _named_predicate_ru(words: list[str], title: str) -> Question | None:
     if len(subject) >= 3 and all(_named_ru(w) for w in subject):  # "Наставник Брио Марато"
         subject = [subject[0].lower(), *subject[1:]]
     text = finish_question(" ".join([wh, _lower_ru(subject, title)]))
-    return Question(text, " ".join(predicate), "what", _clause_ru(text))
+    # the clause another wording asks: the question word after the dash ("… — кто")
+    return Question(text, " ".join(predicate), "what",
+                    f"{_lower_ru(subject, title)} — {wh.lower()}")
+
+
+def _told_ru(wh: str, rest: list[str], title: str) -> str:
+    """The clause of a question in another order than the question's own.
+
+    "Где Ада Морроу живёт?" is told "где живёт Ада Морроу" (the verb before the subject),
+    so a wording built on it is not the question word for word; a clause with no verb
+    after a named subject keeps the question's order.
+    """
+    if len(rest) >= 2 and rest[-1][:1].islower() and _named_ru(rest[0]):
+        rest = [rest[-1], *rest[:-1]]
+    return _clause_ru(finish_question(" ".join([wh, _lower_ru(rest, title)])))
 
 
 def _clause_ru(question: str) -> str:

@@ -93,7 +93,9 @@ def test_every_question_has_a_clause_form_and_english_an_echo_form():
     assert [echo(q, fact, "en") for q in ask(fact, "Keepers")] == ["", ""]
     fact = "Брио Марато родился в 1750 году."
     (when,) = ask(fact, "Брио Марато", "ru", True)
-    assert when.told == "когда Брио Марато родился" and echo(when, fact, "ru") == ""
+    assert when.told == "когда родился Брио Марато" and echo(when, fact, "ru") == ""
+    (who, _) = ask("Наставник Брио Марато — Тало Нилини.", "Брио Марато", "ru", True)
+    assert who.text == "Кто наставник Брио Марато?" and who.told == "наставник Брио Марато — кто"
 
 
 @pytest.mark.parametrize("fact", [
