@@ -9,9 +9,10 @@ Both are batched: N probes take N / batch_size forward passes and generate calls
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -75,17 +76,29 @@ def score(model: Any, tokenizer: Any, prompts: list[str], targets: list[str], *,
           chat: bool = True, batch_size: int = 16, max_new_tokens: int = 24) -> list[ProbeScore]:
     """Score every (prompt, target) pair on `model`."""
     texts = [_prompt_text(tokenizer, p, chat) for p in prompts]
-    # batches of similar lengths pad little; the scores come back in the prompts' order
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    texts_ = [texts[i] for i in order]
-    logprobs_ = _target_logprobs(model, tokenizer, texts_, [targets[i] for i in order], chat,
-                                 batch_size)
-    answers_ = _greedy(model, tokenizer, texts_, batch_size, max_new_tokens)
-    logprobs, answers = [0.0] * len(texts), [""] * len(texts)
-    for k, i in enumerate(order):
-        logprobs[i], answers[i] = logprobs_[k], answers_[k]
+    logprobs = _by_length(texts, lambda order: _target_logprobs(
+        model, tokenizer, [texts[i] for i in order], [targets[i] for i in order], chat,
+        batch_size))
+    answers = _by_length(texts, lambda order: _greedy(
+        model, tokenizer, [texts[i] for i in order], batch_size, max_new_tokens))
     return [ProbeScore(contains_target(a, t), lp, a)
             for a, t, lp in zip(answers, targets, logprobs, strict=True)]
+
+
+T = TypeVar("T")
+
+
+def _by_length(texts: list[str], run: Callable[[list[int]], list[T]]) -> list[T]:
+    """Run a batched job on the texts shortest first, return its results in their order.
+
+    Batches of texts of similar lengths pad little.
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    done = run(order)
+    out: list[T] = [done[0]] * len(texts) if done else []
+    for k, i in enumerate(order):
+        out[i] = done[k]
+    return out
 
 
 def _target_logprobs(model: Any, tokenizer: Any, texts: list[str], targets: list[str],
@@ -146,9 +159,5 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], *, chat: bool = Tru
              batch_size: int = 16, max_new_tokens: int = 24) -> list[str]:
     """Return the greedy answer to each prompt, in the prompts' order (batched by length)."""
     texts = [_prompt_text(tokenizer, p, chat) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    answers_ = _greedy(model, tokenizer, [texts[i] for i in order], batch_size, max_new_tokens)
-    answers = [""] * len(texts)
-    for k, i in enumerate(order):
-        answers[i] = answers_[k]
-    return answers
+    return _by_length(texts, lambda order: _greedy(
+        model, tokenizer, [texts[i] for i in order], batch_size, max_new_tokens))
