@@ -139,7 +139,7 @@ class Checker:
         if ex.id in batch_ids or (meta is not None and meta.get("round_key") != round_key):
             return [Reason(code=ReasonCode.duplicate_of, other=ex.id,
                            detail="same content already in the corpus")]
-        near = index.query(ex.content(), skip_tag=round_key)
+        near = None if _worded(ex) else index.query(ex.content(), skip_tag=round_key)
         if near is not None and near[0] != ex.id and (
                 near[1] >= self.settings.minhash_threshold
                 or near[2] >= self.settings.containment_threshold):
@@ -218,6 +218,8 @@ class Checker:
         for i, ex in enumerate(accepted):
             limit = self.settings.embed_threshold.get(ex.kind, 0.97)
             clash: tuple[str, float] | None = None
+            if _worded(ex):
+                limit = 1.01  # a wording, order or frame of its own (below): never a clash
             if nearest[i] is not None and nearest[i].similarity >= limit:  # type: ignore[union-attr]
                 clash = (nearest[i].id, nearest[i].similarity)  # type: ignore[union-attr]
             earlier = [j for j in range(i) if accepted[j].verdict.accepted  # type: ignore[union-attr]
@@ -310,3 +312,13 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
+
+
+def _worded(ex: Example) -> bool:
+    """Whether an example is structural, made from the facts.
+
+    It is distinct from its siblings by construction (another wording of a question, order of
+    facts or frame), so the near-duplicate checks, which catch a model repeating itself,
+    leave it alone; an exact duplicate is still one.
+    """
+    return ex.provenance.generator.startswith("structural:")

@@ -222,3 +222,20 @@ def test_correction_exercises_pass_the_checker(checker):
                                                    Job(run="r1", iteration=1, round=1, seed=0))
                    if "[ERROR]" in e.markers]
     assert len(corrections) == 3 and codes(checker.check(corrections, "r1/r1")) == ["ok"] * 3
+
+
+def test_every_wording_of_a_question_passes_and_a_repeated_model_answer_does_not(checker):
+    from agentrun.agents.exercises import structural_exercises
+    from agentrun.agents.structural import Job
+
+    node = checker.map.node("brinefire")
+    made = [e for e in structural_exercises(node, checker.map, Job("r1", 1, 1, 0))
+            if e.provenance.generator in ("structural:question", "structural:quiz")]
+    answers = [e.messages[-1]["content"] for e in made]
+    assert len(answers) > len(set(answers))  # several wordings share an answer
+    result = checker.check(made, "r1/1/1")
+    assert codes(result) == ["ok"] * len(made)
+    # a model writing the same answer twice is still a near duplicate
+    first = ex("brinefire", "Tell me about brinefire.", answers[0])
+    again = ex("brinefire", "Tell me about brinefire, please.", answers[0])
+    assert codes(checker.check([first, again], "r1/1/2")) == ["ok", "near_duplicate_of"]
