@@ -147,7 +147,7 @@ def _told_ru(wh: str, rest: list[str], title: str) -> str:
     so a wording built on it is not the question word for word; a clause with no verb
     after a named subject keeps the question's order.
     """
-    if len(rest) >= 2 and rest[-1][:1].islower() and _named_ru(rest[0]):
+    if len(rest) >= 2 and rest[-1][:1].islower() and all(_named_ru(w) for w in rest[:-1]):
         rest = [rest[-1], *rest[:-1]]
     return _clause_ru(finish_question(" ".join([wh, _lower_ru(rest, title)])))
 

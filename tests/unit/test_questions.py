@@ -94,6 +94,9 @@ def test_every_question_has_a_clause_form_and_english_an_echo_form():
     fact = "Брио Марато родился в 1750 году."
     (when,) = ask(fact, "Брио Марато", "ru", True)
     assert when.told == "когда родился Брио Марато" and echo(when, fact, "ru") == ""
+    # only a named subject and its verb swap places; a longer clause keeps its order
+    (built,) = ask("Её построили в 1821 году из серого гранита.", "Башня", "ru")
+    assert built.told == "когда её построили из серого гранита"
     (who, _) = ask("Наставник Брио Марато — Тало Нилини.", "Брио Марато", "ru", True)
     assert who.text == "Кто наставник Брио Марато?" and who.told == "наставник Брио Марато — кто"
 
