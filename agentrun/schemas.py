@@ -301,6 +301,15 @@ class Provenance(_Model):
     run: str = ""
     iteration: int = 0
 
+    @property
+    def structural(self) -> bool:
+        """Whether the example was built from the facts without a model (`structural:<form>`).
+
+        Such examples are the facts' own words and differ from their siblings by construction
+        (another wording of a question, order of facts or frame).
+        """
+        return self.generator.startswith("structural:")
+
 
 class Reason(_Model):
     """A typed rejection reason, pointing at what the example clashes with."""

@@ -10,6 +10,7 @@ workspace's, shared by every run.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -139,7 +140,10 @@ class Checker:
         if ex.id in batch_ids or (meta is not None and meta.get("round_key") != round_key):
             return [Reason(code=ReasonCode.duplicate_of, other=ex.id,
                            detail="same content already in the corpus")]
-        near = None if _worded(ex) else index.query(ex.content(), skip_tag=round_key)
+        # a structural example is another wording, order or frame by construction: the near-
+        # duplicate checks catch a model repeating itself (an exact duplicate is still one)
+        near = None if ex.provenance.structural else index.query(ex.content(),
+                                                                 skip_tag=round_key)
         if near is not None and near[0] != ex.id and (
                 near[1] >= self.settings.minhash_threshold
                 or near[2] >= self.settings.containment_threshold):
@@ -216,10 +220,10 @@ class Checker:
         nearest = self.memory.nearest(vectors, exclude_round=round_key)
         sims = vectors @ vectors.T
         for i, ex in enumerate(accepted):
-            limit = self.settings.embed_threshold.get(ex.kind, 0.97)
+            # structural examples are never near duplicates (see _cheap_checks)
+            limit = math.inf if ex.provenance.structural else \
+                self.settings.embed_threshold.get(ex.kind, 0.97)
             clash: tuple[str, float] | None = None
-            if _worded(ex):
-                limit = 1.01  # a wording, order or frame of its own (below): never a clash
             if nearest[i] is not None and nearest[i].similarity >= limit:  # type: ignore[union-attr]
                 clash = (nearest[i].id, nearest[i].similarity)  # type: ignore[union-attr]
             earlier = [j for j in range(i) if accepted[j].verdict.accepted  # type: ignore[union-attr]
@@ -312,13 +316,3 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
-
-
-def _worded(ex: Example) -> bool:
-    """Whether an example is structural, made from the facts.
-
-    It is distinct from its siblings by construction (another wording of a question, order of
-    facts or frame), so the near-duplicate checks, which catch a model repeating itself,
-    leave it alone; an exact duplicate is still one.
-    """
-    return ex.provenance.generator.startswith("structural:")

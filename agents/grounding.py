@@ -60,7 +60,7 @@ class Grounding:
             return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
                           detail=f"a sentence the notes do not support: {unsupported}")
         if self.score(ex) < self.settings.min_grounding \
-                and not ex.provenance.generator.startswith("structural:"):  # made of the facts
+                and not ex.provenance.structural:  # the facts' own words: a short answer too
             return Reason(code=ReasonCode.off_node, other=ex.node_id,
                           detail="most of its words are not in the node's sources")
         return None
