@@ -14,7 +14,10 @@ from agentrun.workspace import load_examples, load_map
 
 pytestmark = pytest.mark.integration
 
-CORPUS_ONLY = "budgets: {cycles: 0, max_rounds: 1}\ngeneration: {model_generators: false}\n"
+# structural examples only; those longer than 300 characters (quizzes, syntheses) are
+# rejected as too long, so the run has rejections to explain
+CORPUS_ONLY = ("budgets: {cycles: 0, max_rounds: 1}\ngeneration: {model_generators: false}\n"
+               "checker: {max_chars: 300}\n")
 
 
 def spawn(*args: str) -> pexpect.spawn:
@@ -65,7 +68,7 @@ def test_chat_answers_the_plan_edits_the_map_and_explains_rejections(corpus_work
         say(child, "A", "by reason")  # the run goes on to its end and shows its counts
         wait_status(run, "done")
         rejected = load_examples(run / "data" / "rejected.jsonl")
-        assert rejected  # near-duplicates of structural examples
+        assert rejected  # too long for checker.max_chars
         answer = say(child, f"why was {rejected[0].id[:8]} rejected?", "you>")
         assert rejected[0].verdict.reasons[0].code in answer
         say(child, "why zzzz", "no rejected example of this run has that id")
