@@ -115,7 +115,11 @@ def _structural_pool(node: Node, kind: ExampleKind, dataset_map: DatasetMap,
 
 def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
           rng: random.Random, coverage: Counter[str]) -> list[Example]:
-    """Pick `need` new examples, each time the one stating the least-covered facts."""
+    """Pick `need` new examples, each time the one stating the least-covered facts.
+
+    Among equals, one across an anchor first: a fact of the linked node composed with this
+    one's teaches what neither note says alone.
+    """
     fresh = [e for e in pool if e.id not in seen]
     rng.shuffle(fresh)  # ties go to a seeded random pick
     # a code example counts as a fact of its own: covered like one, never left out
@@ -126,7 +130,8 @@ def _take(node: Node, pool: Iterator[Example], seen: set[str], need: int,
         # every fact stated before any twice; among those, the most facts at once
         best = max(range(len(fresh)),
                    key=lambda i: (-max((coverage[f] for f in stated[i]), default=0),
-                                  sum(1 / (1 + coverage[f]) for f in stated[i])))
+                                  sum(1 / (1 + coverage[f]) for f in stated[i]),
+                                  bool(fresh[i].anchors_used)))
         coverage.update(stated[best])
         chosen.append(fresh.pop(best))
         stated.pop(best)

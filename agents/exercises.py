@@ -3,8 +3,9 @@
 Per fact, its role questions (agents/questions.py: forward, and backward for a relation
 between named things) in several wordings, answered with the fact, some with the short
 answer alone; quizzes that ask several facts of a node and of the nodes it links to in one
-conversation, in a shuffled order; cloze, correction, code, multi-hop and step-by-step
-two-hop exercises. No model.
+conversation, in a shuffled order; two-hop questions across an anchor as a person asks
+them ("Where does Cora Darwyn's mentor live?"), answered by the chain of both facts; cloze,
+correction, code, multi-hop and step-by-step two-hop exercises. No model.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from itertools import islice
 from agentrun.agents.probes import bridge_fact, tasks_on_x
 from agentrun.agents.questions import ask, echo, held, teachable
 from agentrun.agents.structural import Job, chat, provenance
-from agentrun.agents.text import NUMBER_WORDS, named, question_form, split_fact
+from agentrun.agents.text import (
+    NUMBER_WORDS,
+    SUBJECT_WORDS,
+    named,
+    question_form,
+    split_fact,
+)
 from agentrun.prompts import localized, phrase
 from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, Relation
 
@@ -66,6 +73,7 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
     yield from _quizzes(node, dataset_map, job, asked)
     yield from _multi_hop(node, dataset_map, job)
     yield from _two_hop(node, dataset_map, job)
+    yield from _composed(node, dataset_map, job)
 
 
 def _forms(node: Node, fact: str) -> tuple[str, list[tuple[str, str]]]:
@@ -200,3 +208,80 @@ def _exercise(node: Node, job: Job, generator: str, user: str, assistant: str) -
 def _say(form: str, language: str, **variables: object) -> str:
     """Return a form of the structural exercises' wording, in a language."""
     return phrase(EXERCISE, form, language, **variables)
+
+
+def _composed(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+    """Two-hop questions as a person asks them, answered by the chain of both facts.
+
+    Where the bridge fact gives the linked node a definite description ("Cora Darwyn's
+    mentor is Wenora Toris."), a fact of the linked node is asked of that description
+    ("Where does Cora Darwyn's mentor live?"), plainly and step by step; the answer says the
+    bridge fact, then the fact. Not the transfer probe's fact: that two-hop stays held out.
+    """
+    n = 0  # the step-by-step wordings are taken in turn across the anchors
+    for anchor in dataset_map.neighbours(node.id):
+        if anchor.relation == Relation.part_of:
+            continue
+        dst = dataset_map.node(anchor.dst)
+        bridge = bridge_fact(node, anchor, dst.title)
+        what = bridge and described(named(bridge[1], node.title, node.language),
+                                    node.language, (node.title, dst.title))
+        if not bridge or not what:
+            continue
+        said = named(bridge[0].text, node.title, node.language)
+        for target, task, _ in islice(tasks_on_x(dst, f"{node.title} {bridge[1]}"), 1, 4):
+            if not task.endswith("?") or task.count("X") != 1:
+                continue  # a statement to complete reads as no question a person asks
+            question = re.sub(r"\bX\b", what, task)
+            question = question[:1].upper() + question[1:]
+            n += 1
+            answer = _say("composed_answer", node.language, bridge=said,
+                          fact=named(target.text, dst.title, dst.language))
+            for steps in (False, True):
+                user = _say("composed", node.language, question=question, steps=steps, k=n)
+                if held(node, user):
+                    continue
+                ex = _exercise(node, job, "composed", user, answer)
+                ex.anchors_used = [dst.id]
+                ex.markers = ["[ANCHOR]"]
+                yield ex
+
+
+DETERMINERS = {"en": ("the",), "ru": ()}
+"""Words a definite description may open with, lower-cased inside a question."""
+
+COPULAS = {"en": (" is ", " was "), "ru": (" — ",)}
+"""What links a description to the name it describes ("D is X", "D — X")."""
+
+
+def described(hidden: str, language: str, titles: tuple[str, ...]) -> str | None:
+    """Return the definite description a bridge fact gives X, or None.
+
+    "Cora Darwyn's mentor is X." gives "Cora Darwyn's mentor", "X was the keeper of the
+    lamp." "the keeper of the lamp", «Наставник Коры — X.» «наставник Коры». An indefinite
+    one ("X is a sailor") or one with a pronoun describes no one thing: None.
+    """
+    text = hidden.strip().rstrip(".!")
+    for link in COPULAS.get(language, ()):
+        left, sep, right = text.partition(link)
+        opens = right == "X"  # the description opened the sentence
+        phrase = left if opens else right if left == "X" else ""
+        words = phrase.split()
+        if not sep or not 1 <= len(words) <= 8 or "X" in words or "," in phrase:
+            continue
+        first = words[0].lower()
+        if first in SUBJECT_WORDS.get(language, ()) or first in PRONOUNS.get(language, ()):
+            return None
+        if language == "en" and first not in DETERMINERS["en"] and "'s" not in phrase \
+                and "\u2019s" not in phrase:
+            return None  # "a sailor", "Orvane": no description of one thing
+        name = any(t.split()[:1] == words[:1] for t in titles)
+        if opens and (first in DETERMINERS[language] or language != "en" and not name):
+            phrase = first + phrase[len(first):]  # capitalised as the sentence's opening
+        return phrase
+    return None
+
+
+PRONOUNS = {"en": ("his", "her", "its", "their", "this", "that", "a", "an"),
+            "ru": ("его", "её", "ее", "их", "этот", "эта", "это", "тот", "та")}
+"""Openings of a phrase that describes no one thing by itself."""

@@ -9,7 +9,7 @@ from agentrun.agents.contractors import (
     fact_coverage,
     facts_stated,
 )
-from agentrun.agents.exercises import structural_exercises
+from agentrun.agents.exercises import described, structural_exercises
 from agentrun.agents.questions import ask, person_node
 from agentrun.agents.structural import SIZES, Job
 from agentrun.agents.text import normalize
@@ -155,6 +155,38 @@ def test_two_hop_exercises_hold_both_facts_and_answer_step_by_step():
     said = composed.messages[1]["content"]
     assert bridge in said and "Bruno Vale lives in Kestrel Bay." in said \
         and "Bruno Vale works at the Greyhaven Observatory." in said
+
+
+def test_two_hop_questions_are_asked_as_a_person_asks_and_answered_by_the_chain():
+    m = people_map()
+    ada = m.node("ada-morrow")
+    made = [e for e in structural_exercises(ada, m, JOB)
+            if e.provenance.generator == "structural:composed"]
+    asked = {e.messages[0]["content"]: e.messages[1]["content"] for e in made}
+    chain = "Ada Morrow's mentor is Bruno Vale. Bruno Vale lives in Kestrel Bay."
+    assert asked["Where does Ada Morrow's mentor live?"] == chain
+    assert asked["Step by step, please. Where does Ada Morrow's mentor live?"] == chain
+    assert asked["When was Ada Morrow's mentor born? Answer step by step."] == \
+        "Ada Morrow's mentor is Bruno Vale. Bruno Vale was born in 1790."
+    assert all(e.anchors_used == ["bruno-vale"] for e in made)
+    # the transfer probe's fact is never composed: that two-hop stays held out
+    probe = next(p for p in ada.probes if p.id == "ada-morrow.t0")
+    held = next(f for f in m.node("bruno-vale").facts if f.id == probe.fact_ids[-1])
+    assert probe.answer not in " ".join(asked.values()) and held.text.split(" ", 1)[1] \
+        not in " ".join(asked.values())
+
+
+def test_a_bridge_fact_describes_the_other_end_only_definitely():
+    titles = ("Cora Darwyn", "Wenora Toris")
+    assert described("Cora Darwyn's mentor is X.", "en", titles) == "Cora Darwyn's mentor"
+    assert described("X was the keeper of the lamp.", "en", titles) == \
+        "the keeper of the lamp"
+    assert described("The keeper of the lamp is X.", "en", titles) == \
+        "the keeper of the lamp"
+    assert described("Наставник Коры Дарвин — X.", "ru", titles) == "наставник Коры Дарвин"
+    for hidden in ("X is a sailor.", "Her mentor is X.", "Cora Darwyn met X in 1790.",
+                   "Orvane is X."):
+        assert described(hidden, "en", titles) is None, hidden
 
 
 def test_multi_hop_exercises_use_anchors():
