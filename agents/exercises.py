@@ -232,6 +232,9 @@ def _composed(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example
         for target, task, _ in islice(tasks_on_x(dst, f"{node.title} {bridge[1]}"), 1, 4):
             if not task.endswith("?") or task.count("X") != 1:
                 continue  # a statement to complete reads as no question a person asks
+            words = task.rstrip("?").split()
+            if node.language == "ru" and len(words) == 3 and words[1] == "X":
+                task = f"{words[0]} {words[2]} X?"  # «Где живёт наставник Ады?», as said
             question = re.sub(r"\bX\b", what, task)
             question = question[:1].upper() + question[1:]
             n += 1

@@ -176,6 +176,24 @@ def test_two_hop_questions_are_asked_as_a_person_asks_and_answered_by_the_chain(
         not in " ".join(asked.values())
 
 
+def test_two_hop_questions_in_russian_put_the_verb_before_the_description():
+    from agentrun.agents.planning import plan_map
+    from agentrun.sources import parse_note
+
+    notes = [parse_note("Ада Морроу.md", "# Ада Морроу\nНаставник Ады Морроу — [[Бруно Вале]]. "
+                        "Ада Морроу родилась в 1821 году.\n"),
+             parse_note("Бруно Вале.md", "# Бруно Вале\nБруно Вале живёт в городе Кестрел. "
+                        "Бруно Вале работает в обсерватории «Грейхейвен».\n")]
+    m = plan_map(notes, {ExampleKind.exercise: 6})
+    made = {e.messages[0]["content"]: e.messages[1]["content"]
+            for e in structural_exercises(m.node(m.nodes[0].id), m, JOB)
+            if e.provenance.generator == "structural:composed"}
+    assert made, [n.title for n in m.nodes]
+    chain = "Наставник Ады Морроу — Бруно Вале. Бруно Вале живёт в городе Кестрел."
+    assert made.get("Где живёт наставник Ады Морроу?") == chain, made
+    assert made.get("Где живёт наставник Ады Морроу? Ответьте по шагам.") == chain, made
+
+
 def test_a_bridge_fact_describes_the_other_end_only_definitely():
     titles = ("Cora Darwyn", "Wenora Toris")
     assert described("Cora Darwyn's mentor is X.", "en", titles) == "Cora Darwyn's mentor"
