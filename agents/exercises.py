@@ -26,7 +26,7 @@ from agentrun.agents.text import (
     split_fact,
 )
 from agentrun.prompts import localized, phrase
-from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, Relation
+from agentrun.schemas import DatasetMap, Example, ExampleKind, Fact, Level, Node, Relation
 
 EXERCISE = "structural.exercise.md"
 
@@ -72,8 +72,9 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
                         f"```{code.language}\n{code.text}\n```")
     yield from _quizzes(node, dataset_map, job, asked)
     yield from _multi_hop(node, dataset_map, job)
-    yield from _two_hop(node, dataset_map, job)
-    yield from _composed(node, dataset_map, job)
+    chains = _chains(node, dataset_map)
+    yield from _two_hop(node, chains, job)
+    yield from _composed(node, chains, job)
 
 
 def _forms(node: Node, fact: str) -> tuple[str, list[tuple[str, str]]]:
@@ -169,22 +170,37 @@ def _multi_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Exampl
         yield ex
 
 
-def _two_hop(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
-    """Step-by-step two-hop answers across each chaining anchor, on facts no probe asks.
+Chain = tuple[Node, Fact, str, list[tuple[Fact, str, str]]]
+"""A chaining anchor's other end, the bridge fact, that fact with the other end's name as X,
+and the tasks on X the two-hop exercises ask (agents/probes.tasks_on_x past the first)."""
 
-    The bridge fact with the other node's name hidden as X identifies X; the task asks a
-    fact of X's node. The first such fact is the transfer probe's (agents/probes.py): it is
-    never taught.
+
+def _chains(node: Node, dataset_map: DatasetMap) -> list[Chain]:
+    """Return the chains across each anchor whose ends chain, for both kinds of two-hop.
+
+    The first task on X is the transfer probe's (agents/probes.py): it is never taught.
     """
+    chains = []
     for anchor in dataset_map.neighbours(node.id):
         if anchor.relation == Relation.part_of:
             continue
         dst = dataset_map.node(anchor.dst)
         bridge = bridge_fact(node, anchor, dst.title)
-        if bridge is None:
-            continue
-        fact, hidden = bridge
-        for target, task, answer in islice(tasks_on_x(dst, f"{node.title} {hidden}"), 1, 4):
+        if bridge is not None:
+            fact, hidden = bridge
+            tasks = list(islice(tasks_on_x(dst, f"{node.title} {hidden}"), 1, 4))
+            chains.append((dst, fact, hidden, tasks))
+    return chains
+
+
+def _two_hop(node: Node, chains: list[Chain], job: Job) -> Iterator[Example]:
+    """Step-by-step two-hop answers across each chaining anchor, on facts no probe asks.
+
+    The bridge fact with the other node's name hidden as X identifies X; the task asks a
+    fact of X's node.
+    """
+    for dst, fact, hidden, tasks in chains:
+        for target, task, answer in tasks:
             ex = _exercise(node, job, "two_hop",
                            _say("two_hop", node.language, title=node.title, bridge=hidden,
                                 task=task),
@@ -210,7 +226,7 @@ def _say(form: str, language: str, **variables: object) -> str:
     return phrase(EXERCISE, form, language, **variables)
 
 
-def _composed(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example]:
+def _composed(node: Node, chains: list[Chain], job: Job) -> Iterator[Example]:
     """Two-hop questions as a person asks them, answered by the chain of both facts.
 
     Where the bridge fact gives the linked node a definite description ("Cora Darwyn's
@@ -219,17 +235,13 @@ def _composed(node: Node, dataset_map: DatasetMap, job: Job) -> Iterator[Example
     bridge fact, then the fact. Not the transfer probe's fact: that two-hop stays held out.
     """
     n = 0  # the step-by-step wordings are taken in turn across the anchors
-    for anchor in dataset_map.neighbours(node.id):
-        if anchor.relation == Relation.part_of:
+    for dst, fact, hidden, tasks in chains:
+        what = described(named(hidden, node.title, node.language), node.language,
+                         (node.title, dst.title))
+        if not what:
             continue
-        dst = dataset_map.node(anchor.dst)
-        bridge = bridge_fact(node, anchor, dst.title)
-        what = bridge and described(named(bridge[1], node.title, node.language),
-                                    node.language, (node.title, dst.title))
-        if not bridge or not what:
-            continue
-        said = named(bridge[0].text, node.title, node.language)
-        for target, task, _ in islice(tasks_on_x(dst, f"{node.title} {bridge[1]}"), 1, 4):
+        said = named(fact.text, node.title, node.language)
+        for target, task, _ in tasks:
             if not task.endswith("?") or task.count("X") != 1:
                 continue  # a statement to complete reads as no question a person asks
             words = task.rstrip("?").split()
