@@ -355,6 +355,21 @@ class Example(_Model):
         return self.model_copy(update={"id": content_hash(self.content())})
 
 
+class Failure(_Model):
+    """A model request that never became an example: where it was for, and why it failed."""
+
+    node_id: str
+    kind: ExampleKind
+    reason: str
+    """The backend's fault after its retries, or the last validation error of the output."""
+    model: str = ""
+    template: str = ""
+    seed: int = 0
+    run: str = ""
+    iteration: int = 0
+    round: int = 0
+
+
 class Preference(_Model):
     """A pair of answers to one prompt, the better one first."""
 

@@ -89,6 +89,8 @@ CANDIDATES = "candidates.jsonl"
 """What the contractors wrote, once per round."""
 USAGE = "usage.json"
 """The contractor tokens the round generated."""
+FAILURES = "failures.jsonl"
+"""The round's model requests that gave no example, each with its reason."""
 ACCEPTED = "accepted.jsonl"
 REJECTED = "rejected.jsonl"
 """The checker's verdicts (written last: a round with them is checked)."""
@@ -134,6 +136,11 @@ class Run:
     def rejected_path(self) -> Path:
         """The rejected path."""
         return self.data_dir / "rejected.jsonl"
+
+    @property
+    def failures_path(self) -> Path:
+        """Every round's failed model requests (`data/failures.jsonl`), in round order."""
+        return self.data_dir / FAILURES
 
     @property
     def map_path(self) -> Path:

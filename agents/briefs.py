@@ -23,7 +23,7 @@ from agentrun.agents.structural import (
 from agentrun.models import GenRequest, RoleModel
 from agentrun.models.structured import generate_structured
 from agentrun.prompts import localized, phrase, render_chat
-from agentrun.schemas import DatasetMap, Example, ExampleKind, Level, Node, Provenance
+from agentrun.schemas import DatasetMap, Example, ExampleKind, Failure, Level, Node, Provenance
 
 STYLES = ["plain", "encyclopedic", "storytelling", "concise", "explanatory"]
 
@@ -190,28 +190,38 @@ def model_requests(node: Node, kind: ExampleKind, count: int, job: Job, dataset_
 
 
 def model_examples(model: RoleModel, work: list[tuple[GenRequest, Brief]], job: Job,
-                   retries: int) -> list[Example]:
-    """Run all model requests, one batch per output schema, and turn outputs into examples.
+                   retries: int) -> tuple[list[Example], list[Failure]]:
+    """Run all model requests, one batch per output schema; return examples and failures.
 
     Each request carries the contractor role's sampling settings, as sent and as recorded in
-    the examples' provenance.
+    the examples' provenance. A request that gave no valid output (the backend's fault after
+    its retries, or invalid output after the structured retries) is a `Failure` with its
+    reason, so every request ends as one or the other.
     """
     examples: list[Example] = []
+    failures: list[Failure] = []
     work = [(model.complete(r), b) for r, b in work]
     for output in dict.fromkeys(brief.output for _, brief in work):
         group = [(r, b) for r, b in work if b.output is output]
+        reasons: dict[int, str] = {}
         with progress.task(f"generate {group[0][0].tags['kind']}s ({output.__name__})",
                            total=len(group)) as advance:
             outputs = generate_structured(model, [r for r, _ in group], output,
-                                          retries=retries, on_result=lambda i, t: advance())
-        for (req, brief), out in zip(group, outputs, strict=True):
-            if out is not None:
-                prov = provenance(job, f"model:{req.tags['kind']}", model.model_id,
-                                   brief.template, req.params())
-                ex = _from_output(req.tags["node"], req.tags["kind"], brief, out, prov)
-                ex.group = req.tags.get("group", "")
-                examples.append(ex)
-    return examples
+                                          retries=retries, on_result=lambda i, t: advance(),
+                                          failures=reasons)
+        for i, ((req, brief), out) in enumerate(zip(group, outputs, strict=True)):
+            if out is None:
+                failures.append(Failure(
+                    node_id=req.tags["node"], kind=req.tags["kind"], model=model.model_id,
+                    reason=reasons.get(i, "no output"), template=brief.template,
+                    seed=req.seed, run=job.run, iteration=job.iteration, round=job.round))
+                continue
+            prov = provenance(job, f"model:{req.tags['kind']}", model.model_id,
+                              brief.template, req.params())
+            ex = _from_output(req.tags["node"], req.tags["kind"], brief, out, prov)
+            ex.group = req.tags.get("group", "")
+            examples.append(ex)
+    return examples, failures
 
 
 def _from_output(node_id: str, kind: ExampleKind, brief: Brief, out: BaseModel,

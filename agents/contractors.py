@@ -28,15 +28,17 @@ from agentrun.agents.structural import (
 from agentrun.agents.text import named
 from agentrun.config import AgentrunConfig
 from agentrun.models import GenRequest, RoleModel
-from agentrun.schemas import UNGENERATED, DatasetMap, Example, ExampleKind, Node
+from agentrun.schemas import UNGENERATED, DatasetMap, Example, ExampleKind, Failure, Node
 from agentrun.workspace import (
     CANDIDATES,
+    FAILURES,
     USAGE,
     Run,
     Workspace,
     atomic_write_text,
     load_examples,
     load_map,
+    read_jsonl,
     save_examples,
 )
 
@@ -68,6 +70,7 @@ def candidates_for(
     coverage: Counter[str] | None = None,
     alternatives: dict[str, int] | None = None,
     languages: frozenset[str] | None = None,
+    failures: list[Failure] | None = None,
 ) -> list[Example]:
     """Produce candidates that fill each node's deficits; model work goes out as one batch.
 
@@ -77,6 +80,7 @@ def candidates_for(
     of the corpus that state it, updated in place), so a node's facts are covered evenly.
     `alternatives` (node id → n) asks the model n alternatives of a node's first brief per kind.
     `languages` are those the model writes (None: any); a node in another is structural only.
+    `failures`, when given, receives a `Failure` for each model request that gave no example.
     """
     share = MODEL_SHARE if model_share is None else model_share
     rng = random.Random(f"{job.seed}-{job.iteration}-{job.round}")
@@ -97,7 +101,10 @@ def candidates_for(
             out += _take(node, _structural_pool(node, kind, dataset_map, job), seen,
                          need - by_model + keep, rng, covered)
     if work and backend is not None:
-        out += model_examples(backend, work, job, retries)
+        made, failed = model_examples(backend, work, job, retries)
+        out += made
+        if failures is not None:
+            failures += failed
     return out
 
 
@@ -215,11 +222,12 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
     known = {e.node_id for e in corpus}
     alternatives = {n.id: cfg.steering.alternatives for n in dataset_map.nodes
                     if n.id not in known}
+    failures: list[Failure] = []
     candidates = candidates_for(dataset_map, deficits, seen, job, model,
                                 cfg.generation.structured_retries, model_share(cfg),
                                 fact_coverage(dataset_map, corpus), alternatives,
                                 EMBEDDED_LANGUAGES if cfg.roles.contractor.model == "embedded"
-                                else None)
+                                else None, failures)
     if cfg.generation.megastructure and round_ == 1:
         parts = [p for p in megastructure_parts(dataset_map, job,
                                                 *student_context(cfg, student_dir))
@@ -227,9 +235,19 @@ def write_round(cfg: AgentrunConfig, ws: Workspace, run: Run, iteration: int, ro
         candidates += parts[: max(budget - len(candidates), 0)]
     tokens = _fresh_tokens(model) - tokens_before
     atomic_write_text(path.parent / USAGE, json.dumps({"contractor_tokens": tokens}))
-    save_examples(path, candidates)
-    log.info("round %d: %d candidates (%d tokens generated)", round_, len(candidates), tokens)
+    save_examples(path.parent / FAILURES, failures)
+    # the run's ledger of failures, every round's in order (rewritten whole: idempotent)
+    save_examples(run.failures_path, (f for p in run.round_files(FAILURES)
+                                      for f in load_failures(p)))
+    save_examples(path, candidates)  # last: a round with candidates is written
+    log.info("round %d: %d candidates, %d model requests failed (%d tokens generated)",
+             round_, len(candidates), len(failures), tokens)
     return path
+
+
+def load_failures(path: Path) -> list[Failure]:
+    """Return the failed model requests recorded in a failures file."""
+    return [Failure.model_validate(row) for row in read_jsonl(path)]
 
 
 def run_seed(cfg: AgentrunConfig, run: Run) -> int:

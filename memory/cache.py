@@ -13,7 +13,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from agentrun.models.base import Backend, GenRequest, OnResult
+from agentrun.models.base import Backend, BatchFaults, GenRequest, OnResult
 
 
 class ResponseCache:
@@ -91,7 +91,11 @@ class CachedBackend:
                 on_result(i, text)
 
         if misses:
-            self.inner.generate([requests[i] for i in misses], on_result=store)
+            try:
+                self.inner.generate([requests[i] for i in misses], on_result=store)
+            except BatchFaults as exc:  # the replies that came are stored; a fault is not
+                raise BatchFaults(results, {misses[j]: why for j, why in exc.faults.items()}
+                                  ) from None
         return results
 
 

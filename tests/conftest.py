@@ -91,10 +91,11 @@ def embedder():
 
 
 @contextmanager
-def chat_server(answer: Callable[[dict], tuple[int, str]]) -> Iterator[tuple[str, list[dict]]]:
+def chat_server(answer: Callable[[dict], tuple]) -> Iterator[tuple[str, list[dict]]]:
     """An OpenAI-compatible chat-completions endpoint on 127.0.0.1, stopped on exit.
 
-    `answer(body)` gives the (status, assistant content) of each request; yields the base URL
+    `answer(body)` gives the (status, assistant content) of each request, or (status, content,
+    (content type, raw body)) to send that body instead of a completion; yields the base URL
     and the request bodies seen, in order.
     """
     seen: list[dict] = []
@@ -103,15 +104,15 @@ def chat_server(answer: Callable[[dict], tuple[int, str]]) -> Iterator[tuple[str
         def do_POST(self):  # noqa: N802 - http.server's name
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             seen.append(body)
-            status, content = answer(body)
+            status, content, *raw = answer(body)
             payload = ({"id": "x", "object": "chat.completion", "created": 0,
                         "model": body["model"],
                         "choices": [{"index": 0, "finish_reason": "stop", "message": {
                             "role": "assistant", "content": content}}]}
                        if status == 200 else {"error": {"message": f"status {status}"}})
-            data = json.dumps(payload).encode()
+            kind, data = raw[0] if raw else ("application/json", json.dumps(payload).encode())
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

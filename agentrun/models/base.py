@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentrun.errors import BackendError
+
 Messages = list[dict[str, str]]
 OnResult = Callable[[int, str], None]
 
@@ -43,13 +45,32 @@ class GenRequest:
         }
 
 
+class BatchFaults(BackendError):
+    """Some requests of a batch got no usable reply after the backend's own retries.
+
+    Raised once the whole batch has run, so every reply that did arrive was already passed to
+    `on_result`; `texts` holds them all ("" where a request failed) and `faults` the reason of
+    each failed request by index. Callers record the failures and keep the rest.
+    """
+
+    def __init__(self, texts: list[str], faults: dict[int, str]):
+        first = faults[min(faults)]
+        super().__init__(f"{len(faults)} of {len(texts)} requests got no usable reply ({first})")
+        self.texts = texts
+        self.faults = faults
+
+
 class Backend(Protocol):
     """A model that turns many requests into texts in as few calls as it can."""
 
     model_id: str
 
     def generate(self, requests: list[GenRequest], on_result: OnResult | None = None) -> list[str]:
-        """Generate one text per request, calling `on_result(index, text)` as each arrives."""
+        """Generate one text per request, calling `on_result(index, text)` as each arrives.
+
+        A request that gets no usable reply ends the batch in `BatchFaults` (after the others
+        have run); a backend that cannot serve at all raises `BackendError` at once.
+        """
         ...
 
     def count_tokens(self, text: str) -> int:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agentrun.models.base import Backend, GenRequest, OnResult
+from agentrun.models.base import Backend, BatchFaults, GenRequest, OnResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -41,33 +41,57 @@ def generate_structured(
     output: type[T],
     retries: int = 1,
     on_result: OnResult | None = None,
+    failures: dict[int, str] | None = None,
 ) -> list[T | None]:
-    """Generate one `output` per request in batches; None where every attempt was invalid."""
+    """Generate one `output` per request in batches; None where no attempt gave a valid one.
+
+    An invalid output is asked again with the error (`retries` times); a request the backend
+    gave up on (`BatchFaults`: it already retried) is not. `failures`, when given, receives
+    the reason of every None by request index.
+    """
     schema = json_schema(output)
     pending = {i: replace(r, schema=schema) for i, r in enumerate(requests)}
     results: list[T | None] = [None] * len(requests)
+    reasons: dict[int, str] = {}
     for attempt in range(retries + 1):
         order = list(pending)
-        texts = backend.generate([pending[i] for i in order])
+        try:
+            texts = backend.generate([pending[i] for i in order])
+        except BatchFaults as exc:
+            texts = exc.texts
+            reasons.update({order[j]: why for j, why in exc.faults.items()})
         failed: dict[int, GenRequest] = {}
         for i, text in zip(order, texts, strict=True):
+            if i in reasons:
+                continue
             try:
                 results[i] = parse_output(text, output)
                 if on_result is not None:
                     on_result(i, text)
             except (ValidationError, ValueError) as exc:
                 failed[i] = _with_feedback(pending[i], text, exc, attempt)
+                reasons[i] = f"invalid {output.__name__}: {_first_line(exc)}"
         if not failed:
             break
-        log.info("%d/%d outputs failed %s; retrying", len(failed), len(order), output.__name__)
+        if attempt < retries:
+            log.info("%d/%d outputs failed %s; retrying", len(failed), len(order),
+                     output.__name__)
+            for i in failed:
+                del reasons[i]
         pending = failed
+    if failures is not None:
+        failures.update(reasons)
     return results
 
 
 def _with_feedback(req: GenRequest, text: str, exc: Exception, attempt: int) -> GenRequest:
-    error = str(exc).splitlines()[0][:200]
+    error = _first_line(exc)
     feedback = [
         {"role": "assistant", "content": text[:1000]},
         {"role": "user", "content": f"That was not valid: {error}. Answer again with JSON only."},
     ]
     return replace(req, messages=req.messages + feedback, seed=req.seed + attempt + 1)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

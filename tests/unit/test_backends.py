@@ -1,6 +1,7 @@
 """Backends: batched local generation on a tiny model, schema-constrained decoding, the
 response cache, and the OpenAI-compatible client's retry policy against a real HTTP server."""
 
+import random
 from dataclasses import replace
 
 import pytest
@@ -8,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from agentrun.errors import BackendError
 from agentrun.memory.cache import CachedBackend, ResponseCache
-from agentrun.models.base import GenRequest
+from agentrun.models.base import BatchFaults, GenRequest
 from agentrun.models.local import LocalBackend
 from agentrun.models.openai_backend import OpenAIBackend
-from agentrun.models.structured import generate_structured
+from agentrun.models.structured import generate_structured, json_schema
 from tests.conftest import chat_server
 
 
@@ -112,3 +113,88 @@ def test_openai_requests_run_concurrently(server):
     backend = OpenAIBackend("m", server, max_concurrency=8)
     assert backend.generate(chats(16)) == ['{"word": "kelp"}'] * 16
     assert len(Script.seen) == 16
+
+
+NOT_A_COMPLETION = {
+    "html": ("text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    "garbage": ("application/json", b"{not json"),
+    "no choices": ("application/json", b'{"id": "x", "object": "chat.completion"}'),
+    "empty choices": ("application/json", b'{"id": "x", "choices": []}'),
+    "a list": ("application/json", b"[1, 2]"),
+}
+
+
+@pytest.fixture()
+def no_backoff(monkeypatch):
+    monkeypatch.setattr("agentrun.models.openai_backend.time.sleep", lambda s: None)
+
+
+@pytest.mark.parametrize("body", NOT_A_COMPLETION, ids=list(NOT_A_COMPLETION))
+def test_a_200_that_is_not_a_completion_is_retried(body, no_backoff):
+    replies = [NOT_A_COMPLETION[body]]
+
+    def answer(req):
+        return (200, '{"word": "kelp"}', replies.pop()) if replies else (200, '{"word": "kelp"}')
+
+    with chat_server(answer) as (url, seen):
+        out = generate_structured(OpenAIBackend("m", url, max_retries=2), chats(1), Short,
+                                  retries=0)
+    assert out[0].word == "kelp" and len(seen) == 2
+
+
+def test_a_request_that_never_gets_a_completion_fails_alone(tmp_path, no_backoff):
+    def answer(req):
+        if "fact 1" in req["messages"][-1]["content"]:
+            return 200, "", NOT_A_COMPLETION["no choices"]
+        return 200, '{"word": "kelp"}'
+
+    with chat_server(answer) as (url, seen):
+        cached = CachedBackend(OpenAIBackend("m", url, max_retries=2),
+                               ResponseCache(tmp_path / "cache.sqlite"))
+        failures: dict[int, str] = {}
+        out = generate_structured(cached, chats(4), Short, retries=1, failures=failures)
+        # the backend retried it twice; the structured retry does not ask it again
+        assert [o is None for o in out] == [False, True, False, False]
+        assert list(failures) == [1] and "no choices" in failures[1]
+        assert len(seen) == 3 + 3
+        # the three that came are cached; only the failed one goes out again
+        again = [replace(r, schema=json_schema(Short)) for r in chats(4)]
+        with pytest.raises(BatchFaults) as caught:
+            cached.generate(again)
+        assert list(caught.value.faults) == [1] and len(seen) == 6 + 3
+        assert caught.value.texts[0] == '{"word": "kelp"}'
+
+
+def test_a_bad_request_fails_alone_and_a_refused_key_stops_the_batch(server):
+    Script.script = [400]
+    with pytest.raises(BatchFaults, match="HTTP 400") as caught:
+        OpenAIBackend("m", server, max_retries=3).generate(chats(1))
+    assert list(caught.value.faults) == [0] and len(Script.seen) == 1  # 4xx: not retried
+    Script.script = [401]
+    with pytest.raises(BackendError, match="refused the key.*roles.contractor.api_key_env"):
+        OpenAIBackend("m", server, max_retries=3).generate(chats(1))
+
+
+def test_a_faulty_server_leaves_every_request_answered_or_failed_with_a_reason(no_backoff):
+    rng = random.Random(7)
+    faults = [503, 429, 500, *NOT_A_COMPLETION]
+
+    def answer(req):
+        if rng.random() < 0.3:
+            fault = rng.choice(faults)
+            if isinstance(fault, int):
+                return fault, ""
+            return 200, "", NOT_A_COMPLETION[fault]
+        if rng.random() < 0.1:
+            return 200, "this is not json"  # content the structured retry asks again
+        return 200, '{"word": "kelp"}'
+
+    with chat_server(answer) as (url, seen):
+        failures: dict[int, str] = {}
+        out = generate_structured(OpenAIBackend("m", url, max_retries=2, max_concurrency=8),
+                                  chats(200), Short, retries=1, failures=failures)
+    ok = {i for i, o in enumerate(out) if o is not None}
+    assert ok | set(failures) == set(range(200)) and not ok & set(failures)
+    # 0.3³ of requests exhaust the backend's retries; a few more stay invalid after one retry
+    assert 185 <= len(ok) < 200
+    assert all(why.startswith(("roles.contractor", "invalid Short")) for why in failures.values())

@@ -15,7 +15,7 @@ from agentrun.agents.structural import SIZES, Job
 from agentrun.agents.text import normalize
 from agentrun.config import Roles
 from agentrun.models import RoleModel
-from agentrun.models.base import GenRequest
+from agentrun.models.base import BatchFaults, GenRequest
 from agentrun.schemas import ExampleKind, Level, ProbeKind
 from tests.unit.test_architect import example_map
 
@@ -245,6 +245,37 @@ def test_model_work_goes_to_the_backend_in_one_batch_per_schema():
     assert dialogue.provenance.model == "fake"
     assert dialogue.provenance.template == "contractors.dialogue.md"
     assert len(set(e.id for e in out)) == len(out)
+
+
+class FlakyBackend(FakeBackend):
+    """Gives up on every third request of a batch (as a backend does after its retries)."""
+
+    def generate(self, requests, on_result=None):
+        texts = super().generate(requests)
+        faults = {i: "roles.contractor: reply has no choices" for i in range(0, len(texts), 3)}
+        for i, text in enumerate(texts):
+            if i not in faults and on_result:
+                on_result(i, text)
+        raise BatchFaults([("" if i in faults else t) for i, t in enumerate(texts)], faults)
+
+
+def test_every_model_request_ends_as_an_example_or_a_failure_with_its_reason():
+    m = example_map()
+    backend = FlakyBackend()
+    deficits = {n.id: {ExampleKind.dialogue: 2, ExampleKind.exercise: 2} for n in m.nodes}
+    failures: list = []
+    out = candidates_for(m, deficits, set(), JOB, as_contractor(backend), retries=1,
+                         model_share=STRONG_MODEL_SHARE, failures=failures)
+    made = [e for e in out if e.provenance.generator.startswith("model:")]
+    # a failed request is not asked again by the structured retry: the backend retried it
+    assert len(backend.requests) == len(made) + len(failures)
+    assert failures and all(f.reason == "roles.contractor: reply has no choices"
+                            for f in failures)
+    asked = Counter((r.tags["node"], r.tags["kind"]) for r in backend.requests)
+    ended = Counter((e.node_id, e.kind) for e in made) + Counter(
+        (f.node_id, f.kind) for f in failures)
+    assert ended == asked
+    assert {(f.run, f.iteration, f.round, f.model) for f in failures} == {("r", 1, 1, "fake")}
 
 
 def test_a_note_in_a_language_the_model_does_not_write_gets_structural_examples_only():
