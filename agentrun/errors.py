@@ -1,8 +1,17 @@
 """Errors a user can fix: each carries one line that names the file or setting and the fix."""
 
+from agentrun.redact import redact
+
 
 class AgentrunError(Exception):
-    """A problem with the user's input or environment, reported as one line (no traceback)."""
+    """A problem with the user's input or environment, reported as one line (no traceback).
+
+    The line is redacted when the error is made (credentials in URLs, values of key
+    variables), so it carries no secret to the terminal, `run.json` or a checkpoint.
+    """
+
+    def __init__(self, *args: object):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(AgentrunError):

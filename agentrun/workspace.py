@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from agentrun.config import read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
+from agentrun.redact import redact_data
 from agentrun.schemas import DatasetMap, Example, RunMeta
 
 
@@ -181,7 +182,8 @@ class Run:
 
     def update_meta(self, **fields: Any) -> RunMeta:
         """Merge fields into `run.json` (validated, written atomically) and return the result."""
-        meta = RunMeta.model_validate({**self.meta().model_dump(mode="json"), **fields})
+        meta = RunMeta.model_validate({**self.meta().model_dump(mode="json"),
+                                       **redact_data(fields)})
         atomic_write_text(self.root / "run.json", meta.model_dump_json(indent=2))
         return meta
 

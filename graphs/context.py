@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrun.config import AgentrunConfig, load_config
+from agentrun.redact import redact_data
 
 WORKSPACE_ENV = "AGENTRUN_WORKSPACE"
 """Set by `agentrun studio DIR`: the workspace a run works on when the form leaves it out."""
@@ -65,8 +66,12 @@ class Context:
             self.server = os.environ.get(SERVER_ENV)
 
     def record(self, workspace: Path) -> dict[str, Any]:
-        """Return the context as a run records it (`run.json`): with the resolved workspace."""
-        return {**asdict(self), "workspace": str(workspace)}
+        """Return the context as a run records it (`run.json`): with the resolved workspace.
+
+        Credentials in an overridden URL are masked: a run keeps no secret, so a resumed run
+        takes them from agentrun.yaml or the environment (`restore_secrets`).
+        """
+        return redact_data({**asdict(self), "workspace": str(workspace)})
 
     def resolve(self) -> AgentrunConfig:
         """Resolve the run's settings: defaults < agentrun.yaml < environment < this context."""

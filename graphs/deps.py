@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentrun.config import AgentrunConfig, frozen_config
+from agentrun.errors import ConfigError
 from agentrun.graphs.context import Context
 from agentrun.memory.cache import CachedBackend, open_cache
 from agentrun.memory.embeddings import Embedder, load_embedder
 from agentrun.memory.store import Memory, open_memory
 from agentrun.models import RoleModel, load_model
 from agentrun.models.embedded import resolve_local_model
+from agentrun.redact import MASK, has_masked, redact, redact_data
 from agentrun.workspace import Run, Workspace
 
 Role = Literal["architect", "contractor", "checker"]
@@ -101,12 +103,43 @@ def settings_of(state: Mapping[str, Any], context: Context | None = None) -> Age
     if swapped is not None:
         return swapped.settings
     if "settings" in state:
-        return _thaw(json.dumps(state["settings"], sort_keys=True))
-    started = Run(Path(state["run_dir"])).meta().context
-    if started:
-        context = Context(**started)
+        frozen = state["settings"]
+        if has_masked(frozen):  # credentials are not kept with the run: take them again
+            live = (context or _started(state) or Context(
+                workspace=str(Run(Path(state["run_dir"])).workspace.root))).resolve()
+            frozen = restore_secrets(frozen, live.model_dump(mode="json"))
+        return _thaw(json.dumps(frozen, sort_keys=True))
+    context = _started(state) or context
     assert context is not None, "a node without frozen settings needs the run's context"
     return context.resolve()
+
+
+def restore_secrets(frozen: Any, live: Any, path: str = "") -> Any:
+    """Return `frozen` with each masked string taken from `live`, where `live` masks to it.
+
+    Frozen settings keep URLs without their credentials; a resumed run takes them from the
+    settings it resolves now (agentrun.yaml, the environment). A URL that changed, or that
+    has no credentials to give, is a one-line error naming the setting.
+    """
+    if isinstance(frozen, dict):
+        return {k: restore_secrets(v, (live or {}).get(k) if isinstance(live, dict) else None,
+                                   f"{path}.{k}" if path else k) for k, v in frozen.items()}
+    if isinstance(frozen, list):
+        return [restore_secrets(v, live[i] if isinstance(live, list) and i < len(live) else None,
+                                f"{path}[{i}]") for i, v in enumerate(frozen)]
+    if isinstance(frozen, str) and MASK in frozen:
+        if not isinstance(live, str) or MASK in live or redact(live) != frozen:
+            raise ConfigError(f"{path}: the run was started with credentials in this URL, and a "
+                              "run keeps none; give the same URL in agentrun.yaml or the "
+                              "environment (AGENTRUN_…), not as a flag, to resume it")
+        return live
+    return frozen
+
+
+def _started(state: Mapping[str, Any]) -> Context | None:
+    """Return the context a run recorded when it started (`run.json`), if it did."""
+    started = Run(Path(state["run_dir"])).meta().context
+    return Context(**started) if started else None
 
 
 @lru_cache(maxsize=16)
@@ -116,5 +149,5 @@ def _thaw(frozen: str) -> AgentrunConfig:
 
 
 def freeze(context: Context) -> dict[str, Any]:
-    """Resolve a context's settings into the JSON the run's state keeps."""
-    return context.resolve().model_dump(mode="json")
+    """Resolve a context's settings into the JSON the run's state keeps (no credentials)."""
+    return redact_data(context.resolve().model_dump(mode="json"))

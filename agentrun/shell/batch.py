@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agentrun.agents.contractors import tokens_spent
 from agentrun.config import load_config, read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
+from agentrun.redact import redact_data
 from agentrun.shell.runner import prepare_run
 from agentrun.workspace import CANDIDATES, Run, Workspace, atomic_write_text
 
@@ -115,7 +116,7 @@ class Batch:
     def save(self) -> None:
         """Write the queue (atomically): each job's run, status, times, error and results."""
         atomic_write_text(self.queue_path, json.dumps(
-            {"jobs": {j.spec.name: j.state for j in self.jobs}}, indent=2) + "\n")
+            redact_data({"jobs": {j.spec.name: j.state for j in self.jobs}}), indent=2) + "\n")
 
 
 def load_batch(path: str | Path) -> Batch:
@@ -165,7 +166,10 @@ def _start(batch: Batch, job: Job) -> subprocess.Popen[bytes]:
         run = prepare_run(job.workspace, overrides=job.overrides, auto=True)
         job.state = {"run": str(run.root)}
     batch.logs_dir.mkdir(parents=True, exist_ok=True)
-    log = (batch.logs_dir / f"{job.spec.name}.log").open("ab")
+    # owner-only: a job's log can name its settings
+    fd = os.open(batch.logs_dir / f"{job.spec.name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                 0o600)
+    log = os.fdopen(fd, "ab")
     job.state.update(status="running", started=time.time(), ended=None, error=None)
     env = {**os.environ, "COLUMNS": "120"}
     cmd = [sys.executable, "-m", "agentrun.shell.cli", "resume", job.state["run"]]

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from agentrun.config import load_config
 from agentrun.errors import AgentrunError
+from agentrun.redact import RedactingFilter
 from agentrun.schemas import RunStatus
 from agentrun.shell import render
 from agentrun.workspace import Run, check_map, load_examples, load_map
@@ -66,6 +67,8 @@ def _setup(verbose: bool) -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no secret reaches the terminal or a log
+        handler.addFilter(RedactingFilter())
     for noisy in ("httpx", "chromadb", "transformers", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

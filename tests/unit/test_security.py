@@ -1,0 +1,80 @@
+"""What a hostile or unlucky input must not do: leak a secret to disk or screen."""
+
+import logging
+
+import pytest
+from typer.testing import CliRunner
+
+from agentrun.errors import BackendError
+from agentrun.graphs.context import Context
+from agentrun.graphs.deps import freeze, restore_secrets
+from agentrun.redact import (
+    MASK,
+    RedactingFilter,
+    redact,
+    redact_url,
+    remember_secret,
+)
+from agentrun.shell.cli import app
+from tests.conftest import chat_server
+
+PASSWORD = "canary-pass-4417"
+KEY = "sk-canary-key-0123456789"
+
+
+def test_urls_lose_their_credentials_and_remembered_keys_are_masked():
+    assert redact_url("https://bob:hunter22@llm.example/v1") == f"https://{MASK}@llm.example/v1"
+    assert redact_url("http://h/v1?api_key=abc123&x=1") == f"http://h/v1?api_key={MASK}&x=1"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    remember_secret(KEY)
+    assert redact(f"Bearer {KEY} was refused") == f"Bearer {MASK} was refused"
+    assert KEY not in str(BackendError(f"failed with {KEY}"))
+
+
+def test_log_records_are_redacted_before_any_handler_writes_them(caplog):
+    remember_secret(KEY)
+    logger = logging.getLogger("agentrun.test.redact")
+    caplog.handler.addFilter(RedactingFilter())
+    logger.warning("sent %s to %s", KEY, f"http://u:{PASSWORD}@h/v1")
+    assert KEY not in caplog.text and PASSWORD not in caplog.text and MASK in caplog.text
+
+
+def test_frozen_settings_keep_no_credentials_and_a_resume_takes_them_again(workspace,
+                                                                           monkeypatch):
+    url = f"http://bob:{PASSWORD}@127.0.0.1:9/v1"
+    monkeypatch.setenv("AGENTRUN_ROLES__ARCHITECT__BASE_URL", url)
+    frozen = freeze(Context(workspace=str(workspace)))
+    assert PASSWORD not in str(frozen)
+    live = Context(workspace=str(workspace)).resolve().model_dump(mode="json")
+    assert restore_secrets(frozen, live)["roles"]["architect"]["base_url"] == url
+    monkeypatch.setenv("AGENTRUN_ROLES__ARCHITECT__BASE_URL", "http://bob:x@elsewhere:9/v1")
+    moved = Context(workspace=str(workspace)).resolve().model_dump(mode="json")
+    with pytest.raises(Exception, match="roles.architect.base_url: the run was started with"):
+        restore_secrets(frozen, moved)
+
+
+def test_canary_secrets_reach_no_file_and_no_terminal(workspace, monkeypatch):
+    """A run whose architect's server refuses the key fails in one line, and neither the
+    password in its URL nor the key's value is written anywhere under the workspace."""
+    seen_auth = []
+
+    def refuse(body):
+        return 401, ""
+
+    with chat_server(refuse) as (url, seen):
+        host = url.removeprefix("http://")
+        monkeypatch.setenv("AGENTRUN_ROLES__ARCHITECT__BASE_URL", f"http://bob:{PASSWORD}@{host}")
+        monkeypatch.setenv("CANARY_KEY", KEY)
+        (workspace / "agentrun.yaml").write_text(
+            "roles:\n  architect: {backend: openai, model: m, api_key_env: CANARY_KEY,"
+            " max_retries: 0, timeout_s: 5}\n")
+        result = CliRunner().invoke(app, ["run", str(workspace), "--auto", "--cycles", "0"])
+        seen_auth.append(len(seen))
+    assert result.exit_code == 2 and "refused the key" in result.output
+    assert seen_auth[0] >= 1  # the request did go out, with the key
+    assert PASSWORD not in result.output and KEY not in result.output
+    written = [p for p in workspace.rglob("*") if p.is_file()]
+    assert any(p.name == "run.json" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert PASSWORD.encode() not in data and KEY.encode() not in data, path
