@@ -369,12 +369,41 @@ class _DictSource(PydanticBaseSettingsSource):
         return self._data
 
 
+MAX_ALIASES = 1000
+"""YAML aliases a file may use; an Obsidian note's front matter or a config uses few if any."""
+
+
+class TooManyAliases(yaml.YAMLError):
+    """A YAML text with more aliases than allowed (an "alias bomb")."""
+
+    def __init__(self, count: int, limit: int):
+        super().__init__(f"{count} aliases")
+        self.problem = f"{count} YAML aliases, more than {limit}: refused as an alias bomb"
+
+
+def load_yaml(text: str, max_aliases: int = MAX_ALIASES) -> Any:
+    """Load YAML with the safe loader (libyaml's when present), refusing alias bombs.
+
+    Aliases load as one shared object, but whatever walks the result expands them: ten lines
+    of `&a [*b, *b, …]` stand for billions of items. Aliases need an anchor (`&`), so a text
+    without `&` is not scanned.
+
+    Raises:
+        yaml.YAMLError: invalid YAML, or `TooManyAliases`.
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if "&" in text and "*" in text:
+        count = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=loader))
+        if count > max_aliases:
+            raise TooManyAliases(count, max_aliases)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping; raise a one-line ConfigError otherwise."""
     try:
         # libyaml's loader when present: a 500-note map loads in a fraction of the time
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

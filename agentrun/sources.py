@@ -19,10 +19,12 @@ from pathlib import Path
 import yaml
 
 from agentrun import language
+from agentrun.config import load_yaml
 from agentrun.errors import SourceError
 from agentrun.markdown import Block, Code, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
+MAX_FRONT_MATTER_ALIASES = 50
 URL_ONLY = re.compile(r"^\W*(?:https?://|www\.)\S+\W*$")
 
 
@@ -105,7 +107,9 @@ def no_collection_pauses() -> Iterator[None]:
 def read_sources(sources_dir: Path) -> Sources:
     """Read and parse every note under `sources_dir`, sorted by path.
 
-    A file that cannot be read as text is skipped and reported; the others are kept.
+    A file that cannot be read as text is skipped and reported; the others are kept. So is a
+    link (or a file under a linked folder) that leads outside `sources_dir`: what is planned is
+    what the folder holds, never a file elsewhere on the machine.
 
     Raises:
         SourceError: the folder is missing or holds no readable note.
@@ -121,8 +125,13 @@ def read_sources(sources_dir: Path) -> Sources:
         )
     notes: list[Note] = []
     problems: list[str] = []
+    root = sources_dir.resolve()
     with no_collection_pauses():
         for path in files:
+            if not path.resolve().is_relative_to(root):
+                problems.append(f"{path}: a link to {path.resolve()}, outside {sources_dir}; "
+                                "refused (copy the note in to plan it) (skipped)")
+                continue
             try:
                 notes.append(parse_note(path.relative_to(sources_dir).as_posix(),
                                         read_text(path)))
@@ -238,8 +247,7 @@ def _front_matter(rel_path: str, raw: str | None) -> tuple[dict[str, object], st
     if raw is None:
         return {}, ""
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-        meta = yaml.load(raw, Loader=loader) or {}  # noqa: S506
+        meta = load_yaml(raw, MAX_FRONT_MATTER_ALIASES) or {}
     except yaml.YAMLError as exc:
         # Broken front-matter: keep the note, ignore its metadata, say where it broke
         # (where the broken construct starts: libyaml reports its end one line later).

@@ -6,12 +6,15 @@ pairs (`preference_pairs`), and every export writes a dataset card beside the da
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from agentrun.errors import AgentrunError
 from agentrun.schemas import DatasetMap, Example, Preference, ReasonCode
 from agentrun.workspace import atomic_write_text, write_jsonl
 
@@ -180,3 +183,29 @@ def length_table(examples: list[Example]) -> str:
 def write_card(path: Path, text: str) -> None:
     """Write the dataset card (atomic)."""
     atomic_write_text(path, text)
+
+
+def refuse_foreign(paths: list[Path], ledger: Path, force: bool = False) -> None:
+    """Refuse to overwrite a file an export did not write, or one changed since it did.
+
+    `ledger` (a run's `export/written.json`) holds the hash of every file its exports wrote:
+    a README.md or JSONL of the person's own beside `--out` is never replaced unless `force`.
+    """
+    written = json.loads(ledger.read_text()) if ledger.exists() else {}
+    for path in paths:
+        if force or not path.exists():
+            continue
+        if written.get(str(path.resolve())) != _digest(path):
+            raise AgentrunError(f"{path}: already exists and is not this run's export; choose "
+                                "another --out or pass --force to replace it")
+
+
+def record_written(paths: list[Path], ledger: Path) -> None:
+    """Add the files an export just wrote to the run's ledger of them."""
+    written = json.loads(ledger.read_text()) if ledger.exists() else {}
+    written.update({str(p.resolve()): _digest(p) for p in paths})
+    atomic_write_text(ledger, json.dumps(written, indent=1, sort_keys=True))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -26,6 +26,7 @@ from agentrun.errors import AgentrunError
 from agentrun.redact import RedactingFilter
 from agentrun.schemas import RunStatus
 from agentrun.shell import render
+from agentrun.shell.render import esc
 from agentrun.workspace import Run, check_map, load_examples, load_map
 
 app = typer.Typer(
@@ -49,7 +50,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AgentrunError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; continue with `agentrun resume RUN`")
@@ -138,8 +139,9 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy2(example / "agentrun.yaml", directory / "agentrun.yaml")
     shutil.copytree(example / "sources", directory / "sources", dirs_exist_ok=True)
-    console.print(f"workspace ready: {directory}\nnext: [bold]agentrun plan {directory}[/] "
-                  f"or [bold]agentrun run {directory}[/]")
+    console.print(f"workspace ready: {esc(directory)}\n"
+                  f"next: [bold]agentrun plan {esc(directory)}[/] "
+                  f"or [bold]agentrun run {esc(directory)}[/]")
 
 
 PROBLEMS_SHOWN = 40
@@ -186,13 +188,13 @@ def plan(
             err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         if len(dataset_map.problems) > PROBLEMS_SHOWN:
             err.print(f"  … {len(dataset_map.problems) - PROBLEMS_SHOWN:,} more in map.yaml")
-    console.print(f"map written to {Path(directory) / 'map.yaml'}")
+    console.print(f"map written to {esc(Path(directory) / 'map.yaml')}")
     if show:
         from agentrun.mapview import write_html, write_png
 
         page = write_html(dataset_map, Path(directory) / "map.html")
         picture = write_png(dataset_map, Path(directory) / "map.png")
-        console.print(f"drawn: {page} and {picture}")
+        console.print(f"drawn: {esc(page)} and {esc(picture)}")
 
 
 def _check_map(path: Path) -> None:
@@ -203,7 +205,7 @@ def _check_map(path: Path) -> None:
     if problems:
         raise typer.Exit(1)
     assert dataset_map is not None
-    console.print(f"{path}: ok ({len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} "
+    console.print(f"{esc(path)}: ok ({len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} "
                   f"anchors, {len(dataset_map.probes())} probes)")
 
 
@@ -274,8 +276,8 @@ def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
         pending = state["pending_fork"]
         render.show_fork(console, pending)
         if not sys.stdin.isatty():
-            console.print(f"run {run_.id} waits for an answer: `agentrun resume {run_.root} "
-                          "--answer LABEL`")
+            console.print(f"run {esc(run_.id)} waits for an answer: "
+                          f"`agentrun resume {esc(run_.root)} --answer LABEL`")
             return state
         answer: Any = typer.prompt("your choice (a label, none, or edit B: your words)")
         edit = EDIT.match(answer)
@@ -285,7 +287,7 @@ def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
             with _bars():
                 run_, state = resume_run(run_.root, answer)
         except AgentrunError as exc:
-            console.print(f"[red]{exc}[/]")
+            console.print(f"[red]{esc(exc)}[/]")
     return state
 
 
@@ -310,7 +312,7 @@ def status(
         pending = server_fork(meta) if meta.status == RunStatus.waiting else None
         if pending is not None:
             render.show_fork(console, pending)
-            console.print(f"answer in Studio, or with `agentrun resume {run_.root} "
+            console.print(f"answer in Studio, or with `agentrun resume {esc(run_.root)} "
                           "--answer LABEL`")
         summary = run_.root / "summary.json"
         if summary.exists():
@@ -319,11 +321,11 @@ def status(
     snap = run_state(run_)
     console.print(render.status_line(run_, meta, snap))
     if meta.error:
-        console.print(f"[red]last error:[/] {meta.error}")
+        console.print(f"[red]last error:[/] {esc(meta.error)}")
     pending = pending_fork(run_) if meta.status == RunStatus.waiting else None
     if pending is not None:
         render.show_fork(console, pending)
-        console.print(f"answer with `agentrun resume {run_.root} --answer LABEL`")
+        console.print(f"answer with `agentrun resume {esc(run_.root)} --answer LABEL`")
     render.summary(console, run_, snap["values"], header=False)
     if rejections:
         render.rejections(console, load_examples(run_.rejected_path))
@@ -331,7 +333,7 @@ def status(
 
 def _list_runs(directory: Path) -> None:
     """Print one line per run of a workspace: id, status, fork waited at, examples."""
-    table = Table(title=f"runs of {directory}", show_edge=False)
+    table = Table(title=f"runs of {esc(directory)}", show_edge=False)
     for column in ("run", "status", "waiting at", "accepted", "rejected"):
         table.add_column(column)
     for folder in sorted(p for p in (directory / "runs").iterdir() if p.is_dir()):
@@ -343,7 +345,7 @@ def _list_runs(directory: Path) -> None:
             counts = {"accepted": run_.accepted_path.read_text().count("\n"),
                       "rejected": run_.rejected_path.read_text().count("\n")
                       if run_.rejected_path.exists() else 0}
-        table.add_row(run_.id, meta.status.value, meta.fork or "-",
+        table.add_row(esc(run_.id), meta.status.value, esc(meta.fork or "-"),
                       str(counts.get("accepted", "-")), str(counts.get("rejected", "-")))
     console.print(table)
 
@@ -356,17 +358,23 @@ def export(
                    ] = "sft",
     out: Annotated[Path | None, typer.Option(help="Output JSONL (default: "
                                              "RUN/export/<format>.jsonl).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file (the JSONL "
+                                        "or README.md beside it) this run did not write.")
+                     ] = False,
 ) -> None:
     """Write the run's accepted examples in a format trainers read, with a dataset card.
 
     `dpo` pairs the checker's near-misses (a contradiction, an ungrounded or off-node answer)
-    with a correct answer to the same prompt.
+    with a correct answer to the same prompt. A file already there that this run's exports
+    did not write is never replaced without `--force`.
     """
     from agentrun.training.export import (
         FORMATS,
         dataset_card,
         export_dpo,
         preference_pairs,
+        record_written,
+        refuse_foreign,
         write_card,
     )
     from agentrun.training.export import export as write
@@ -375,6 +383,9 @@ def export(
         raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(FORMATS)}")
     run_ = Run.find(run_dir)
     target = out or run_.root / "export" / f"{fmt}.jsonl"
+    card = target.with_name("README.md")
+    ledger = run_.root / "export" / "written.json"
+    refuse_foreign([target, card], ledger, force)
     accepted, rejected = load_examples(run_.accepted_path), load_examples(run_.rejected_path)
     dataset_map = load_map(run_.map_path)
     if fmt == "dpo":
@@ -384,10 +395,10 @@ def export(
                        + preference_pairs(accepted, rejected, dataset_map), target)
     else:
         n = write(accepted, fmt, target)
-    card = target.with_name("README.md")
     write_card(card, dataset_card(accepted, rejected, dataset_map, {target.name: n}, run_.id))
-    console.print(f"{n} {'pairs' if fmt == 'dpo' else 'examples'} written to {target}; "
-                  f"dataset card {card}")
+    record_written([target, card], ledger)
+    console.print(f"{n} {'pairs' if fmt == 'dpo' else 'examples'} written to {esc(target)}; "
+                  f"dataset card {esc(card)}")
 
 
 @app.command()
@@ -418,11 +429,11 @@ def train(
     with _bars():
         result = train_run(cfg, run_, target, Deps(cfg, run_.workspace).student_dir)
     m = result.metrics
-    console.print(f"adapter: {result.adapter}\n{m['steps']} steps on {m['examples']} examples "
+    console.print(f"adapter: {esc(result.adapter)}\n{m['steps']} steps on {m['examples']} examples "
                   f"({m.get('tokens', 0)} tokens, loss on {m.get('loss_on', '?')}); loss "
                   f"{m['first_loss']:.3f} → {m['last_loss']:.3f}"
                   + (f"; DPO {m['dpo']['steps']} steps" if m.get("dpo") else ""))
-    console.print(f"evaluate it: agentrun eval {run_.root} --adapter {result.adapter}")
+    console.print(f"evaluate it: agentrun eval {esc(run_.root)} --adapter {esc(result.adapter)}")
 
 
 @app.command(name="eval")
@@ -453,7 +464,7 @@ def eval_(
     path = out or run_.reports_dir / f"eval-{adapter.name}.json"
     chart = write_report(report, dataset_map, path)
     render.eval_tables(console, report, dataset_map.titles())
-    console.print(f"report: {path}\nchart: {chart}")
+    console.print(f"report: {esc(path)}\nchart: {esc(chart)}")
 
 
 @app.command()
@@ -500,7 +511,7 @@ def batch(
     done = len(loaded.jobs) - len(todo)
     console.print(f"{len(loaded.jobs)} jobs, {len(todo)} to run"
                   + (f" ({done} done before: skipped)" if done else "")
-                  + f", {loaded.parallel} at a time; logs in {loaded.logs_dir}")
+                  + f", {loaded.parallel} at a time; logs in {esc(loaded.logs_dir)}")
 
     def table(b: Any) -> Table:
         t = Table(show_edge=False)
@@ -515,21 +526,21 @@ def batch(
                   transient=True) as live:
             run_batch(loaded, on_tick=lambda b: live.update(table(b)))
     except KeyboardInterrupt:
-        err.print(f"interrupted; the runs are resumable: `agentrun batch {jobs_file}` "
+        err.print(f"interrupted; the runs are resumable: `agentrun batch {esc(jobs_file)}` "
                   "goes on where they stopped")
         raise typer.Exit(130) from None
     _batch_summary(loaded)
     failed = [j.spec.name for j in loaded.jobs if j.state.get("status") == "failed"]
     if failed:
-        err.print(f"[bold red]failed:[/] {', '.join(failed)} (see each job's log and "
-                  f"{loaded.queue_path}); run the batch again to resume them")
+        err.print(f"[bold red]failed:[/] {esc(', '.join(failed))} (see each job's log and "
+                  f"{esc(loaded.queue_path)}); run the batch again to resume them")
         raise typer.Exit(1)
 
 
 def _batch_summary(loaded: Any) -> None:
     """Print one row per job: status, run, examples, tokens, loss, log-prob gains, time."""
     kinds = ("absorption", "generalization", "transfer")
-    t = Table(title=f"batch {loaded.path.name}", show_edge=False)
+    t = Table(title=f"batch {esc(loaded.path.name)}", show_edge=False)
     for column in ("job", "status", "run", "accepted", "rejected", "tokens", "loss",
                    "Δ abs", "Δ gen", "Δ transfer", "time"):
         t.add_column(column, justify="left" if column in ("job", "status", "run") else "right")
@@ -537,7 +548,8 @@ def _batch_summary(loaded: Any) -> None:
         st, res = job.state, job.state.get("results") or {}
         gains = res.get("gains") or {}
         elapsed = (st["ended"] - st["started"]) if st.get("ended") and st.get("started") else None
-        t.add_row(job.spec.name, st.get("status", "pending"), Path(st.get("run", "-")).name,
+        t.add_row(esc(job.spec.name), st.get("status", "pending"),
+                  esc(Path(st.get("run", "-")).name),
                   *(str(res.get(k, "-")) if res.get(k) is not None else "-"
                     for k in ("accepted", "rejected", "tokens")),
                   f"{res['train_loss']:.3f}" if res.get("train_loss") is not None else "-",

@@ -10,11 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
 from agentrun.schemas import DatasetMap, EvalReport, Example, RunMeta
 from agentrun.workspace import Run, load_map
+
+
+def esc(value: object) -> str:
+    """Return a value as text that rich prints as is (a title like `Lamp [/] oil` is no tag)."""
+    return escape(str(value))
+
 
 TREE_NODES = 60
 """Nodes a terminal shows of a map; a larger map's rest is in map.yaml (and `--show`)."""
@@ -28,10 +35,10 @@ def map_tree(dataset_map: DatasetMap, limit: int = TREE_NODES) -> Tree:
     tree = Tree(f"[bold]dataset map[/] v{dataset_map.version}: {len(dataset_map.nodes)} nodes, "
                 f"{len(dataset_map.anchors)} anchors, {len(dataset_map.probes())} probes")
     for node in dataset_map.nodes[:limit]:
-        branch = tree.add(f"[bold]{node.title}[/] ({node.id}) [cyan]{node.level}[/] "
+        branch = tree.add(f"[bold]{esc(node.title)}[/] ({esc(node.id)}) [cyan]{node.level}[/] "
                           f"{len(node.facts)} facts, {len(node.probes)} probes")
         for a in dataset_map.neighbours(node.id):
-            branch.add(f"→ {a.dst} [dim]{a.relation}[/]")
+            branch.add(f"→ {esc(a.dst)} [dim]{a.relation}[/]")
     if len(dataset_map.nodes) > limit:
         tree.add(f"[dim]… {len(dataset_map.nodes) - limit:,} more nodes (all in map.yaml)[/]")
     return tree
@@ -40,13 +47,14 @@ def map_tree(dataset_map: DatasetMap, limit: int = TREE_NODES) -> Tree:
 def show_fork(out: Console, pending: dict[str, Any]) -> None:
     """Print a fork: the question, why it is asked, and its options."""
     fork = pending["fork"]
-    out.print(f"\n[bold]fork[/] {fork['id']} — {pending.get('why', '')}", highlight=False)
+    out.print(f"\n[bold]fork[/] {esc(fork['id'])} — {esc(pending.get('why', ''))}",
+              highlight=False)
     if pending.get("error"):
-        out.print(f"[red]{pending['error']}[/]")
+        out.print(f"[red]{esc(pending['error'])}[/]")
     out.print(fork["question"], markup=False, highlight=False)
     for option in fork["options"]:
         score = f" (score {option['score']:.3f})" if option.get("score") is not None else ""
-        out.print(f"  [bold]{option['label']}[/]{score}: ", end="")
+        out.print(f"  [bold]{esc(option['label'])}[/]{score}: ", end="")
         out.print(option["text"], markup=False, highlight=False)
     if fork["kind"] == "examples":
         out.print("  [bold]none[/]: reject every option")
@@ -54,14 +62,15 @@ def show_fork(out: Console, pending: dict[str, Any]) -> None:
 
 def status_line(run: Run, meta: RunMeta, snap: dict[str, Any] | None = None) -> str:
     """Return a run's status in one line: status, the fork or next node, and its counts."""
-    line = f"run {run.id}: [bold]{meta.status}[/]"
+    line = f"run {esc(run.id)}: [bold]{meta.status}[/]"
     if meta.driver == "langgraph server":
         return (line + (f" at fork {meta.fork}" if meta.fork else "")
-                + f"; it runs on the LangGraph server {meta.server or ''} (`agentrun studio`)")
+                + f"; it runs on the LangGraph server {esc(meta.server or '')} "
+                "(`agentrun studio`)")
     if snap is None:
         return line
     values = snap["values"]
-    return (line + (f", next: {', '.join(snap['next'])}" if snap["next"] else "")
+    return (line + (f", next: {esc(', '.join(snap['next']))}" if snap["next"] else "")
             + f"; cycle {values.get('iteration', '-')}, round {values.get('round', '-')}, "
             f"{values.get('accepted', 0)} accepted, {values.get('rejected', 0)} rejected")
 
@@ -92,7 +101,7 @@ def eval_tables(out: Console, report: EvalReport, titles: dict[str, str]) -> Non
         gain = {k: s["logprob_after"] - s["logprob_before"] for k, s in rows.items()}
         for name in (sorted(rows, key=gain.__getitem__) if key == "node_id" else rows):
             s = rows[name]
-            t.add_row(titles.get(name, name)[:36], str(int(s["n"])),
+            t.add_row(esc(titles.get(name, name)[:36]), str(int(s["n"])),
                       f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
                       f"{s['acc_after'] - s['acc_before']:+.2f}",
                       f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}", f"{gain[name]:+.2f}")
@@ -109,7 +118,8 @@ def eval_tables(out: Console, report: EvalReport, titles: dict[str, str]) -> Non
 def summary(out: Console, run: Run, state: dict[str, Any], header: bool = True) -> None:
     """Print a run's counts, training loss and evaluation tables."""
     if header and not state.get("pending_fork"):
-        out.print(f"\n[bold]run {run.id}[/] {state.get('status') or 'finished'}: {run.root}")
+        out.print(f"\n[bold]run {esc(run.id)}[/] {esc(state.get('status') or 'finished')}: "
+                  f"{esc(str(run.root))}")
     table = Table(title="examples", show_edge=False)
     table.add_column("accepted", justify="right")
     table.add_column("rejected", justify="right")
@@ -123,5 +133,5 @@ def summary(out: Console, run: Run, state: dict[str, Any], header: bool = True) 
     if state.get("report") and Path(state["report"]).exists():
         report = EvalReport.model_validate_json(Path(state["report"]).read_text())
         eval_tables(out, report, load_map(run.map_path).titles())
-        out.print(f"report: {state['report']} (chart: "
-                  f"{Path(state['report']).with_suffix('.png').name})")
+        out.print(f"report: {esc(state['report'])} (chart: "
+                  f"{esc(Path(state['report']).with_suffix('.png').name)})")

@@ -62,3 +62,28 @@ def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
     bad = CliRunner().invoke(app, ["export", str(run), "--format", "orpo"])
     assert bad.exit_code == 2 and "unknown; choose one of sft, prompt-completion, text, dpo" \
         in bad.output
+
+
+def test_export_never_replaces_a_file_it_did_not_write(tmp_path, embedder):
+    m, result = checked(tmp_path, embedder)
+    run = tmp_path / "ws" / "runs" / "r1"
+    (run / "data").mkdir(parents=True)
+    (run / "checkpoints.sqlite").touch()
+    save_map(m, run / "map.yaml")
+    save_examples(run / "data" / "accepted.jsonl", result.accepted)
+    mine = tmp_path / "share"
+    mine.mkdir()
+    (mine / "README.md").write_text("# my project\n")
+    out = CliRunner().invoke(app, ["export", str(run), "--out", str(mine / "sft.jsonl")])
+    assert out.exit_code == 2 and "README.md: already exists and is not this run's export" \
+        in " ".join(out.output.split())
+    assert (mine / "README.md").read_text() == "# my project\n"
+    assert not (mine / "sft.jsonl").exists()
+    # its own export it may write again; a file changed since is the person's again
+    assert CliRunner().invoke(app, ["export", str(run)]).exit_code == 0
+    assert CliRunner().invoke(app, ["export", str(run), "--format", "text"]).exit_code == 0
+    (run / "export" / "sft.jsonl").write_text("{}\n")
+    assert CliRunner().invoke(app, ["export", str(run)]).exit_code == 2
+    forced = CliRunner().invoke(app, ["export", str(run), "--out", str(mine / "sft.jsonl"),
+                                      "--force"])
+    assert forced.exit_code == 0 and "Dataset card" in (mine / "README.md").read_text()

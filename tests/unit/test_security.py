@@ -78,3 +78,37 @@ def test_canary_secrets_reach_no_file_and_no_terminal(workspace, monkeypatch):
     for path in written:
         data = path.read_bytes()
         assert PASSWORD.encode() not in data and KEY.encode() not in data, path
+
+
+ALIAS_BOMB = "---\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+) + "tags: *i\naliases: *i\n---\n# Bomb\n\nBruno Vale lives in Kestrel Bay.\n"
+
+
+def test_sources_stay_sources(tmp_path):
+    """A link out of sources/ is refused, an alias bomb is refused in bounded memory, and a
+    title that looks like rich markup prints as it is."""
+    import os
+    import resource
+
+    from agentrun.sources import read_sources
+
+    sources = tmp_path / "ws" / "sources"
+    sources.mkdir(parents=True)
+    (sources / "Lamp [-] oil.md").write_text("# Lamp [/] oil\n\nLamp oil burns for nine hours.\n")
+    outside = tmp_path / "private.md"
+    outside.write_text("# Private\n\nThe safe code is 4417.\n")
+    os.symlink(outside, sources / "private.md")
+    os.symlink(sources / "Lamp [-] oil.md", sources / "again.md")  # a link inside is a note
+    (sources / "bomb.md").write_text(ALIAS_BOMB)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    read = read_sources(sources)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+    assert sorted(n.path for n in read.notes) == ["Lamp [-] oil.md", "again.md", "bomb.md"]
+    assert any("private.md: a link to" in p and "outside" in p for p in read.problems)
+    assert any(p.startswith("bomb.md:") and "alias bomb" in p for p in read.problems)
+    assert not any("4417" in s.text for n in read.notes for s in n.sentences)
+    result = CliRunner().invoke(app, ["plan", str(tmp_path / "ws"), "--no-model"])
+    assert result.exit_code == 0, result.output
+    assert "Lamp [/] oil" in result.output and "Traceback" not in result.output
+    assert "4417" not in (tmp_path / "ws" / "map.yaml").read_text()
