@@ -102,6 +102,42 @@ _HELD: dict[str, list[int]] = {}
 """Run folders whose writer lock this process holds: [file descriptor, depth]."""
 
 
+ORPHAN_WAIT_S = 30.0
+"""How long a writer waits for a lock whose recorded holder is dead: a child of it (the
+trainer, which keeps its run's lock) still holds it and is being killed with its parent."""
+
+
+def _lock(fd: int, path: Path) -> bool:
+    """Take the exclusive lock on `fd`; False if a live writer holds it."""
+    import fcntl
+
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            holder = re.match(r"pid (\d+)", path.read_text())
+            if holder is None or _alive(int(holder[1])) or time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def held_lock_fds() -> tuple[int, ...]:
+    """Return the descriptors of the writer locks this process holds (the trainer keeps them)."""
+    return tuple(fd for fd, _ in _HELD.values())
+
+
 @dataclass(frozen=True)
 class Run:
     """Paths of one run: checkpoints, data, adapters, reports, logs."""
@@ -214,13 +250,9 @@ class Run:
             finally:
                 _HELD[key][1] -= 1
             return
-        import fcntl
-
         path = self.root / "run.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock(fd, path):
             holder = path.read_text().strip() or "another process"
             os.close(fd)
             raise AgentrunError(f"{self.id} already has a writer ({holder}); wait for it to "

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +26,8 @@ from agentrun.models.embedded import cache_root
 from agentrun.schemas import EvalReport, Example, Preference, RunStatus
 from agentrun.training.export import export, export_dpo, preference_pairs
 from agentrun.training.replay import replay_examples
-from agentrun.training.sft import COMPLETE
-from agentrun.workspace import Run, atomic_write_text, load_examples, load_map
+from agentrun.training.sft import COMPLETE, PARENT_ENV
+from agentrun.workspace import Run, atomic_write_text, held_lock_fds, load_examples, load_map
 
 log = logging.getLogger(__name__)
 
@@ -105,37 +108,94 @@ def _stage(model_dir: Path, out: Path, recipe: Recipe, log_path: Path,
            "--data", str(data), "--out", str(out), "--recipe", str(recipe_path)]
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
-    metrics = _run_child(cmd, log_path, f"train ({recipe.stage})")
+    metrics = _run_child(cmd, log_path, f"train ({recipe.stage})",
+                         out.parent / f"{out.name}.trainer.pid")
     return TrainResult(out, data, metrics)
 
 
-def _run_child(cmd: list[str], log_path: Path, name: str) -> dict[str, Any]:
-    """Run the training child, stream its progress, and return its final metrics."""
+def _run_child(cmd: list[str], log_path: Path, name: str, pid_file: Path) -> dict[str, Any]:
+    """Run the training child, stream its progress, and return its final metrics.
+
+    The child dies with its run: it runs in a process group of its own that is killed if this
+    process stops waiting for it (an error, Ctrl-C), the kernel kills it if this process dies
+    (`die_with_parent`), and it holds the run's writer lock, so no resume starts while it
+    lives. `pid_file` names it, so a later start first stops one left behind.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    stop_stale_trainer(pid_file)
     last: dict[str, Any] = {}
     with log_path.open("a") as errlog, subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=errlog, text=True
+        cmd, stdout=subprocess.PIPE, stderr=errlog, text=True, start_new_session=True,
+        pass_fds=held_lock_fds(), env={**os.environ, PARENT_ENV: str(os.getpid())},
     ) as proc:
-        assert proc.stdout is not None
-        with progress.task(name, total=0) as advance:
-            for line in proc.stdout:
-                event = _parse(line)
-                if event is None:
-                    continue
-                last = event
-                if event["event"] == "begin":
-                    advance.set_total(int(event["max_steps"]))
-                    advance(event.get("step", 0), info="resumed" if event.get("step") else "")
-                elif event["event"] == "step" and event.get("loss") is not None:
-                    advance(1, info=f"loss={event['loss']:.3f} "
-                                    f"tok/s={event.get('tokens_per_s', 0):.0f} "
-                                    f"eta={_clock(event.get('eta_s', 0))}")
-        code = proc.wait()
+        atomic_write_text(pid_file, str(proc.pid))
+        try:
+            last = _follow(proc, name)
+        except BaseException:
+            _kill_group(proc.pid)
+            raise
+        finally:
+            code = proc.wait()
+            pid_file.unlink(missing_ok=True)
     if code != 0 or last.get("event") != "done":
         cause = (f"{last.get('kind')}: {last.get('message')}" if last.get("event") == "error"
                  else _signal_cause(code))
         raise TrainingError(f"training failed ({cause}); see {log_path}")
     return {k: v for k, v in last.items() if k != "event"}
+
+
+def _follow(proc: subprocess.Popen[str], name: str) -> dict[str, Any]:
+    """Turn the child's JSON lines into a progress bar; return its last event."""
+    assert proc.stdout is not None
+    last: dict[str, Any] = {}
+    with progress.task(name, total=0) as advance:
+        for line in proc.stdout:
+            event = _parse(line)
+            if event is None:
+                continue
+            last = event
+            if event["event"] == "begin":
+                advance.set_total(int(event["max_steps"]))
+                advance(event.get("step", 0), info="resumed" if event.get("step") else "")
+            elif event["event"] == "step" and event.get("loss") is not None:
+                advance(1, info=f"loss={event['loss']:.3f} "
+                                f"tok/s={event.get('tokens_per_s', 0):.0f} "
+                                f"eta={_clock(event.get('eta_s', 0))}")
+    return last
+
+
+def stop_stale_trainer(pid_file: Path, wait_s: float = 30.0) -> None:
+    """Kill a trainer a dead run left behind (its pid in `pid_file`), and wait until it is gone."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if pid == os.getpid() or not _is_trainer(pid):
+        pid_file.unlink(missing_ok=True)
+        return
+    log.warning("stopping trainer %d left behind by an earlier start of this run", pid)
+    _kill_group(pid)
+    deadline = time.monotonic() + wait_s
+    while _is_trainer(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+
+
+def _is_trainer(pid: int) -> bool:
+    """Whether `pid` is a live agentrun trainer (not a recycled pid of something else)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return b"agentrun.training.sft" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _signal_cause(code: int) -> str:

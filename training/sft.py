@@ -366,6 +366,31 @@ def _targets(modules: list[str]) -> list[str] | str:
     return "all-linear" if modules == ["all-linear"] else modules
 
 
+PARENT_ENV = "AGENTRUN_TRAINER_PARENT"
+"""The pid of the run that started this trainer (set by the trainer node)."""
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when the run that started it dies (Linux).
+
+    A trainer left behind by a killed run would hold the student in memory and write the same
+    adapter folder as the trainer a resume starts. Set here, in the child, not in a
+    `preexec_fn` (unsafe in a parent with threads); a parent already gone means exit now.
+    """
+    parent = int(os.environ.get(PARENT_ENV, "0") or 0)
+    if not parent:
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's own cleanup has to do
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def cli(argv: list[str] | None = None) -> int:
     """Parse arguments, train, and report the result as the last JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -375,6 +400,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", required=True, help="path of the resolved recipe (JSON)")
     parser.add_argument("--adapter", help="the SFT adapter the dpo stage starts from")
     ns = parser.parse_args(argv)
+    die_with_parent()
     recipe = Recipe.model_validate_json(Path(ns.recipe).read_text())
     try:
         metrics = main(ns.model, ns.data, ns.out, recipe, ns.adapter)
