@@ -78,11 +78,29 @@ class Workspace:
         return list(seen.values())
 
     def new_run(self) -> Run:
-        """Create a fresh run folder with a sortable, unique id."""
-        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-        run = Run(self.runs_dir / run_id)
-        run.create()
-        return run
+        """Create a fresh run folder with a sortable, unique id (never an existing folder's)."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        while True:
+            run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+            try:
+                (self.runs_dir / run_id).mkdir()
+            except FileExistsError:
+                continue
+            run = Run(self.runs_dir / run_id)
+            run.create()
+            return run
+
+    def run_at(self, path: str | Path) -> Run:
+        """Return the run in folder `path`, which must be one of this workspace's `runs/`.
+
+        A caller of the graph passes `run_dir` in its input; a folder elsewhere (`/tmp/x`,
+        `runs/../../elsewhere`) is refused, so a run never writes outside its workspace.
+        """
+        folder = Path(path).resolve()
+        if folder.parent != self.runs_dir.resolve() or folder.name in ("", ".", ".."):
+            raise AgentrunError(f"run_dir {path}: not a run folder of {self.runs_dir}; runs "
+                                "live in the workspace's runs/ folder")
+        return Run(folder)
 
 
 # The files of a generation round (`data/rounds/<iteration>-<round>/`), in the order they appear.

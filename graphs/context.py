@@ -21,6 +21,11 @@ SERVER_ENV = "AGENTRUN_SERVER_URL"
 """Set by `agentrun studio`: the address of the LangGraph server that drives its runs."""
 
 
+CALLER_SETTINGS = frozenset({"budgets", "steering", "generation", "planning", "checker",
+                             "evaluation"})
+"""Settings a server's caller may override: none of them names a backend, URL, key or path."""
+
+
 def _default_workspace() -> str:
     return os.environ.get(WORKSPACE_ENV, "examples/orvane")
 
@@ -62,8 +67,30 @@ class Context:
     )
 
     def __post_init__(self) -> None:
-        if self.server is None:
-            self.server = os.environ.get(SERVER_ENV)
+        served = os.environ.get(SERVER_ENV)
+        if served:  # in a LangGraph server's process: its callers are not trusted with more
+            self._confine(served)
+        elif self.server is None:
+            self.server = served
+
+    def _confine(self, served: str) -> None:
+        """Refuse a server caller's context that reaches past budgets and steering.
+
+        A caller of the server (Studio, the SDK, any local process) may pick a workspace inside
+        the served one and the settings of `CALLER_SETTINGS`; never a backend, a URL, a key
+        variable, a path or a training reporter, which would let it send the person's
+        notes or keys elsewhere. The server address is the server's own.
+        """
+        self.server = served
+        root = Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
+        if not Path(self.workspace).resolve().is_relative_to(root):
+            raise ValueError(f"context.workspace {self.workspace!r}: outside the served "
+                             f"workspace {root}")
+        refused = sorted(set(self.overrides) - CALLER_SETTINGS)
+        if refused:
+            raise ValueError(f"context.overrides: {', '.join(refused)} cannot be set through the "
+                             f"server (only {', '.join(sorted(CALLER_SETTINGS))}); set them in "
+                             "the workspace's agentrun.yaml")
 
     def record(self, workspace: Path) -> dict[str, Any]:
         """Return the context as a run records it (`run.json`): with the resolved workspace.

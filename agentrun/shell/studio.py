@@ -1,14 +1,22 @@
 """LangGraph Studio for a workspace: a `langgraph dev` server whose default workspace is it.
 
-`agentrun studio DIR` writes `DIR/.studio/langgraph.json` (the installed orchestrator graph,
-`AGENTRUN_WORKSPACE=DIR`) and replaces itself with `langgraph dev` run from that folder, on
-127.0.0.1 by default. The server keeps its threads and checkpoints in `DIR/.studio/`;
-the runs it starts write their folders to `DIR/runs/` like the CLI's, marked
+`agentrun studio DIR` writes a `langgraph.json` (the installed orchestrator graph,
+`AGENTRUN_WORKSPACE=DIR`) into a server folder of agentrun's cache, outside the workspace, and
+replaces itself with `langgraph dev` run from that folder, on 127.0.0.1 by default. The server
+keeps its threads and checkpoints there: the in-memory server unpickles what it finds in its
+folder at start, and a workspace someone else sends must not be able to run code that way.
+The runs it starts write their folders to `DIR/runs/` like the CLI's, marked
 `driver: langgraph server` in their `run.json`.
+
+The server is Studio's and this machine's alone: CORS allows LangGraph Studio's origin and
+loopback pages, a guard before every route refuses a foreign `Host`, `Origin` or a body that is
+not JSON (studio_guard.py), and a caller's context may choose only budgets and steering-like
+settings of a workspace inside DIR (graphs/context.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,18 +27,36 @@ from typing import Any
 from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
 from agentrun.graphs.context import SERVER_ENV, WORKSPACE_ENV
+from agentrun.models.embedded import cache_root
 from agentrun.schemas import RunMeta
+from agentrun.shell.studio_guard import HOSTS_ENV, LOOPBACK_ORIGIN, STUDIO_ORIGINS
 from agentrun.workspace import Workspace, atomic_write_text
 
 GRAPH = "agentrun.graphs.orchestrator:graph"
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl=http://{host}:{port}"
 
 
-def write_config(ws: Workspace, url: str = "http://127.0.0.1:2024") -> Path:
+def server_folder(ws: Workspace) -> Path:
+    """Return the folder a workspace's server runs in (agentrun's cache, never the workspace)."""
+    key = hashlib.sha256(str(ws.root).encode()).hexdigest()[:16]
+    return cache_root() / "studio" / f"{ws.root.name}-{key}"
+
+
+def write_config(ws: Workspace, url: str = "http://127.0.0.1:2024",
+                 host: str = "127.0.0.1") -> Path:
     """Write the server's `langgraph.json` for this workspace and return its folder."""
-    folder = ws.root / ".studio"
+    folder = server_folder(ws)
+    hosts = "*" if host in ("0.0.0.0", "::") else host
     config = {"dependencies": ["."], "graphs": {"agentrun": GRAPH},
-              "env": {WORKSPACE_ENV: str(ws.root), SERVER_ENV: url}}
+              "env": {WORKSPACE_ENV: str(ws.root), SERVER_ENV: url, HOSTS_ENV: hosts},
+              "http": {"app": "agentrun.shell.studio_guard:app",
+                       "cors": {"allow_origins": list(STUDIO_ORIGINS),
+                                "allow_origin_regex": LOOPBACK_ORIGIN,
+                                "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                "allow_headers": ["*"],
+                                "allow_credentials": False,
+                                "expose_headers": ["x-pagination-total", "x-pagination-next",
+                                                   "content-location"]}}}
     atomic_write_text(folder / "langgraph.json", json.dumps(config, indent=2) + "\n")
     return folder
 
@@ -57,7 +83,7 @@ def serve(directory: str | Path, port: int = 2024, host: str = "127.0.0.1",
     """Replace this process with `langgraph dev` serving the workspace's graph."""
     ws = Workspace.open(directory)
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    folder = write_config(ws, f"http://{connect}:{port}")
+    folder = write_config(ws, f"http://{connect}:{port}", host)
     cmd = dev_command(port, host, browser)
     print(f"serving {ws.root} on http://{host}:{port}\n"
           f"open Studio: {STUDIO_URL.format(host=host, port=port)}", flush=True)

@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -41,12 +42,45 @@ def stop(proc):
     proc.communicate(timeout=60)
 
 
-def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace):
+def status_of(port, method="GET", path="/ok", headers=None, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=body,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def hostile_requests_are_refused(client, port, workspace, tmp):
+    """What a web page or a local process must not get from the server."""
+    search = {"method": "POST", "path": "/assistants/search", "body": b"{}"}
+    json_body = {"content-type": "application/json"}
+    assert status_of(port, **search, headers=json_body)[0] == 200
+    studio, headers = status_of(port, **search, headers={**json_body,
+                                                        "Origin": "https://smith.langchain.com"})
+    assert studio == 200 and headers["access-control-allow-origin"] == \
+        "https://smith.langchain.com"
+    assert status_of(port, **search, headers={**json_body, "Origin": "https://evil.example"}
+                     )[0] == 403
+    assert status_of(port, headers={"Host": "evil.example"})[0] == 403  # DNS rebinding
+    assert status_of(port, **search, headers={"content-type": "text/plain"})[0] == 415
+    tid = client.threads.create()["thread_id"]
+    for context, where in (({"overrides": {"roles": {"architect": {
+            "base_url": "http://evil.example/v1", "api_key_env": "HOME"}}}}, {}),
+            ({"workspace": str(tmp)}, {}), ({"cycles": 0}, {"run_dir": str(tmp / "run")})):
+        with pytest.raises(Exception, match="cannot be set|outside|internal error"):
+            client.runs.wait(tid, "agentrun", input=where, context=context)
+    assert not (tmp / "run").exists() and not (workspace / "runs").exists()
+
+
+def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace, tmp_path):
     from langgraph_sdk import get_sync_client
 
     port = free_port()
     server = serve(fast_workspace, port)
     client = get_sync_client(url=f"http://127.0.0.1:{port}")
+    hostile_requests_are_refused(client, port, fast_workspace, tmp_path / "elsewhere")
     (assistant,) = client.assistants.search(graph_id="agentrun")
     # the context schema is Studio's form: every field described, the workspace by default
     schemas = client.assistants.get_schemas(assistant["assistant_id"])

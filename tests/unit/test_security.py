@@ -112,3 +112,56 @@ def test_sources_stay_sources(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Lamp [/] oil" in result.output and "Traceback" not in result.output
     assert "4417" not in (tmp_path / "ws" / "map.yaml").read_text()
+
+
+LOCAL = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@pytest.mark.parametrize("method, headers, refused", [
+    ("POST", {"host": "127.0.0.1:2024", "origin": "https://smith.langchain.com",
+              "content-type": "application/json", "content-length": "2"}, None),
+    ("GET", {"host": "localhost:2024", "origin": "http://localhost:5173"}, None),
+    ("POST", {"host": "127.0.0.1:2024", "content-length": "0"}, None),
+    ("GET", {"host": "[::1]:2024"}, None),
+    ("GET", {"host": "evil.example:2024"}, 403),  # DNS rebinding
+    ("GET", {"host": "127.0.0.1:2024", "origin": "https://evil.example"}, 403),
+    ("POST", {"host": "127.0.0.1:2024", "content-type": "text/plain",
+              "content-length": "40"}, 415),  # a form a foreign page sends unasked
+    ("PATCH", {"host": "127.0.0.1:2024", "transfer-encoding": "chunked"}, 415),
+])
+def test_the_studio_guard_refuses_what_a_foreign_page_can_send(method, headers, refused):
+    from agentrun.shell.studio_guard import refusal
+
+    got = refusal(method, headers, LOCAL)
+    assert (got and got[0]) == refused
+
+
+def test_a_server_caller_sets_budgets_and_steering_of_the_served_workspace_only(
+        workspace, tmp_path, monkeypatch):
+    from agentrun.graphs.context import SERVER_ENV, WORKSPACE_ENV
+
+    monkeypatch.setenv(SERVER_ENV, "http://127.0.0.1:2024")
+    monkeypatch.setenv(WORKSPACE_ENV, str(workspace))
+    ok = Context(cycles=0, overrides={"budgets": {"max_rounds": 1},
+                                      "generation": {"model_generators": False}},
+                 server="http://evil.example")
+    assert ok.workspace == str(workspace) and ok.server == "http://127.0.0.1:2024"
+    for overrides in ({"roles": {"architect": {"base_url": "http://evil.example/v1"}}},
+                      {"training": {"report_to": ["wandb"]}}, {"embedder": {"model": "/x"}}):
+        with pytest.raises(ValueError, match="cannot be set through the server"):
+            Context(overrides=overrides)
+    with pytest.raises(ValueError, match="outside the served workspace"):
+        Context(workspace=str(tmp_path))
+
+
+def test_a_run_folder_outside_the_workspace_is_refused(workspace, tmp_path):
+    from agentrun.errors import AgentrunError
+    from agentrun.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    run = ws.new_run()
+    assert ws.run_at(run.root) == run and ws.run_at(f"{ws.runs_dir}/x/../{run.id}") == run
+    for elsewhere in (tmp_path / "x", ws.runs_dir / ".." / "sources", ws.runs_dir):
+        with pytest.raises(AgentrunError, match="not a run folder"):
+            ws.run_at(elsewhere)
+    assert len({ws.new_run().id for _ in range(50)}) == 50
