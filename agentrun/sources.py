@@ -21,6 +21,7 @@ import yaml
 from agentrun import language
 from agentrun.config import load_yaml
 from agentrun.errors import SourceError
+from agentrun.injection import addressed_to_model
 from agentrun.markdown import Block, Code, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
@@ -202,6 +203,13 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
         said += [" ".join(footnotes.get(ref, "").split()) for at, ref in block.footnotes
                  if offset <= at < nxt]
         for sentence in said:
+            order = addressed_to_model(sentence) if sentence else None
+            if order is not None:
+                note.problems.append(
+                    f"{note.path}:{block.line}: {order}, addressed to a model, not a fact: "
+                    f"\"{sentence[:80]}\"; kept out of the facts (add it to the node's facts "
+                    "in map.yaml to keep it)")
+                continue
             if sentence and language.long_enough(sentence, note.language) \
                     and not URL_ONLY.match(sentence) and not sentence.endswith("?"):
                 found = source.find(sentence)

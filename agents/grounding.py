@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 from agentrun.agents.text import FactIndex, content_words, stems
 from agentrun.config import CheckerSettings
+from agentrun.injection import addressed_to_model
 from agentrun.schemas import DatasetMap, Example, Reason, ReasonCode
 
-# A capitalized word that does not open a sentence, or a number: what a model may invent.
-INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b", re.M)
+# A capitalized word that does not open a sentence, or a number: what a model may invent;
+# and a token in capitals or of letters and digits anywhere ("PWNED-42"): what a payload is.
+INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b"
+                        r"|\b[A-Z]{3,}(?:-?\d+)?\b|\b[A-Za-z]+-\d+\b", re.M)
 SENTENCE = re.compile(r"[^.!?]+[.!?]")
 MARKER = re.compile(r"\[(?:THEME|ANCHOR|SYNTHESIS|ERROR)\]\s*")
 
@@ -51,6 +54,10 @@ class Grounding:
         clash = self._contradiction(ex)
         if clash is not None:
             return clash
+        order = next((o for o in map(addressed_to_model, _pieces(answer_text(ex))) if o), None)
+        if order is not None:  # whoever wrote it: a payload beside true facts
+            return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
+                          detail=f"{order}, addressed to a model, in the answer")
         invented = self._invented(ex)
         if invented:
             return Reason(code=ReasonCode.ungrounded, other=ex.node_id,
@@ -87,13 +94,16 @@ class Grounding:
     def _invented(self, ex: Example) -> list[str]:
         """Return the names and numbers of the answer that no source fact contains."""
         names = INNER_NAME.findall(answer_text(ex))
-        return sorted({n for n in names if n.lower() not in self.vocabulary})
+        return sorted({n for n in names
+                       if not all(w in self.vocabulary for w in re.findall(r"\w+", n.lower()))})
 
     def _unsupported(self, ex: Example) -> str | None:
         """Return the first sentence of a model-written answer its notes do not support.
 
         A model rewrites facts; it must not add to them ("She died at nineteen" where the
-        notes say she came to the island at nineteen). A sentence is supported when its
+        notes say she came to the island at nineteen), nor leave words after its last full
+        stop that no fact has (a bare "PWNED-42" after a true fact). A sentence is supported
+        when its
         content words are words of its node's or anchored nodes' facts
         (`checker.min_sentence_support`), each clause keeps the order of some fact (two of
         its content words next to each other stand at most two apart in one fact: a
@@ -110,7 +120,9 @@ class Grounding:
                 return sentence.strip()
         cut = SENTENCE.sub("", text).strip()
         # words after the last full stop: the output was cut off, or is no sentence at all
-        return cut if len(cut.split()) >= 2 else None
+        if len(cut.split()) >= 2 or (cut and not support.holds(cut + ".", 1.0)):
+            return cut
+        return None
 
     def score(self, ex: Example) -> float:
         """Return the share of the answer's content words found in its nodes' sources."""
@@ -185,3 +197,8 @@ NEGATION_WORDS = re.compile(r"\b(?:not|never|no|none|nor|cannot|without|не|н�
 
 def _negated(text: str) -> bool:
     return bool(NEGATION_WORDS.search(text))
+
+
+def _pieces(text: str) -> list[str]:
+    """Return a text's sentences and what follows its last full stop."""
+    return [*SENTENCE.findall(text + " "), SENTENCE.sub("", text)]

@@ -26,7 +26,7 @@ from agentrun.models.embedded import cache_root
 from agentrun.schemas import EvalReport, Example, Preference, RunStatus
 from agentrun.training.export import export, export_dpo, preference_pairs
 from agentrun.training.replay import replay_examples
-from agentrun.training.sft import COMPLETE, PARENT_ENV
+from agentrun.training.sft import COMPLETE, trainer_env
 from agentrun.workspace import Run, atomic_write_text, held_lock_fds, load_examples, load_map
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _run_child(cmd: list[str], log_path: Path, name: str, pid_file: Path) -> dic
     last: dict[str, Any] = {}
     with log_path.open("a") as errlog, subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=errlog, text=True, start_new_session=True,
-        pass_fds=held_lock_fds(), env={**os.environ, PARENT_ENV: str(os.getpid())},
+        pass_fds=held_lock_fds(), env=trainer_env(os.getpid()),
     ) as proc:
         atomic_write_text(pid_file, str(proc.pid))
         try:

@@ -370,6 +370,11 @@ PARENT_ENV = "AGENTRUN_TRAINER_PARENT"
 """The pid of the run that started this trainer (set by the trainer node)."""
 
 
+def trainer_env(parent: int) -> dict[str, str]:
+    """Return the environment a trainer child starts with: this one, and who its parent is."""
+    return {**os.environ, PARENT_ENV: str(parent)}
+
+
 def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when the run that started it dies (Linux).
 
