@@ -509,6 +509,9 @@ class RunStatus(StrEnum):
     stopped = "stopped"
     """A person stopped it at the plan review."""
     failed = "failed"
+    interrupted = "interrupted"
+    """Shown, never written: `running` in run.json, but no process drives it (it was killed);
+    `agentrun resume` goes on."""
 
 
 FINISHED = frozenset({RunStatus.done, RunStatus.stopped})

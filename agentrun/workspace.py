@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from agentrun.config import read_yaml_mapping
 from agentrun.errors import AgentrunError, ConfigError
 from agentrun.redact import redact_data
-from agentrun.schemas import DatasetMap, Example, RunMeta
+from agentrun.schemas import DatasetMap, Example, RunMeta, RunStatus
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,36 @@ class Run:
         """Return the run's `run.json` (workspace, context, status, the fork it waits at)."""
         path = self.root / "run.json"
         return RunMeta.model_validate_json(path.read_text()) if path.exists() else RunMeta()
+
+    def shown_meta(self) -> RunMeta:
+        """Return `run.json` as a person reads it: a dead `running` run is `interrupted`.
+
+        A run killed (or whose machine restarted) stays `running` in its file; no process holds
+        its writer lock any more, so it shows as `interrupted`, to resume.
+        """
+        meta = self.meta()
+        if meta.status == RunStatus.running and meta.driver != "langgraph server" \
+                and not self.has_writer():
+            return meta.model_copy(update={"status": RunStatus.interrupted})
+        return meta
+
+    def has_writer(self) -> bool:
+        """Whether a process holds the run's writer lock (this one included)."""
+        import fcntl
+
+        if str(self.root) in _HELD:
+            return True
+        path = self.root / "run.lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing releases the shared lock taken to look
+        return False
 
     def update_meta(self, **fields: Any) -> RunMeta:
         """Merge fields into `run.json` (validated, written atomically) and return the result."""

@@ -34,7 +34,7 @@ class LocalBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         model: Any = AutoModelForCausalLM.from_pretrained(
-            model_dir, dtype=dtype, local_files_only=True
+            model_dir, dtype=dtype, local_files_only=True, use_safetensors=True  # no unpickling
         )
         self.model = model.to(self.device)
         self.model.eval()

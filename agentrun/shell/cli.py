@@ -240,7 +240,8 @@ def run(
     if max_steps is not None:
         overrides["training"] = {"max_steps": max_steps}
     with _bars():
-        run_, state = start_run(directory, cycles, max_examples, overrides, auto=auto or None)
+        run_, state = start_run(directory, cycles, max_examples, overrides, auto=auto or None,
+                                on_step=_step_line())
     render.summary(console, run_, _answer_forks(run_, state))
 
 
@@ -263,8 +264,28 @@ def resume(
         raise AgentrunError("--edit needs --answer LABEL: the option your words replace")
     with _bars():
         run_, state = resume_run(run_dir, answer if edit is None else
-                                 {"choice": answer, "text": edit})
+                                 {"choice": answer, "text": edit}, on_step=_step_line())
     render.summary(console, run_, _answer_forks(run_, state))
+
+
+STEP_COUNTS = ("iteration", "round", "accepted", "rejected", "status")
+
+
+def _step_line() -> Any:
+    """Return a printer of one line per finished step, or None in a terminal.
+
+    Where no terminal shows the bars (a log file, a batch job, CI) a person tailing the output
+    sees the run move.
+    """
+    if console.is_terminal:
+        return None
+
+    def line(node: str, update: dict[str, Any]) -> None:
+        counts = ", ".join(f"{k} {update[k]}" for k in STEP_COUNTS if k in update)
+        console.print(f"{time.strftime('%H:%M:%S')} {esc(node)}" + (f": {esc(counts)}"
+                                                                      if counts else ""),
+                      highlight=False)
+    return line
 
 
 def _answer_forks(run_: Any, state: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +327,7 @@ def status(
         _list_runs(run_dir)
         return
     run_ = Run.find(run_dir)
-    meta = run_.meta()
+    meta = run_.shown_meta()
     if meta.driver == "langgraph server":  # its checkpoints live in the server
         console.print(render.status_line(run_, meta))
         pending = server_fork(meta) if meta.status == RunStatus.waiting else None
@@ -338,7 +359,7 @@ def _list_runs(directory: Path) -> None:
         table.add_column(column)
     for folder in sorted(p for p in (directory / "runs").iterdir() if p.is_dir()):
         run_ = Run(folder)
-        meta = run_.meta()
+        meta = run_.shown_meta()
         summary = folder / "summary.json"
         counts = json.loads(summary.read_text()) if summary.exists() else {}
         if not counts and run_.accepted_path.exists():

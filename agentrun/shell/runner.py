@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -48,16 +49,18 @@ def plan(workspace: str | Path, use_model: bool = True,
 
 
 def start_run(workspace: str | Path, cycles: int | None = None, max_examples: int | None = None,
-              overrides: dict[str, Any] | None = None, auto: bool | None = None
+              overrides: dict[str, Any] | None = None, auto: bool | None = None,
+              on_step: Callable[[str, dict[str, Any]], None] | None = None,
               ) -> tuple[Run, dict[str, Any]]:
     """Create a run and drive the graph to its end, a fork or an error (resumable).
 
     At a fork that waits for a person the run's status is `waiting` (see `pending_fork`).
 
-    `auto=True` never waits: every fork is settled by the steering policy.
+    `auto=True` never waits: every fork is settled by the steering policy. `on_step`
+    receives each node's name and update as it finishes.
     """
     run = prepare_run(workspace, cycles, max_examples, overrides, auto)
-    return resume_run(run.root)
+    return resume_run(run.root, on_step=on_step)
 
 
 def prepare_run(workspace: str | Path, cycles: int | None = None,
@@ -127,7 +130,12 @@ def pending_fork(run: Run) -> dict[str, Any] | None:
 
 
 def _snapshot(run: Run) -> Any:
-    """Return the run's last checkpointed LangGraph state snapshot."""
+    """Return the run's last checkpointed LangGraph state snapshot (empty before the first).
+
+    Reading a run never creates its checkpoint file.
+    """
+    if not run.checkpoints.exists():
+        return SimpleNamespace(values={}, next=(), interrupts=())
     with checkpointed_graph(run) as graph:
         return graph.get_state({"configurable": {"thread_id": run.id}})
 

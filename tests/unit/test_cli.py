@@ -116,3 +116,19 @@ def test_steering_commands_refuse_bad_targets_in_one_line(workspace, tmp_path):
     assert code == 2 and "no such batch file" in text
     code, text = invoke("resume", workspace / "runs" / "x", "--edit", "words")
     assert code == 2 and "--edit needs --answer" in text
+
+
+def test_a_killed_run_shows_interrupted_and_status_creates_nothing(workspace):
+    from agentrun.schemas import RunStatus
+    from agentrun.workspace import Workspace
+
+    run = Workspace.open(workspace).new_run()
+    run.update_meta(workspace=str(workspace), status=RunStatus.running, driver="cli")
+    assert run.shown_meta().status == RunStatus.interrupted  # no process drives it
+    with run.writer("agentrun resume"):
+        assert run.shown_meta().status == RunStatus.running
+    code, text = invoke("status", run.root)
+    assert code == 0 and "interrupted" in text
+    assert not run.checkpoints.exists()  # looking at a run writes nothing
+    code, text = invoke("status", workspace)
+    assert code == 0 and "interrupted" in text
