@@ -295,12 +295,38 @@ def _answer_lines(ex: Example) -> str:
 # ---------------------------------------------------------------- a round
 
 
+def drop_phantoms(memory: Memory, current: Run) -> int:
+    """Forget memory entries that no run's ledger holds; return how many.
+
+    A round commits to memory before it writes its verdicts (so a crash re-checks it); a run
+    abandoned in between, or a run folder deleted, leaves entries no `accepted.jsonl` has,
+    which would reject a new run's examples as their duplicates. Entries of a round that
+    finished, of this run, or of a run another process drives are kept. O(corpus), once a run.
+    """
+    phantoms: list[str] = []
+    for key, ids in memory.round_keys().items():
+        run_id, _, round_name = key.partition("/")
+        if not round_name or run_id == current.id:
+            continue
+        other = Run(current.root.parent / run_id)
+        if (other.data_dir / "rounds" / round_name / ACCEPTED).exists() or (
+                other.root.exists() and other.has_writer()):
+            continue
+        phantoms += ids
+    memory.remove(phantoms)
+    return len(phantoms)
+
+
 def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memory: Memory,
                 embedder: Embedder, judge: Backend | None) -> dict[str, Any]:
     """Check a round's candidates once, then gather the run's verdicts; return the counts."""
     folder = run.round_dir(iteration, round_)
     round_key = f"{run.id}/{folder.name}"
     if not (folder / ACCEPTED).exists():
+        if not run.round_files(ACCEPTED):  # the run's first check: memory follows the ledgers
+            dropped = drop_phantoms(memory, run)
+            if dropped:
+                log.info("forgot %d memory entries of rounds no ledger holds", dropped)
         checker = Checker(load_map(run.map_path), memory, embedder, cfg.checker, judge,
                           cfg.generation.structured_retries)
         result = checker.check(load_examples(folder / CANDIDATES), round_key)

@@ -130,6 +130,15 @@ class Memory:
             with closing(sqlite3.connect(self.folder.parent / "minhash.sqlite")) as db, db:
                 db.executemany("DELETE FROM sig WHERE id = ?", [(k,) for k in ids])
 
+    def round_keys(self, page: int = 5000) -> dict[str, list[str]]:
+        """Return the ids of the stored examples by the round that committed them."""
+        out: dict[str, list[str]] = {}
+        for offset in range(0, self.count(), page):
+            got = self.examples.get(limit=page, offset=offset, include=["metadatas"])
+            for i, m in zip(got["ids"], got.get("metadatas") or [], strict=True):
+                out.setdefault(str((m or {}).get("round_key", "")), []).append(i)
+        return out
+
     def documents(self, page: int = 5000) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield (id, document, metadata) of every stored example, a page at a time."""
         total = self.count()

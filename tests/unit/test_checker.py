@@ -239,3 +239,28 @@ def test_every_wording_of_a_question_passes_and_a_repeated_model_answer_does_not
     first = ex("brinefire", "Tell me about brinefire.", answers[0])
     again = ex("brinefire", "Tell me about brinefire, please.", answers[0])
     assert codes(checker.check([first, again], "r1/1/2")) == ["ok", "near_duplicate_of"]
+
+
+def test_memory_forgets_what_no_ledger_holds(tmp_path):
+    """A run abandoned between its memory write and its verdicts leaves phantoms; the next
+    run's first check drops them, and keeps finished rounds' and live runs' entries."""
+    import numpy as np
+
+    from agentrun.agents.checker import drop_phantoms
+    from agentrun.workspace import ACCEPTED, Workspace
+
+    (tmp_path / "ws" / "sources").mkdir(parents=True)
+    ws = Workspace.open(tmp_path / "ws")
+    abandoned, finished, live, current = (ws.new_run() for _ in range(4))
+    (finished.round_dir(1, 1) / ACCEPTED).parent.mkdir(parents=True)
+    (finished.round_dir(1, 1) / ACCEPTED).write_text("")
+    memory = Memory(ws.root / "memory" / "chroma")
+    runs = {abandoned: GOOD, finished: GOOD2,
+            live: ex("brinefire", "Where is brinefire burned?", "Brinefire burns in lamps."),
+            current: ex("kelpwax", "What colour is kelpwax?", "Kelpwax is grey.")}
+    for run, example in runs.items():
+        memory.add([example], np.ones((1, 8)), f"{run.id}/01-01")
+    with live.writer("agentrun run"):
+        assert drop_phantoms(memory, current) == 1
+    assert set(memory.existing([e.id for e in runs.values()])) == {
+        e.id for r, e in runs.items() if r is not abandoned}
