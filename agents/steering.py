@@ -45,6 +45,7 @@ from agentrun.workspace import (
     FORKS,
     REJECTED,
     Run,
+    atomic_write_text,
     load_examples,
     load_map,
     save_examples,
@@ -268,8 +269,10 @@ def apply_decisions(folder: Path, forks: list[Fork], decisions: list[Decision],
             ex.verdict.reasons = [dropped[ex.id]]
     have = {e.id for e in accepted}
     added = [e for e in added if e.id not in have]
+    # a crash between the two writes leaves the dropped ones in both files: move each once
+    moved = {e.id for e in rejected}
     save_examples(folder / REJECTED,
-                  rejected + [e for e in accepted if e.id in dropped])
+                  rejected + [e for e in accepted if e.id in dropped and e.id not in moved])
     save_examples(folder / ACCEPTED,
                   [e for e in accepted if e.id not in dropped] + added)
     _append_new(data_dir / "decisions.jsonl", [d.model_dump(mode="json") for d in decisions],
@@ -382,5 +385,5 @@ def _frozen(path: Path, find: Callable[[], list[Fork]]) -> list[Fork]:
     if path.exists():
         return [Fork.model_validate(f) for f in json.loads(path.read_text())]
     forks = find()
-    path.write_text(json.dumps([f.model_dump(mode="json") for f in forks]))
+    atomic_write_text(path, json.dumps([f.model_dump(mode="json") for f in forks]))
     return forks

@@ -209,3 +209,20 @@ def test_a_person_keeps_an_option_in_their_own_words(workspace, embedder):
     assert all(p.chosen[0]["content"] == words for p in pairs)
     remembered = open_memory(Workspace.open(workspace).memory_dir)
     assert set(remembered.existing([mine.id, examples[3].id])) == {mine.id}
+
+
+def test_decisions_applied_again_after_a_crash_move_each_example_once(workspace):
+    from agentrun.agents.steering import apply_decisions
+
+    run, examples = a_round(workspace)
+    folder = run.round_dir(1, 1)
+    forks = example_forks(example_map(), examples, 1)
+    policy = Policy(Steering(mode="auto"))
+    decisions = [policy.decide(f, "auto mode") for f in forks]
+    before = (folder / "accepted.jsonl").read_text()
+    apply_decisions(folder, forks, decisions, run.data_dir)
+    (folder / "accepted.jsonl").write_text(before)  # killed after the first of two writes
+    dropped, _ = apply_decisions(folder, forks, decisions, run.data_dir)
+    rejected = [e.id for e in load_examples(folder / "rejected.jsonl")]
+    assert sorted(rejected) == sorted(dropped) and len(rejected) == len(set(rejected)) == 2
+    assert not set(rejected) & {e.id for e in load_examples(folder / "accepted.jsonl")}
