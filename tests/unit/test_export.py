@@ -42,14 +42,20 @@ def test_near_misses_become_preference_pairs(tmp_path, embedder):
     assert better.chosen[0]["content"] == GOOD2.messages[-1]["content"]
 
 
-def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
-    m, result = checked(tmp_path, embedder)
+def a_run(tmp_path, m, result):
+    """A run folder holding the checked examples and the map."""
     run = tmp_path / "ws" / "runs" / "r1"
     (run / "data").mkdir(parents=True)
     (run / "checkpoints.sqlite").touch()
     save_map(m, run / "map.yaml")
     save_examples(run / "data" / "accepted.jsonl", result.accepted)
     save_examples(run / "data" / "rejected.jsonl", result.rejected)
+    return run
+
+
+def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
+    m, result = checked(tmp_path, embedder)
+    run = a_run(tmp_path, m, result)
     out = CliRunner().invoke(app, ["export", str(run), "--format", "dpo"])
     assert out.exit_code == 0, out.output
     rows = [json.loads(line) for line in (run / "export" / "dpo.jsonl").read_text().splitlines()]
@@ -66,11 +72,7 @@ def test_export_dpo_writes_trl_rows_and_a_dataset_card(tmp_path, embedder):
 
 def test_export_never_replaces_a_file_it_did_not_write(tmp_path, embedder):
     m, result = checked(tmp_path, embedder)
-    run = tmp_path / "ws" / "runs" / "r1"
-    (run / "data").mkdir(parents=True)
-    (run / "checkpoints.sqlite").touch()
-    save_map(m, run / "map.yaml")
-    save_examples(run / "data" / "accepted.jsonl", result.accepted)
+    run = a_run(tmp_path, m, result)
     mine = tmp_path / "share"
     mine.mkdir()
     (mine / "README.md").write_text("# my project\n")

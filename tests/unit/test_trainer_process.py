@@ -1,39 +1,35 @@
 """The trainer child dies with its run: killed with its parent, stopped if left behind, and
 holding the run's writer lock while it lives."""
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 from agentrun.agents.trainer import stop_stale_trainer
 from agentrun.workspace import Run
+from tests.unit.test_benchmarks import BENCHMARKS
 
-# A stand-in for `python -m agentrun.training.sft`: the same start (die_with_parent), one
-# progress line, then it trains "forever". Its command line names the module, as the real one.
-FAKE_TRAINER = textwrap.dedent("""
-    import os, pathlib, time
-    from agentrun.training.sft import die_with_parent
-    die_with_parent()
-    print('{"event": "begin", "max_steps": 10}', flush=True)
-    if os.environ.get("READY"):  # from here on it writes nothing that could fail it
-        pathlib.Path(os.environ["READY"]).touch()
-    time.sleep(120)
-""")
 
-PARENT = textwrap.dedent("""
-    import sys
-    from pathlib import Path
-    from agentrun.agents.trainer import _run_child
-    from agentrun.workspace import Run
-    run = Run(Path(sys.argv[1]))
-    with run.writer("agentrun resume (test)"):
-        _run_child([sys.executable, "-c", sys.argv[2], "agentrun.training.sft"],
-                   run.logs_dir / "train.log", "train", run.root / "iter-1.trainer.pid")
-""")
+def load(name):
+    sys.path.insert(0, str(BENCHMARKS))  # for its `common`
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+# The stand-ins of benchmarks/reliability.py (the same experiment): a trainer with the real
+# one's start (die_with_parent), one progress line, then it trains "forever"; its command line
+# names the module, as the real one's does. And a run that drives it under its writer lock.
+RELIABILITY = load("reliability")
+FAKE_TRAINER, PARENT = RELIABILITY.STAND_IN, RELIABILITY.DRIVER
 
 
 def alive(pid):
@@ -71,7 +67,8 @@ def test_a_killed_run_takes_its_trainer_with_it_and_frees_the_run(tmp_path):
 def test_a_trainer_left_behind_is_stopped_before_another_starts(tmp_path):
     pid_file = tmp_path / "iter-1.trainer.pid"
     orphan = subprocess.Popen([sys.executable, "-c", FAKE_TRAINER, "agentrun.training.sft"],
-                              stdout=subprocess.PIPE, start_new_session=True)
+                              stdout=subprocess.PIPE, start_new_session=True,
+                              env={**os.environ, "READY": str(tmp_path / "ready")})
     assert json.loads(orphan.stdout.readline())["event"] == "begin"
     pid_file.write_text(str(orphan.pid))
     stop_stale_trainer(pid_file)
