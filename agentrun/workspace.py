@@ -121,8 +121,9 @@ _HELD: dict[str, list[int]] = {}
 
 
 ORPHAN_WAIT_S = 30.0
-"""How long a writer waits for a lock whose recorded holder is dead: a child of it (the
-trainer, which keeps its run's lock) still holds it and is being killed with its parent."""
+"""How long a writer waits for a lock whose recorded holder is dead (a child of it, the
+trainer, which keeps its run's lock, is being killed with its parent) or not recorded (a
+reader looking whether anyone writes, `has_writer`, holds it for an instant)."""
 
 
 def _lock(fd: int, path: Path) -> bool:
@@ -136,9 +137,9 @@ def _lock(fd: int, path: Path) -> bool:
             return True
         except BlockingIOError:
             holder = re.match(r"pid (\d+)", path.read_text())
-            if holder is None or _alive(int(holder[1])) or time.monotonic() > deadline:
+            if (holder is not None and _alive(int(holder[1]))) or time.monotonic() > deadline:
                 return False
-            time.sleep(0.2)
+            time.sleep(0.05 if holder is None else 0.2)
 
 
 def _alive(pid: int) -> bool:
