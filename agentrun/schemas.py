@@ -69,6 +69,8 @@ class ReasonCode(StrEnum):
     too_short = "too_short"
     not_chosen = "not_chosen"
     """Valid, but another alternative of the same brief was chosen at a fork."""
+    over_budget = "over_budget"
+    """Valid, but the run's example budget (`budgets.max_examples`) was already filled."""
 
 
 class _Model(BaseModel):

@@ -9,6 +9,7 @@ workspace's, shared by every run.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections import Counter
@@ -94,8 +95,13 @@ class Checker:
         self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
         self.grounding = Grounding(dataset_map, settings)
 
-    def check(self, candidates: list[Example], round_key: str) -> CheckResult:
-        """Decide every candidate; nothing is written (see `commit`)."""
+    def check(self, candidates: list[Example], round_key: str,
+              budget: int | None = None) -> CheckResult:
+        """Decide every candidate; nothing is written (see `commit`).
+
+        `budget` is how many more examples the run may accept: valid ones past it are
+        rejected `over_budget` (alternatives of one brief take one place, a fork keeps one).
+        """
         index = self.memory.near_index(self.settings.minhash_threshold, self.settings.num_perm)
         stored = self.memory.existing([c.id for c in candidates])
         batch_ids: set[str] = set()
@@ -111,6 +117,8 @@ class Checker:
         if self.judge is not None:
             self._judge_checks([c for c in candidates if c.verdict and c.verdict.accepted
                                 and c.provenance.generator.startswith("model:")])
+        if budget is not None:
+            over_budget([c for c in candidates if c.verdict and c.verdict.accepted], budget)
         for ex in candidates:  # the index keeps only what this round accepted
             if ex.id in batch_ids and not (ex.verdict and ex.verdict.accepted):
                 index.remove(ex.id)
@@ -317,6 +325,30 @@ def drop_phantoms(memory: Memory, current: Run) -> int:
     return len(phantoms)
 
 
+def over_budget(accepted: list[Example], budget: int) -> None:
+    """Reject what does not fit the budget, taking the nodes' examples in turn.
+
+    Each node keeps its first examples before any node gets another, so a full budget cuts
+    the round evenly rather than the last nodes whole. Alternatives of one brief (`group`)
+    take one place: the fork after the checker keeps one of them.
+    """
+    by_node: dict[str, list[list[Example]]] = {}
+    places: dict[str, list[Example]] = {}
+    for ex in accepted:
+        key = ex.group or ex.id
+        if key not in places:
+            places[key] = []
+            by_node.setdefault(ex.node_id, []).append(places[key])
+        places[key].append(ex)
+    turns = [place for queue in itertools.zip_longest(*by_node.values()) for place in queue
+             if place is not None]
+    for place in turns[max(budget, 0):]:
+        for ex in place:
+            ex.verdict = Verdict(accepted=False, reasons=[Reason(
+                code=ReasonCode.over_budget,
+                detail=f"the run's example budget was filled ({budget} left this round)")])
+
+
 def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memory: Memory,
                 embedder: Embedder, judge: Backend | None) -> dict[str, Any]:
     """Check a round's candidates once, then gather the run's verdicts; return the counts."""
@@ -329,7 +361,9 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                 log.info("forgot %d memory entries of rounds no ledger holds", dropped)
         checker = Checker(load_map(run.map_path), memory, embedder, cfg.checker, judge,
                           cfg.generation.structured_retries)
-        result = checker.check(load_examples(folder / CANDIDATES), round_key)
+        before = len(run.verdicts()[0])  # this round's own verdicts are not written yet
+        result = checker.check(load_examples(folder / CANDIDATES), round_key,
+                               cfg.budgets.max_examples - before)
         # Memory first, then the files: a crash in between re-checks this round, and the
         # round's own memory entries are skipped by `round_key`, so nothing is lost or doubled.
         checker.commit(result, round_key)

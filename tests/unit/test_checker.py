@@ -264,3 +264,26 @@ def test_memory_forgets_what_no_ledger_holds(tmp_path):
         assert drop_phantoms(memory, current) == 1
     assert set(memory.existing([e.id for e in runs.values()])) == {
         e.id for r, e in runs.items() if r is not abandoned}
+
+
+def test_a_full_budget_rejects_the_rest_evenly_and_alternatives_take_one_place(checker):
+    alt_a = GOOD.model_copy(update={"group": "brief-1"})
+    alt_b = ex("brinefire", "What is brinefire?",
+               "Brinefire is a lamp fuel refined from the oil of red kelp.").model_copy(
+        update={"group": "brief-1"})
+    more_kelpwax = ex("kelpwax", "What is kelpwax pressed from?",
+                      "Kelpwax is a grey wax pressed from the stems of brown kelp.",
+                      kind=ExampleKind.rephrasing)
+    result = checker.check([alt_a, alt_b, GOOD2, more_kelpwax], "r1/01-01", budget=2)
+    # one place for brinefire's two alternatives, one for kelpwax's first example; kelpwax's
+    # second would be a third place
+    assert codes(result) == ["ok", "ok", "ok", "over_budget"]
+    checker.commit(result, "r1/01-01")
+    assert checker.memory.count() == 3  # what is over the budget is not remembered
+
+
+def test_a_spent_budget_accepts_nothing(checker):
+    result = checker.check([GOOD, GOOD2], "r1/01-01", budget=0)
+    assert codes(result) == ["over_budget", "over_budget"]
+    checker.commit(result, "r1/01-01")
+    assert checker.memory.count() == 0
