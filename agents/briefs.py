@@ -180,8 +180,8 @@ def model_requests(node: Node, kind: ExampleKind, count: int, job: Job, dataset_
         seed = job.seed + 1000 * job.iteration + 100 * job.round + i
         group = f"{node.id}:{kind}:{job.iteration}.{job.round}.{i}" if i == 0 else ""
         for alt in range(alternatives if group else 1):
-            tags = {"node": node.id, "kind": kind} | ({"group": group} if alternatives > 1
-                                                      and group else {})
+            tags = {"node": node.id, "kind": kind, "origin": job.origin} | (
+                {"group": group} if alternatives > 1 and group else {})
             request = GenRequest(messages=render_chat(brief.template, **brief.variables),
                                  max_new_tokens=tokens, seed=seed + 50 * alt,
                                  tags=tags)

@@ -70,6 +70,11 @@ class Job:
     round: int
     seed: int
 
+    @property
+    def origin(self) -> str:
+        """Name the round as its model requests carry it (the response cache counts by it)."""
+        return f"{self.run}/{self.iteration}.{self.round}"
+
 
 def provenance(job: Job, generator: str, model: str = "", template: str = "",
                 params: dict[str, object] | None = None) -> Provenance:

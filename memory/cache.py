@@ -1,7 +1,9 @@
 """The LLM response cache: a re-executed graph node re-does no paid work.
 
 Keyed by (model, messages, schema, sampling params); every response is written as it arrives,
-so a run killed halfway through a batch keeps what was already generated.
+so a run killed halfway through a batch keeps what was already generated. Each response
+keeps its token count and the unit of work that asked for it (a request's `origin` tag, e.g.
+a run's round), so that unit, re-executed after a kill, still counts the tokens it spent.
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ import sqlite3
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from agentrun.models.base import Backend, BatchFaults, GenRequest, OnResult
+
+
+class Cached(NamedTuple):
+    """A stored response."""
+
+    text: str
+    tokens: int
+    origin: str
 
 
 class ResponseCache:
@@ -25,6 +36,11 @@ class ResponseCache:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT)")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        for column, kind in (("tokens", "INTEGER NOT NULL DEFAULT 0"),
+                             ("origin", "TEXT NOT NULL DEFAULT ''")):
+            if column not in columns:  # a cache written by an earlier version
+                self._db.execute(f"ALTER TABLE responses ADD COLUMN {column} {kind}")
 
     @staticmethod
     def key(model_id: str, req: GenRequest) -> str:
@@ -32,23 +48,24 @@ class ResponseCache:
         blob = json.dumps([model_id, req.messages, req.schema, req.params()], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def get_many(self, keys: list[str]) -> dict[str, str]:
-        """Return the cached texts of those keys that are present."""
-        found: dict[str, str] = {}
+    def get_many(self, keys: list[str]) -> dict[str, Cached]:
+        """Return the cached responses of those keys that are present."""
+        found: dict[str, Cached] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
                 part = keys[start : start + 500]
                 marks = ",".join("?" * len(part))
                 rows = self._db.execute(
-                    f"SELECT key, text FROM responses WHERE key IN ({marks})", part
+                    f"SELECT key, text, tokens, origin FROM responses WHERE key IN ({marks})", part
                 )
-                found.update(dict(rows.fetchall()))
+                found.update((key, Cached(*rest)) for key, *rest in rows.fetchall())
         return found
 
-    def put(self, key: str, text: str) -> None:
-        """Store one response."""
+    def put(self, key: str, text: str, tokens: int = 0, origin: str = "") -> None:
+        """Store one response with its token count and the unit of work that asked for it."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, text))
+            self._db.execute("INSERT OR REPLACE INTO responses (key, text, tokens, origin) "
+                             "VALUES (?, ?, ?, ?)", (key, text, tokens, origin))
 
     def close(self) -> None:
         """Close the database."""
@@ -64,7 +81,8 @@ class CachedBackend:
         self.model_id = inner.model_id
         self.hits = 0
         self.fresh_tokens = 0
-        """Tokens of the responses the inner backend generated (cache hits cost nothing)."""
+        """Tokens the inner backend generated: for this call's misses, and for the hits that
+        the same `origin` asked for before (a round re-executed after a kill spent them)."""
 
     def count_tokens(self, text: str) -> int:
         """Return the inner backend's token count."""
@@ -74,18 +92,21 @@ class CachedBackend:
         """Serve cached requests, send the rest to the inner backend as one batch."""
         keys = [ResponseCache.key(self.model_id, r) for r in requests]
         cached = self.cache.get_many(keys)
-        results = [cached.get(k, "") for k in keys]
+        results = [cached[k].text if k in cached else "" for k in keys]
         misses = [i for i, k in enumerate(keys) if k not in cached]
         self.hits += len(requests) - len(misses)
-        if on_result is not None:
-            for i, k in enumerate(keys):
-                if k in cached:
-                    on_result(i, cached[k])
+        for i, k in enumerate(keys):
+            if k in cached:
+                if cached[k].origin and cached[k].origin == _origin(requests[i]):
+                    self.fresh_tokens += cached[k].tokens
+                if on_result is not None:
+                    on_result(i, cached[k].text)
 
         def store(j: int, text: str) -> None:
             i = misses[j]
-            self.cache.put(keys[i], text)
-            self.fresh_tokens += self.inner.count_tokens(text)
+            tokens = self.inner.count_tokens(text)
+            self.cache.put(keys[i], text, tokens, _origin(requests[i]))
+            self.fresh_tokens += tokens
             results[i] = text
             if on_result is not None:
                 on_result(i, text)
@@ -97,6 +118,10 @@ class CachedBackend:
                 raise BatchFaults(results, {misses[j]: why for j, why in exc.faults.items()}
                                   ) from None
         return results
+
+
+def _origin(request: GenRequest) -> str:
+    return str(request.tags.get("origin", ""))
 
 
 @lru_cache(maxsize=8)

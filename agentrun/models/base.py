@@ -27,6 +27,9 @@ class GenRequest:
     temperature: float | None = None
     seed: int = 0
     tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """What the caller needs back (node, kind, …), never part of the output or the cache key;
+    `origin` names the unit of work that asked (a run's round), by which the response cache
+    counts the tokens spent on it."""
 
     @property
     def sampling(self) -> tuple[float, int]:

@@ -198,3 +198,36 @@ def test_a_faulty_server_leaves_every_request_answered_or_failed_with_a_reason(n
     # 0.3³ of requests exhaust the backend's retries; a few more stay invalid after one retry
     assert 185 <= len(ok) < 200
     assert all(why.startswith(("roles.contractor", "invalid Short")) for why in failures.values())
+
+
+def test_a_round_run_again_after_a_kill_counts_the_tokens_it_spent_before(local, tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    round_1 = [replace(r, tags={"origin": "run-a/1.1"}) for r in chats(4)]
+    killed = CachedBackend(local, cache)
+    killed.generate(round_1[:3])  # three replies stored, then the process died
+    spent_before = killed.fresh_tokens
+    assert spent_before > 0
+    resumed = CachedBackend(local, ResponseCache(tmp_path / "cache.sqlite"))
+    out = resumed.generate(round_1)
+    # the round's usage holds all four replies: three from before the kill, one made now
+    assert resumed.hits == 3
+    assert resumed.fresh_tokens == spent_before + local.count_tokens(out[3])
+    # another run served the same replies from the cache spent nothing on them
+    other = CachedBackend(local, cache)
+    other.generate([replace(r, tags={"origin": "run-b/1.1"}) for r in chats(4)])
+    assert other.hits == 4 and other.fresh_tokens == 0
+
+
+def test_a_cache_written_by_an_earlier_version_is_read_and_extended(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "cache.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT)")
+    old.execute("INSERT INTO responses VALUES ('k1', 'an old reply')")
+    old.commit()
+    old.close()
+    cache = ResponseCache(path)
+    assert cache.get_many(["k1"])["k1"].text == "an old reply"
+    cache.put("k2", "a new reply", 3, "run/1.1")
+    assert cache.get_many(["k2"])["k2"] == ("a new reply", 3, "run/1.1")
