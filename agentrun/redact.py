@@ -60,17 +60,6 @@ def redact_data(value: Any) -> Any:
     return value
 
 
-def has_masked(value: Any) -> bool:
-    """Whether a JSON-like value holds a masked string anywhere."""
-    if isinstance(value, str):
-        return MASK in value
-    if isinstance(value, dict):
-        return any(has_masked(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_masked(v) for v in value)
-    return False
-
-
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts each record's message before any handler writes it."""
 

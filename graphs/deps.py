@@ -25,7 +25,7 @@ from agentrun.memory.embeddings import Embedder, load_embedder
 from agentrun.memory.store import Memory, open_memory
 from agentrun.models import RoleModel, load_model
 from agentrun.models.embedded import resolve_local_model
-from agentrun.redact import MASK, has_masked, redact, redact_data
+from agentrun.redact import MASK, redact, redact_data
 from agentrun.workspace import Run, Workspace
 
 Role = Literal["architect", "contractor", "checker"]
@@ -103,15 +103,28 @@ def settings_of(state: Mapping[str, Any], context: Context | None = None) -> Age
     if swapped is not None:
         return swapped.settings
     if "settings" in state:
-        frozen = state["settings"]
-        if has_masked(frozen):  # credentials are not kept with the run: take them again
-            live = (context or _started(state) or Context(
-                workspace=str(Run(Path(state["run_dir"])).workspace.root))).resolve()
-            frozen = restore_secrets(frozen, live.model_dump(mode="json"))
-        return _thaw(json.dumps(frozen, sort_keys=True))
+        frozen = json.dumps(state["settings"], sort_keys=True)
+        if MASK in frozen:  # credentials are not kept with the run: take them again
+            frozen = _with_secrets(frozen, state, context)
+        return _thaw(frozen)
     context = _started(state) or context
     assert context is not None, "a node without frozen settings needs the run's context"
     return context.resolve()
+
+
+_RESTORED: dict[tuple[str, str], str] = {}
+"""Frozen settings with their credentials taken again, per run (once per process)."""
+
+
+def _with_secrets(frozen: str, state: Mapping[str, Any], context: Context | None) -> str:
+    """Return a run's frozen settings (JSON) with their masked credentials restored."""
+    key = (frozen, str(state["run_dir"]))
+    if key not in _RESTORED:
+        live = (context or _started(state) or Context(
+            workspace=str(Run(Path(state["run_dir"])).workspace.root))).resolve()
+        restored = restore_secrets(json.loads(frozen), live.model_dump(mode="json"))
+        _RESTORED[key] = json.dumps(restored, sort_keys=True)
+    return _RESTORED[key]
 
 
 def restore_secrets(frozen: Any, live: Any, path: str = "") -> Any:

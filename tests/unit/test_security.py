@@ -53,6 +53,21 @@ def test_frozen_settings_keep_no_credentials_and_a_resume_takes_them_again(works
         restore_secrets(frozen, moved)
 
 
+def test_a_run_takes_its_credentials_again_once_not_at_every_node(workspace, monkeypatch):
+    from agentrun.graphs.deps import settings_of
+
+    url = f"http://bob:{PASSWORD}@127.0.0.1:9/v1"
+    monkeypatch.setenv("AGENTRUN_ROLES__ARCHITECT__BASE_URL", url)
+    context = Context(workspace=str(workspace))
+    state = {"settings": freeze(context), "run_dir": str(workspace / "runs" / "r1")}
+    resolved = []
+    real = Context.resolve
+    monkeypatch.setattr(Context, "resolve", lambda self: resolved.append(1) or real(self))
+    for _ in range(5):  # five nodes of one run
+        assert settings_of(state, context).roles.architect.base_url == url
+    assert len(resolved) == 1
+
+
 def test_canary_secrets_reach_no_file_and_no_terminal(workspace, monkeypatch):
     """A run whose architect's server refuses the key fails in one line, and neither the
     password in its URL nor the key's value is written anywhere under the workspace."""
