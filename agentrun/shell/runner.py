@@ -6,6 +6,7 @@ run, state = start_run("examples/orvane", cycles=1)
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,7 +148,11 @@ def _fork_of(snap: Any) -> dict[str, Any] | None:
 
 @contextmanager
 def checkpointed_graph(run: Run) -> Iterator[Any]:
-    """Yield the orchestrator compiled with the run's SQLite checkpointer."""
+    """Yield the orchestrator compiled with the run's SQLite checkpointer.
+
+    The file is the owner's alone, like run.json: checkpoints hold the run's settings.
+    """
+    os.close(os.open(run.checkpoints, os.O_RDWR | os.O_CREAT, 0o600))
     conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
     try:
         yield compile_graph(SqliteSaver(conn))

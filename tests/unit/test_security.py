@@ -225,3 +225,14 @@ def test_sentences_addressed_to_a_model_are_reported_and_kept_out_of_the_facts(t
     assert any("«ignore previous instructions»" in t for t in texts)  # a quotation is a fact
     assert not any("PWNED" in t or "пароль" in t for t in texts)
     assert not any("PWNED" in p.prompt + p.answer for p in node.probes)
+
+
+def test_a_runs_checkpoints_are_the_owners_alone(tmp_path):
+    from agentrun.shell.runner import checkpointed_graph
+    from agentrun.workspace import Run
+
+    run = Run(tmp_path / "runs" / "r1")
+    run.create()
+    with checkpointed_graph(run) as graph:
+        graph.get_state({"configurable": {"thread_id": "r1"}})
+    assert run.checkpoints.stat().st_mode & 0o777 == 0o600
