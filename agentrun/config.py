@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentrun.errors import ConfigError
@@ -31,12 +38,21 @@ class RoleSpec(_Section):
     """`local` (transformers in process), `openai` (any compatible server) or `vllm`."""
     model: str = "embedded"
     """`embedded` (SmolLM2-135M-Instruct shipped on PyPI), a local folder, or a served name."""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    """Server address for the `openai` backend."""
+    base_url: str | list[str] = "http://127.0.0.1:8000/v1"
+    """Server address for the `openai` backend, or a list of them (replicas of one model,
+    each request to the least-loaded)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _some_server(cls, value: str | list[str]) -> str | list[str]:
+        """Refuse an empty list of servers."""
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one server address")
+        return value
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (a placeholder is sent when it is unset)."""
     max_concurrency: int = Field(default=16, ge=1)
-    """Concurrent requests for the `openai` backend."""
+    """Concurrent requests per server for the `openai` backend."""
     timeout_s: float = Field(default=120.0, gt=0)
     """Per-request timeout for the `openai` backend."""
     max_retries: int = Field(default=4, ge=0)

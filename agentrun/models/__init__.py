@@ -24,7 +24,7 @@ def load_model(spec: RoleSpec, role: str = "contractor") -> Backend:
     (`RoleModel`), and `role` only names the setting in an error.
     """
     key = spec.model_dump(exclude={"temperature", "max_new_tokens"})
-    frozen = tuple(sorted(key.items()))
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in key.items()))
     if frozen not in _LOADED:
         _LOADED[frozen] = _load(spec, f"roles.{role}")
     return _LOADED[frozen]

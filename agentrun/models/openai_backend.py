@@ -1,11 +1,18 @@
 """The `openai` backend: any OpenAI-compatible server (vLLM, transformers serve, OpenAI).
 
-Requests run concurrently up to a limit with no barrier between them; each one retries with
-exponential backoff on 429, 5xx, timeouts, refused connections and 200 replies that are not a
-chat completion (a proxy's HTML page, JSON without `choices`). A server that stays unreachable,
+Requests run concurrently up to a limit per server with no barrier between them; each one
+retries on 429, 5xx, timeouts, refused connections and 200 replies that are not a chat
+completion (a proxy's HTML page, JSON without `choices`). A server that stays unreachable,
 refuses the key or lacks the model stops the batch with one line (every request would fail
 the same way); any other request that gets no usable reply, after its retries or on another
 4xx (not retried: it will not fix itself), fails alone and the batch goes on (`BatchFaults`).
+
+Several servers (`base_url` as a list: `vllm serve` replicas, or one router in front of them)
+share a batch least-loaded first: each request goes to the server with the fewest requests in
+flight, below its `max_concurrency`, so no server idles while requests wait. A request that
+meets a fault is sent again to another server at once; a server that does not answer is set
+aside for a while (doubling, up to a minute) and its requests go to the others. Backoff
+sleeps only when no other server is there to take the retry.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -41,13 +50,98 @@ class RequestFailed(Exception):
     """One request got no usable reply; the batch goes on without it."""
 
 
+DOWN_S = 2.0
+"""How long an unreachable server is first set aside; doubled at each failure in a row."""
+MAX_DOWN_S = 60.0
+FAULTS_IN_ROW = 3
+"""Faulty replies in a row (5xx, 429, not a completion) after which a server is set aside."""
+
+
+@dataclass
+class Replica:
+    """One server of a role: its client, its load and whether it answers."""
+
+    url: str
+    client: openai.OpenAI
+    in_flight: int = 0
+    sent: int = 0
+    down_until: float = 0.0
+    failures_in_row: int = 0
+
+
+@dataclass
+class Replicas:
+    """The servers of a role, each request sent to the least-loaded one that is up."""
+
+    members: list[Replica]
+    capacity: int
+    """Requests in flight per server."""
+    _ready: threading.Condition = field(default_factory=threading.Condition)
+
+    def acquire(self, avoid: Replica | None = None) -> Replica:
+        """Return the up server with the fewest requests in flight (waiting for room).
+
+        `avoid` (the server that just failed this request) is taken only when no other is
+        up. When every server is set aside, the one back soonest is returned at once: the
+        caller's backoff waits for it.
+        """
+        with self._ready:
+            while True:
+                now = time.monotonic()
+                live = [r for r in self.members if r.down_until <= now]
+                free = [r for r in live if r.in_flight < self.capacity]
+                others = [r for r in free if r is not avoid]
+                if others or (free and all(r is avoid for r in live)):
+                    chosen = min(others or free, key=lambda r: (r.in_flight, r.sent))
+                    break
+                if not live:
+                    chosen = min(self.members, key=lambda r: r.down_until)
+                    break
+                self._ready.wait(0.05)  # the servers that are up are full: a slot frees soon
+            chosen.in_flight += 1
+            chosen.sent += 1
+            return chosen
+
+    def release(self, replica: Replica, outcome: str) -> None:
+        """Free a slot after `outcome` (ok, fault, unreachable).
+
+        An unreachable server is set aside at once, one that failed `FAULTS_IN_ROW` requests
+        in a row too (it answers, but nothing usable); one that answered is back.
+        """
+        with self._ready:
+            replica.in_flight -= 1
+            if outcome == "ok":
+                replica.failures_in_row = 0
+            else:
+                replica.failures_in_row += 1
+                if outcome == "unreachable" or replica.failures_in_row >= FAULTS_IN_ROW:
+                    first = 1 if outcome == "unreachable" else FAULTS_IN_ROW
+                    pause = min(MAX_DOWN_S,
+                                DOWN_S * 2 ** max(0, replica.failures_in_row - first))
+                    replica.down_until = time.monotonic() + pause
+                    log.warning("%s: %s; set aside for %.0f s", redact_url(replica.url),
+                                "no answer" if outcome == "unreachable"
+                                else f"{replica.failures_in_row} faults in a row", pause)
+            self._ready.notify_all()
+
+    def another_is_up(self, replica: Replica) -> bool:
+        """Whether a retry can go to another server now."""
+        now = time.monotonic()
+        return any(r is not replica and r.down_until <= now for r in self.members)
+
+    def all_down(self) -> bool:
+        """Whether every server is set aside."""
+        now = time.monotonic()
+        return all(r.down_until > now for r in self.members)
+
+
 class OpenAIBackend:
     """Concurrent chat completions against an OpenAI-compatible server."""
 
     def __init__(
         self,
         model: str,
-        base_url: str,
+        base_url: str | list[str],
         api_key_env: str = "OPENAI_API_KEY",
         max_concurrency: int = 16,
         timeout_s: float = 120.0,
@@ -55,18 +149,18 @@ class OpenAIBackend:
         setting: str = "roles.contractor",
     ):
         self.model_id = model
-        self.base_url = base_url
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.setting = setting
         key = os.environ.get(api_key_env)
         remember_secret(key)  # sent as a Bearer token, never written anywhere
-        self.client = openai.OpenAI(
-            base_url=base_url,
+        self.replicas = Replicas([Replica(url, openai.OpenAI(
+            base_url=url,
             api_key=key or "not-needed",
             timeout=timeout_s,
-            max_retries=0,  # retries are ours: backoff on transient errors only
-        )
+            max_retries=0,  # retries are ours: another server, or backoff
+        )) for url in urls], max_concurrency)
 
     def count_tokens(self, text: str) -> int:
         """Estimate tokens (servers do not expose their tokenizer): ~4 characters a token."""
@@ -81,7 +175,8 @@ class OpenAIBackend:
         results: list[str] = [""] * len(requests)
         faults: dict[int, str] = {}
         stop: BackendError | None = None
-        workers = min(self.max_concurrency, max(1, len(requests)))
+        slots = self.max_concurrency * len(self.replicas.members)
+        workers = min(slots, max(1, len(requests)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(self._complete, r): i for i, r in enumerate(requests)}
             try:
@@ -125,39 +220,50 @@ class OpenAIBackend:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": req.schema, "strict": True},
             }
+        replica: Replica | None = None
         for attempt in range(self.max_retries + 1):
+            replica = self.replicas.acquire(avoid=replica)
+            outcome = "fault"
             try:
-                return _reply_text(self._create(kwargs))
+                text = _reply_text(self._create(replica.client, kwargs))
+                outcome = "ok"
+                return text
             except UNREACHABLE as exc:
+                outcome = "unreachable"
                 if attempt == self.max_retries:
-                    raise BackendError(self._describe(exc)) from exc
+                    alone = len(self.replicas.members) == 1 or self.replicas.all_down()
+                    raise (BackendError if alone else RequestFailed)(
+                        self._describe(exc, replica)) from exc
                 fault: Exception = exc
             except (*TRANSIENT, ReplyFault) as exc:
                 if attempt == self.max_retries:
-                    raise RequestFailed(self._describe(exc)) from exc
+                    raise RequestFailed(self._describe(exc, replica)) from exc
                 fault = exc
             except openai.APIStatusError as exc:
+                outcome = "ok"  # the server answered: the request is at fault, not the server
                 if exc.status_code in FATAL_STATUS:
-                    raise BackendError(self._describe(exc)) from exc
-                raise RequestFailed(self._describe(exc)) from exc
-            delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                    raise BackendError(self._describe(exc, replica)) from exc
+                raise RequestFailed(self._describe(exc, replica)) from exc
+            finally:
+                self.replicas.release(replica, outcome)
             log.warning("retrying after %s (attempt %d): %s", type(fault).__name__,
                         attempt + 1, redact_url(str(fault)))
-            time.sleep(delay)
+            if not self.replicas.another_is_up(replica):  # nobody else to take it: back off
+                time.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    def _create(self, kwargs: dict[str, Any]) -> Any:
+    def _create(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> Any:
         """Send one request; a body the client cannot read as a completion is a ReplyFault."""
         try:
-            return self.client.chat.completions.create(**kwargs)
+            return client.chat.completions.create(**kwargs)
         except openai.APIResponseValidationError as exc:
             raise ReplyFault(f"reply is not a chat completion: {exc.message[:120]}") from exc
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # the client parses the body before we see it: non-JSON or a JSON of another shape
             raise ReplyFault(f"reply is not a chat completion ({type(exc).__name__})") from exc
 
-    def _describe(self, exc: Exception) -> str:
-        where = f"{self.setting}: {redact_url(self.base_url)}"
+    def _describe(self, exc: Exception, replica: Replica) -> str:
+        where = f"{self.setting}: {redact_url(replica.url)}"
         if isinstance(exc, UNREACHABLE):
             return f"{where}: server not reachable ({type(exc).__name__}); start it or fix base_url"
         if isinstance(exc, openai.NotFoundError):
