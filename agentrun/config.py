@@ -363,6 +363,18 @@ class AgentrunConfig(BaseSettings):
     training: Training = Field(default_factory=Training)
     evaluation: Evaluation = Field(default_factory=Evaluation)
     steering: Steering = Field(default_factory=Steering)
+    checkpointer: str = "sqlite"
+    """Where runs keep their checkpoints: `sqlite` (the run folder's checkpoints.sqlite) or a
+    PostgreSQL database (`postgresql://user:password@host:5432/db`), shared by every working
+    copy of the workspace, so a run killed on one machine resumes on another."""
+
+    @field_validator("checkpointer")
+    @classmethod
+    def _known_checkpointer(cls, value: str) -> str:
+        """Accept `sqlite` or a PostgreSQL URL."""
+        if value != "sqlite" and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("`sqlite`, or a PostgreSQL URL (postgresql://user@host:5432/db)")
+        return value
 
     def recipe(self) -> Recipe:
         """Return the resolved training recipe: the preset updated by explicit fields."""

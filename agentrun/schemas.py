@@ -536,6 +536,9 @@ class RunMeta(BaseModel):
     server: str | None = None
     """The LangGraph server's address, for a run it drives."""
     thread: str | None = None
+    checkpointer: str = "sqlite"
+    """Where its checkpoints are: `sqlite` (checkpoints.sqlite beside this file) or the
+    PostgreSQL database's URL, its password masked (a resume takes it from the settings)."""
 
     @property
     def finished(self) -> bool:

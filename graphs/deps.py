@@ -89,8 +89,23 @@ def deps_for(state: Mapping[str, Any], context: Context | None = None) -> RunDep
     swapped = _override.get()
     if swapped is not None:
         return swapped
-    run = Run(Path(state["run_dir"]))
+    run = run_of(state, context)
     return RunDeps(settings_of(state, context), run.workspace, run=run)
+
+
+def run_of(state: Mapping[str, Any], context: Context | None = None) -> Run:
+    """Return the run's folder: in the context's workspace, where a working copy has one.
+
+    A run checkpointed in a shared database may be resumed from another copy of the
+    workspace (another machine, another path): it works on that copy's run folder, not on
+    the folder it started in.
+    """
+    started = Path(state["run_dir"])
+    if context is not None:
+        here = Path(context.workspace).resolve() / "runs" / started.name
+        if here != started and here.is_dir():
+            return Run(here)
+    return Run(started)
 
 
 def settings_of(state: Mapping[str, Any], context: Context | None = None) -> AgentrunConfig:
@@ -107,7 +122,7 @@ def settings_of(state: Mapping[str, Any], context: Context | None = None) -> Age
         if MASK in frozen:  # credentials are not kept with the run: take them again
             frozen = _with_secrets(frozen, state, context)
         return _thaw(frozen)
-    context = _started(state) or context
+    context = _started(run_of(state, context)) or context
     assert context is not None, "a node without frozen settings needs the run's context"
     return context.resolve()
 
@@ -118,10 +133,10 @@ _RESTORED: dict[tuple[str, str], str] = {}
 
 def _with_secrets(frozen: str, state: Mapping[str, Any], context: Context | None) -> str:
     """Return a run's frozen settings (JSON) with their masked credentials restored."""
-    key = (frozen, str(state["run_dir"]))
+    run = run_of(state, context)
+    key = (frozen, str(run.root))
     if key not in _RESTORED:
-        live = (context or _started(state) or Context(
-            workspace=str(Run(Path(state["run_dir"])).workspace.root))).resolve()
+        live = (context or _started(run) or Context(workspace=str(run.workspace.root))).resolve()
         restored = restore_secrets(json.loads(frozen), live.model_dump(mode="json"))
         _RESTORED[key] = json.dumps(restored, sort_keys=True)
     return _RESTORED[key]
@@ -149,9 +164,9 @@ def restore_secrets(frozen: Any, live: Any, path: str = "") -> Any:
     return frozen
 
 
-def _started(state: Mapping[str, Any]) -> Context | None:
+def _started(run: Run) -> Context | None:
     """Return the context a run recorded when it started (`run.json`), if it did."""
-    started = Run(Path(state["run_dir"])).meta().context
+    started = run.meta().context
     return Context(**started) if started else None
 
 

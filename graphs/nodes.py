@@ -23,11 +23,11 @@ from agentrun.agents.revision import revise_run
 from agentrun.agents.steering import review_plan, steer_round
 from agentrun.agents.trainer import export_run, train_run
 from agentrun.graphs.context import Context
-from agentrun.graphs.deps import deps_for, freeze
+from agentrun.graphs.deps import deps_for, freeze, run_of
 from agentrun.graphs.state import State
 from agentrun.schemas import RunStatus
 from agentrun.sources import read_sources
-from agentrun.workspace import Run, Workspace, save_map
+from agentrun.workspace import Workspace, save_map
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,6 @@ def next_cycle(state: State) -> dict[str, Any]:
 
 def export(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Write the final corpus in TRL's conversational format and a run summary."""
-    run = Run(Path(state["run_dir"]))
+    run = run_of(state, runtime.context)
     export_run(run, dict(state))
     return {"status": "done"}

@@ -6,21 +6,24 @@ run, state = start_run("examples/orvane", cycles=1)
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from agentrun.agents.planning import plan_workspace
 from agentrun.agents.steering import check_answer
 from agentrun.config import AgentrunConfig
 from agentrun.errors import AgentrunError
+from agentrun.graphs.checkpoints import (
+    SQLITE,
+    check_checkpointer,
+    checkpointer_of,
+    open_checkpointer,
+)
 from agentrun.graphs.context import Context
 from agentrun.graphs.deps import Deps
 from agentrun.graphs.orchestrator import compile_graph
@@ -36,6 +39,7 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
     cfg = context.resolve()
     read_sources(ws.sources_dir)  # a folder without one readable note fails here, clearly
     _ = Deps(cfg, ws).student_dir  # a missing student model fails here, in one line
+    check_checkpointer(cfg.checkpointer)  # so does a database that cannot be reached
     return ws, cfg
 
 
@@ -74,10 +78,10 @@ def prepare_run(workspace: str | Path, cycles: int | None = None,
     """
     context = Context(workspace=str(Path(workspace).resolve()), cycles=cycles,
                       max_examples=max_examples, overrides=overrides or {}, auto=auto)
-    ws, _ = preflight(workspace, context)
+    ws, cfg = preflight(workspace, context)
     run = ws.new_run()
     run.update_meta(workspace=context.workspace, context=context.record(ws.root),
-                    status=RunStatus.created, driver="cli")
+                    status=RunStatus.created, driver="cli", checkpointer=cfg.checkpointer)
     return run
 
 
@@ -115,9 +119,11 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
     fork = _fork_of(snap)
     check_answer(fork, answer, run.id)
     extra = meta.model_extra or {}
-    context = Context(**meta.context) if meta.context else Context(  # older runs
-        workspace=meta.workspace, cycles=extra.get("cycles"), auto=extra.get("auto"),
-        max_examples=extra.get("max_examples"), overrides=extra.get("overrides", {}))
+    started = meta.context or {  # older runs
+        "cycles": extra.get("cycles"), "auto": extra.get("auto"),
+        "max_examples": extra.get("max_examples"), "overrides": extra.get("overrides", {})}
+    # the workspace is the copy this run folder is in (another machine's copy may resume it)
+    context = Context(**{**started, "workspace": str(run.workspace.root)})
     graph_input: Any = None if fork is None else Command(resume=answer)
     if not snap.values:  # no checkpoint yet: the graph begins at ingest
         graph_input = {"run_dir": str(run.root)}
@@ -135,7 +141,7 @@ def _snapshot(run: Run) -> Any:
 
     Reading a run never creates its checkpoint file.
     """
-    if not run.checkpoints.exists():
+    if run.meta().checkpointer == SQLITE and not run.checkpoints.exists():
         return SimpleNamespace(values={}, next=(), interrupts=())
     with checkpointed_graph(run) as graph:
         return graph.get_state({"configurable": {"thread_id": run.id}})
@@ -148,16 +154,9 @@ def _fork_of(snap: Any) -> dict[str, Any] | None:
 
 @contextmanager
 def checkpointed_graph(run: Run) -> Iterator[Any]:
-    """Yield the orchestrator compiled with the run's SQLite checkpointer.
-
-    The file is the owner's alone, like run.json: checkpoints hold the run's settings.
-    """
-    os.close(os.open(run.checkpoints, os.O_RDWR | os.O_CREAT, 0o600))
-    conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
-    try:
-        yield compile_graph(SqliteSaver(conn))
-    finally:
-        conn.close()
+    """Yield the orchestrator compiled with the run's checkpointer (graphs/checkpoints.py)."""
+    with open_checkpointer(checkpointer_of(run), run) as saver:
+        yield compile_graph(saver)
 
 
 def _drive(run: Run, context: Context, graph_input: Any,
