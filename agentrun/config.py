@@ -209,6 +209,17 @@ class Embedder(_Section):
     batch_size: int = Field(default=64, ge=1)
 
 
+class MemorySettings(_Section):
+    """Where the workspace's memory of accepted examples lives."""
+
+    server: str | None = None
+    """A Chroma server (`chroma run`, e.g. `http://127.0.0.1:8000`) that several workers and
+    machines share; unset: the workspace's `memory/chroma` folder, one writer at a time."""
+    collection: str = Field(default="examples", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}"
+                                                        r"[a-zA-Z0-9]$")
+    """The collection on the server (one per workspace sharing it)."""
+
+
 class Training(_Section):
     """The LoRA recipe: a preset by name, then any field overridden here."""
 
@@ -360,6 +371,7 @@ class AgentrunConfig(BaseSettings):
     generation: Generation = Field(default_factory=Generation)
     checker: CheckerSettings = Field(default_factory=CheckerSettings)
     embedder: Embedder = Field(default_factory=Embedder)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     training: Training = Field(default_factory=Training)
     evaluation: Evaluation = Field(default_factory=Evaluation)
     steering: Steering = Field(default_factory=Steering)

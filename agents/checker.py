@@ -310,6 +310,8 @@ def drop_phantoms(memory: Memory, current: Run) -> int:
     abandoned in between, or a run folder deleted, leaves entries no `accepted.jsonl` has,
     which would reject a new run's examples as their duplicates. Entries of a round that
     finished, of this run, or of a run another process drives are kept. O(corpus), once a run.
+    A memory shared on a server keeps the entries of runs this copy of the workspace does not
+    have (other machines'): only a run folder here, abandoned, has phantoms.
     """
     phantoms: list[str] = []
     for key, ids in memory.round_keys().items():
@@ -317,6 +319,8 @@ def drop_phantoms(memory: Memory, current: Run) -> int:
         if not round_name or run_id == current.id:
             continue
         other = Run(current.root.parent / run_id)
+        if memory.shared and not other.root.exists():
+            continue
         if (other.data_dir / "rounds" / round_name / ACCEPTED).exists() or (
                 other.root.exists() and other.has_writer()):
             continue

@@ -51,7 +51,8 @@ class Deps:
     @cached_property
     def memory(self) -> Memory:
         """The workspace's long-term memory (one per folder and process)."""
-        return open_memory(self.workspace.memory_dir)
+        where = self.settings.memory
+        return open_memory(self.workspace.memory_dir, where.server, where.collection)
 
     @cached_property
     def embedder(self) -> Embedder:

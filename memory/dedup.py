@@ -36,6 +36,7 @@ class NearDuplicateIndex:
         self._tags: dict[str, str] = {}
         # datasketch draws its permutations for every new MinHash (~0.2 ms); share them
         template = MinHash(num_perm=num_perm)
+        self._dtype = template.hashvalues.dtype
         self._same_hashing = {"permutations": template.permutations}
         if getattr(template, "scheme", None):
             self._same_hashing["scheme"] = template.scheme
@@ -86,6 +87,18 @@ class NearDuplicateIndex:
         self._sizes[key] = size
         self._tags[key] = tag
         self.lsh.insert(key, mh)
+
+    def add_signature(self, key: str, meta: dict[str, object], text: str) -> None:
+        """Index a shared memory's entry from the signature in its metadata, else its text."""
+        hexed, size = meta.get("minhash"), meta.get("shingles")
+        tag = str(meta.get("round_key", ""))
+        if isinstance(hexed, str) and isinstance(size, int) and meta.get("num_perm") == \
+                self.num_perm:
+            values = np.frombuffer(bytes.fromhex(hexed), dtype=self._dtype)
+            self._insert(key, MinHash(num_perm=self.num_perm, hashvalues=values,
+                                      **self._same_hashing), size, tag)
+        else:
+            self.add(key, text, tag)
 
     def tag(self, key: str, tag: str) -> None:
         """Set the tag of an indexed key (the round that committed it)."""

@@ -1,23 +1,33 @@
 """Persistent Chroma memory of a workspace, shared by all its runs.
 
 One collection, `examples`: every accepted example, with node, kind, run, iteration and round
-in metadata. Writes are upserts by content hash, so
-re-running a step after a crash adds nothing twice. One writer process at a time.
+in metadata. Writes are upserts by content hash, so re-running a step after a crash adds
+nothing twice.
+
+On a Chroma server (`memory.server`, `chroma run`), several workers share one corpus: an
+upsert of an id is idempotent, so concurrent writers need no lock (two that accept the same
+example write the same entry). Each entry carries its MinHash signature and the time it was
+added, and a worker's near-duplicate index takes in what the others added before each check,
+so a near duplicate one worker wrote is rejected for the other.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from agentrun.errors import ConfigError
 from agentrun.memory.dedup import NearDuplicateIndex, SignatureStore
+from agentrun.redact import redact_url
 from agentrun.schemas import Example
 
 
@@ -29,29 +39,42 @@ class Neighbour:
     similarity: float
 
 
-class Memory:
-    """Chroma collections of one workspace."""
+SYNC_MARGIN_S = 300.0
+"""How far back a shared memory's index looks for entries it may have missed (clocks of
+workers on other machines, writes in flight)."""
 
-    def __init__(self, folder: Path):
+
+class Memory:
+    """Chroma collections of one workspace: in its folder, or on a Chroma server."""
+
+    def __init__(self, folder: Path, server: str | None = None, collection: str = "examples"):
         import chromadb
         from chromadb.config import Settings
 
+        settings = Settings(anonymized_telemetry=False, allow_reset=False)
         folder.mkdir(parents=True, exist_ok=True)
-        self.client = chromadb.PersistentClient(
-            path=str(folder), settings=Settings(anonymized_telemetry=False, allow_reset=False)
-        )
+        self.shared = server is not None
+        self.client = (_server_client(server, settings) if server is not None
+                       else chromadb.PersistentClient(path=str(folder), settings=settings))
         space = {"hnsw:space": "cosine"}
-        self.examples = self.client.get_or_create_collection("examples", metadata=space)
+        self.examples = self.client.get_or_create_collection(collection, metadata=space)
         self.folder = folder
         self._near: NearDuplicateIndex | None = None
         self._signatures: SignatureStore | None = None
+        self._synced_at: float | None = None
 
     def near_index(self, threshold: float, num_perm: int) -> NearDuplicateIndex:
         """Return the MinHash-LSH index of every stored example, loaded once per process.
 
         Signatures live beside Chroma (`minhash.sqlite`); a memory written before they were
-        kept is indexed from its documents once.
+        kept is indexed from its documents once. A shared memory keeps them in its entries
+        and takes in, at every call, what other workers added since the last.
         """
+        if self.shared:
+            if self._near is None or self._near.num_perm != num_perm:
+                self._near, self._synced_at = NearDuplicateIndex(threshold, num_perm), None
+            self._sync(self._near)
+            return self._near
         if self._near is None or self._near.num_perm != num_perm:
             self._signatures = SignatureStore(self.folder.parent / "minhash.sqlite", num_perm)
             self._near = NearDuplicateIndex(threshold, num_perm)
@@ -94,11 +117,13 @@ class Memory:
         """Upsert accepted examples with their embeddings (and MinHash signatures)."""
         if not examples:
             return
-        if self._near is not None and self._signatures is not None:
+        if self._near is not None:
             for e in examples:
                 self._near.add(e.id, e.content(), round_key)
                 self._near.tag(e.id, round_key)
-            self._signatures.save(self._near, [e.id for e in examples])
+            if self._signatures is not None:
+                self._signatures.save(self._near, [e.id for e in examples])
+        added = time.time()
         self.examples.upsert(
             ids=[e.id for e in examples],
             embeddings=vectors.tolist(),
@@ -110,10 +135,38 @@ class Memory:
                     "run": e.provenance.run,
                     "iteration": e.provenance.iteration,
                     "round_key": round_key,
+                    "added": added,
+                    **(self._signature_of(e.id) if self.shared else {}),
                 }
                 for e in examples
             ],
         )
+
+    def _signature_of(self, key: str) -> dict[str, Any]:
+        """Return an entry's MinHash signature as metadata (a shared memory keeps it there)."""
+        if self._near is None or key not in self._near:
+            return {}  # indexed from its document by the workers that meet it
+        values, size, _ = self._near.signature(key)
+        return {"minhash": np.asarray(values).tobytes().hex(), "shingles": size,
+                "num_perm": self._near.num_perm}
+
+    def _sync(self, index: NearDuplicateIndex, page: int = 5000) -> None:
+        """Take into the index the shared entries added since the last sync (all, at first)."""
+        started = time.time()
+        where: Any = (None if self._synced_at is None
+                      else {"added": {"$gte": self._synced_at - SYNC_MARGIN_S}})
+        offset = 0
+        while True:
+            got = self.examples.get(where=where, limit=page, offset=offset,
+                                    include=["documents", "metadatas"])
+            for key, doc, meta in zip(got["ids"], got.get("documents") or [],
+                                      got.get("metadatas") or [], strict=True):
+                if key not in index:
+                    index.add_signature(key, dict(meta or {}), doc or "")
+            if len(got["ids"]) < page:
+                break
+            offset += page
+        self._synced_at = started
 
     def remove(self, ids: list[str]) -> None:
         """Forget examples (a fork kept another alternative); unknown ids are ignored."""
@@ -152,11 +205,29 @@ class Memory:
                 yield i, d or "", dict(m or {})
 
 
-@lru_cache(maxsize=8)
-def open_memory(memory_dir: Path) -> Memory:
-    """Return a workspace's memory (`chroma/`), one client per folder and process.
+def _server_client(url: str, settings: Any) -> Any:
+    """Return a client of a Chroma server; one that does not answer is one line."""
+    import chromadb
 
-    One per folder: its near-duplicate index lives in the process, and two clients of one
+    where = urlsplit(url)
+    try:
+        client = chromadb.HttpClient(host=where.hostname or "127.0.0.1",
+                                     port=where.port or (443 if where.scheme == "https" else 80),
+                                     ssl=where.scheme == "https", settings=settings)
+        client.heartbeat()
+    except Exception as exc:  # the client raises several kinds for a server that is not there
+        raise ConfigError(f"memory.server: {redact_url(url)}: the Chroma server does not answer "
+                          f"({type(exc).__name__}); start it (`chroma run`) or fix the "
+                          "address") from exc
+    return client
+
+
+@lru_cache(maxsize=8)
+def open_memory(memory_dir: Path, server: str | None = None,
+                collection: str = "examples") -> Memory:
+    """Return a workspace's memory (`chroma/`, or a server's), one client per place and process.
+
+    One per place: its near-duplicate index lives in the process, and two clients of one
     folder would each miss what the other wrote.
     """
-    return Memory(memory_dir / "chroma")
+    return Memory(memory_dir / "chroma", server, collection)

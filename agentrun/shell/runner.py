@@ -40,6 +40,8 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
     read_sources(ws.sources_dir)  # a folder without one readable note fails here, clearly
     _ = Deps(cfg, ws).student_dir  # a missing student model fails here, in one line
     check_checkpointer(cfg.checkpointer)  # so does a database that cannot be reached
+    if cfg.memory.server is not None:  # and a memory server that does not answer
+        _ = Deps(cfg, ws).memory
     return ws, cfg
 
 
