@@ -45,7 +45,9 @@ class Deps:
     def model(self, role: Role) -> RoleModel:
         """Return a role's model behind the workspace's response cache, with its sampling."""
         spec = getattr(self.settings.roles, role)
-        cached = CachedBackend(load_model(spec, role), open_cache(self.workspace.memory_dir))
+        shared = self.settings.checkpointer if self.settings.checkpointer != "sqlite" else None
+        cached = CachedBackend(load_model(spec, role),
+                               open_cache(self.workspace.memory_dir, shared))
         return RoleModel.of(cached, spec)
 
     @cached_property

@@ -1,9 +1,11 @@
 """The LLM response cache: a re-executed graph node re-does no paid work.
 
 Keyed by (model, messages, schema, sampling params); every response is written as it arrives,
-so a run killed halfway through a batch keeps what was already generated. Each response
-keeps its token count and the unit of work that asked for it (a request's `origin` tag, e.g.
-a run's round), so that unit, re-executed after a kill, still counts the tokens it spent.
+so a run killed halfway through a batch keeps what was already generated. A workspace that
+keeps its checkpoints in PostgreSQL keeps its responses there too, shared by its workers.
+Each response keeps its token count and the unit of work that asked for it (a request's
+`origin` tag, e.g. a run's round), so that unit, re-executed after a kill, still counts the
+tokens it spent.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from agentrun.errors import ConfigError
 from agentrun.models.base import Backend, BatchFaults, GenRequest, OnResult
+from agentrun.redact import redact
 
 
 class Cached(NamedTuple):
@@ -72,10 +76,44 @@ class ResponseCache:
         self._db.close()
 
 
+class PostgresResponseCache:
+    """The response cache in a PostgreSQL database, shared by every worker that names it."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self._lock = threading.Lock()
+        try:
+            self._db = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise ConfigError(f"checkpointer: {redact(url)}: {redact(reason)}") from exc
+        self._db.execute("CREATE TABLE IF NOT EXISTS agentrun_responses (key TEXT PRIMARY KEY, "
+                         "text TEXT NOT NULL, tokens INTEGER NOT NULL DEFAULT 0, "
+                         "origin TEXT NOT NULL DEFAULT '')")
+
+    def get_many(self, keys: list[str]) -> dict[str, Cached]:
+        """Return the cached responses of those keys that are present."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, text, tokens, origin FROM agentrun_responses "
+                                    "WHERE key = ANY(%s)", (keys,)).fetchall()
+        return {key: Cached(*rest) for key, *rest in rows}
+
+    def put(self, key: str, text: str, tokens: int = 0, origin: str = "") -> None:
+        """Store one response (a key two workers store at once keeps the first)."""
+        with self._lock:
+            self._db.execute("INSERT INTO agentrun_responses VALUES (%s, %s, %s, %s) "
+                             "ON CONFLICT (key) DO NOTHING", (key, text, tokens, origin))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+
 class CachedBackend:
     """A backend wrapper that answers repeated requests from the cache."""
 
-    def __init__(self, inner: Backend, cache: ResponseCache):
+    def __init__(self, inner: Backend, cache: ResponseCache | PostgresResponseCache):
         self.inner = inner
         self.cache = cache
         self.model_id = inner.model_id
@@ -125,6 +163,13 @@ def _origin(request: GenRequest) -> str:
 
 
 @lru_cache(maxsize=8)
-def open_cache(memory_dir: Path) -> ResponseCache:
-    """Return a workspace's response cache (`llm_cache.sqlite`), one connection per process."""
+def open_cache(memory_dir: Path, database: str | None = None
+               ) -> ResponseCache | PostgresResponseCache:
+    """Return a workspace's response cache, one connection per process.
+
+    `llm_cache.sqlite` in the memory folder, or the PostgreSQL database the workspace keeps
+    its checkpoints in (`database`), which every worker and machine of it then shares.
+    """
+    if database is not None:
+        return PostgresResponseCache(database)
     return ResponseCache(memory_dir / "llm_cache.sqlite")

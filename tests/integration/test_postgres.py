@@ -12,7 +12,6 @@ from agentrun.memory.store import Memory
 from agentrun.workspace import CANDIDATES, Run, load_examples
 from tests.integration.conftest import agentrun
 from tests.integration.postgres import PASSWORD, postgres_cluster
-from tests.integration.test_kill_resume import cached_responses
 from tests.unit.test_benchmarks import load
 
 pytestmark = pytest.mark.integration
@@ -22,6 +21,17 @@ pytestmark = pytest.mark.integration
 def database():
     with postgres_cluster() as url:
         yield url
+
+
+def responses_in(database):
+    """Count the responses the workspace's cache holds in the database."""
+    import psycopg
+
+    with psycopg.connect(database) as db:
+        try:
+            return db.execute("SELECT count(*) FROM agentrun_responses").fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return 0
 
 
 @pytest.fixture()
@@ -39,13 +49,16 @@ def test_a_run_killed_on_one_copy_resumes_on_another_from_postgres(tmp_path, dat
     monkeypatch.setenv("AGENTRUN_CHECKPOINTER", database)
     proc = agentrun("run", str(first), "--auto", "--cycles", "0")
     deadline = time.time() + 300
-    while cached_responses(first) < 5 and proc.poll() is None:
+    while responses_in(database) < 5 and proc.poll() is None:
         assert time.time() < deadline, "generation never started"
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (started,) = (first / "runs").iterdir()
-    assert not (started / "checkpoints.sqlite").exists()  # the checkpoints are in Postgres
+    # the checkpoints and the response cache are in Postgres
+    assert not (started / "checkpoints.sqlite").exists()
+    assert not (first / "memory" / "llm_cache.sqlite").exists()
+    before = responses_in(database)
     assert not (started / "data" / "rounds" / "01-01" / CANDIDATES).exists(), \
         "the kill came after generation; nothing was interrupted"
 
@@ -72,6 +85,42 @@ def test_a_run_killed_on_one_copy_resumes_on_another_from_postgres(tmp_path, dat
     assert not [p for p in second.rglob("*") if p.is_file() and PASSWORD.encode() in
                 p.read_bytes()]
     assert PASSWORD not in out
+    assert responses_in(database) >= before  # what was generated before the kill was kept
+
+
+def test_workers_share_the_response_cache_in_postgres(database):
+    from dataclasses import replace
+
+    from agentrun.memory.cache import CachedBackend, PostgresResponseCache
+    from agentrun.models.base import GenRequest
+
+    class Echo:
+        model_id = "echo"
+
+        def __init__(self):
+            self.calls = 0
+
+        def generate(self, requests, on_result=None):
+            self.calls += len(requests)
+            out = [r.messages[-1]["content"].upper() for r in requests]
+            for i, text in enumerate(out):
+                if on_result:
+                    on_result(i, text)
+            return out
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    asks = [replace(GenRequest(messages=[{"role": "user", "content": f"shared {i} words"}],
+                               max_new_tokens=8, temperature=0.0), tags={"origin": "r/1.1"})
+            for i in range(5)]
+    one, two = Echo(), Echo()
+    first = CachedBackend(one, PostgresResponseCache(database))
+    second = CachedBackend(two, PostgresResponseCache(database))  # another worker
+    assert first.generate(asks) == second.generate(asks)
+    assert one.calls == 5 and two.calls == 0 and second.hits == 5
+    # the same round on the other worker counts the tokens the first one spent
+    assert second.fresh_tokens == first.fresh_tokens == 15
 
 
 def test_a_database_that_cannot_be_reached_is_one_line_and_no_run(tmp_path, served,
