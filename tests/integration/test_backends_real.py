@@ -74,6 +74,7 @@ def served(smollm2):
     log.close()
 
 
+@pytest.mark.slow
 def test_openai_backend_against_transformers_serve(served):
     base_url, model = served
     backend = OpenAIBackend(model, base_url, max_concurrency=4, timeout_s=120)
@@ -85,6 +86,7 @@ def test_openai_backend_against_transformers_serve(served):
     assert len(out) == 2
 
 
+@pytest.mark.slow
 def test_plan_with_the_architect_behind_the_server(served, fast_workspace):
     base_url, model = served
     (fast_workspace / "agentrun.yaml").write_text(

@@ -13,6 +13,7 @@ from tests.integration.conftest import agentrun
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_full_cycles_leave_every_artifact_and_memory_spans_runs(fast_workspace, smollm2):
     # without a terminal the run stops at the plan fork and says how to answer it
     proc = agentrun("run", str(fast_workspace))

@@ -24,6 +24,7 @@ def cached_responses(ws):
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_during_generation_then_resume(fast_workspace):
     proc = agentrun("run", str(fast_workspace), "--auto")
     # 3 architect summaries arrive at once; contractor outputs arrive 2 at a time after them.

@@ -34,6 +34,7 @@ ODD = {  # notes that are strange but readable: planned without a word
 }
 
 
+@pytest.mark.slow
 def test_twenty_thousand_notes_and_every_bad_note_are_planned_or_skipped_in_a_line(
         tmp_path: Path):
     sources = write_vault(tmp_path, NOTES)
