@@ -223,7 +223,7 @@ class MemorySettings(_Section):
 class Training(_Section):
     """The LoRA recipe: a preset by name, then any field overridden here."""
 
-    preset: Literal["cpu-tiny", "gpu-24gb", "gpu-96gb"] = "cpu-tiny"
+    preset: Literal["cpu-tiny", "gpu-24gb", "gpu-96gb", "gpu-multi"] = "cpu-tiny"
     lora_r: int | None = None
     lora_alpha: int | None = None
     lora_dropout: float | None = None
@@ -260,6 +260,12 @@ class Training(_Section):
     answers to general prompts (self-distillation), mixed in so the adapter keeps what the
     student knew. No external data; generated once per student and cached beside the adapter."""
     report_to: list[str] | None = None
+    processes: int | Literal["auto"] | None = Field(default=None, ge=1)
+    """Training processes, launched by `accelerate launch` (DDP): 1 (the default) trains in one
+    process; `auto`, one per GPU. On a CPU, processes that sync over gloo."""
+    accelerate_config: str | None = None
+    """An accelerate config file (`accelerate config`: FSDP, DeepSpeed, several machines) the
+    launch reads; its own settings come first, `processes` is passed beside them."""
     """Where training metrics go besides the terminal (TensorBoard in ADAPTER/tensorboard, the
     default; any `report_to` transformers knows, e.g. `wandb`, `mlflow`; `[]` for none)."""
 
@@ -301,6 +307,10 @@ class Recipe(_Section):
     """One row of a batch's examples end to end (no padding); False pads each example."""
     save_steps: int = Field(default=50, ge=1)
     """Steps between checkpoints (each marked COMPLETE once written)."""
+    processes: int | Literal["auto"] = 1
+    """Training processes (`accelerate launch`); `auto`: one per GPU."""
+    accelerate_config: str | None = None
+    """An accelerate config file for the launch (FSDP, DeepSpeed, several machines)."""
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -321,6 +331,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         lora_r=64, lora_alpha=128, lora_dropout=0.05, target_modules=["all-linear"],
         learning_rate=1e-4, epochs=2.0, max_steps=-1, batch_size=16, grad_accum=2,
         max_seq_len=4096, bf16=True, gradient_checkpointing=True,
+    ),
+    # every GPU of the machine, one process each (DDP): the batch per GPU of gpu-96gb, no
+    # accumulation (the processes multiply the batch); FSDP or DeepSpeed through an
+    # accelerate config file (training.accelerate_config)
+    "gpu-multi": dict(
+        lora_r=64, lora_alpha=128, lora_dropout=0.05, target_modules=["all-linear"],
+        learning_rate=1e-4, epochs=2.0, max_steps=-1, batch_size=16, grad_accum=1,
+        max_seq_len=4096, bf16=True, gradient_checkpointing=True, processes="auto",
     ),
 }
 

@@ -25,6 +25,7 @@ from agentrun.errors import TrainingError
 from agentrun.models.embedded import cache_root
 from agentrun.schemas import EvalReport, Example, Preference, RunStatus
 from agentrun.training.export import export, export_dpo, preference_pairs
+from agentrun.training.launch import launch_args
 from agentrun.training.replay import replay_examples
 from agentrun.training.sft import COMPLETE, trainer_env
 from agentrun.workspace import Run, atomic_write_text, held_lock_fds, load_examples, load_map
@@ -104,13 +105,26 @@ def _stage(model_dir: Path, out: Path, recipe: Recipe, log_path: Path,
     write_data(data)
     recipe_path = out.parent / f"{out.name}.recipe.json"
     recipe_path.write_text(recipe.model_dump_json(indent=2))
-    cmd = [sys.executable, "-m", "agentrun.training.sft", "--model", str(model_dir),
-           "--data", str(data), "--out", str(out), "--recipe", str(recipe_path)]
+    cmd = [*_entry(recipe), "--model", str(model_dir), "--data", str(data), "--out", str(out),
+           "--recipe", str(recipe_path)]
     if adapter is not None:
         cmd += ["--adapter", str(adapter)]
     metrics = _run_child(cmd, log_path, f"train ({recipe.stage})",
                          out.parent / f"{out.name}.trainer.pid")
     return TrainResult(out, data, metrics)
+
+
+def _entry(recipe: Recipe) -> list[str]:
+    """Return how the training child starts: one process, or `accelerate launch` of several."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    processes = (gpus or 1) if recipe.processes == "auto" else recipe.processes
+    if processes == 1 and recipe.accelerate_config is None:
+        return [sys.executable, "-m", "agentrun.training.sft"]
+    return [sys.executable, "-m", "agentrun.training.launch",
+            *launch_args(processes, recipe.accelerate_config, gpus),
+            "--module", "agentrun.training.sft"]
 
 
 def _run_child(cmd: list[str], log_path: Path, name: str, pid_file: Path) -> dict[str, Any]:

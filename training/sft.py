@@ -31,8 +31,14 @@ log = logging.getLogger(__name__)
 
 
 def emit(event: str, **fields: Any) -> None:
-    """Write one progress event for the parent process."""
-    print(json.dumps({"event": event, **fields}), flush=True)
+    """Write one progress event for the parent process (the first training process's)."""
+    if is_first_process():
+        print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def is_first_process() -> bool:
+    """Whether this is the first of the training processes (or the only one)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def make_callback() -> Any:
@@ -101,10 +107,12 @@ def main(model_dir: str, data: str, out: str, recipe: Recipe,
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if losses and not all(math.isfinite(x) for x in losses):
         raise FloatingPointError(f"training loss became NaN at step {trainer.state.global_step}")
+    tokens = trainer.state.num_input_tokens_seen or 0
+    if not is_first_process():  # one process writes the adapter and its files
+        return {"steps": trainer.state.global_step}
     # only the trained adapter: DPO keeps a frozen copy named `ref` beside it
     trainer.model.save_pretrained(out_dir, safe_serialization=True,  # type: ignore[union-attr,operator]
                                   selected_adapters=["default"])
-    tokens = trainer.state.num_input_tokens_seen or 0
     metrics = {
         "stage": recipe.stage,
         "steps": trainer.state.global_step,
@@ -114,6 +122,8 @@ def main(model_dir: str, data: str, out: str, recipe: Recipe,
         "train_runtime_s": result.metrics.get("train_runtime"),
         "tokens": int(tokens),
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
+        "processes": trainer.args.world_size,
+        "losses": losses,
         **extra,
     }
     (out_dir / "recipe.json").write_text(recipe.model_dump_json(indent=2))
@@ -254,7 +264,7 @@ def _callbacks(out_dir: Path) -> list[Any]:
     class MarkComplete(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
             ckpt = out_dir / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
+            if state.is_world_process_zero and ckpt.is_dir():
                 (ckpt / COMPLETE).write_text("ok")
 
     return [make_callback(), MarkComplete()]
