@@ -112,7 +112,7 @@ class Replicas:
             replica.in_flight -= 1
             if outcome == "ok":
                 replica.failures_in_row = 0
-            else:
+            elif len(self.members) > 1:  # one server alone is never set aside: backoff waits
                 replica.failures_in_row += 1
                 if outcome == "unreachable" or replica.failures_in_row >= FAULTS_IN_ROW:
                     first = 1 if outcome == "unreachable" else FAULTS_IN_ROW
