@@ -7,7 +7,8 @@ import platform
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,56 @@ def repeated(rows: list[Any], sizes: list[int], total: int, seed: int) -> list[A
             if tokens >= total:
                 break
     return out
+
+
+def postgres_bin() -> Path | None:
+    """Return the folder of PostgreSQL's server programs (initdb, pg_ctl), if installed."""
+    import glob
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    folders = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(folders[-1]).parent if folders else None
+
+
+@contextmanager
+def postgres_cluster(password: str) -> Iterator[str]:
+    """Yield the URL of a throwaway PostgreSQL cluster on 127.0.0.1 (stopped and removed after).
+
+    initdb in a temp folder, password login, pg_ctl on a free port. PostgreSQL refuses to run
+    as root, so as root the cluster belongs to the `postgres` user of Debian's package.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    folder = postgres_bin()
+    if folder is None:
+        raise RuntimeError("PostgreSQL is not installed (Debian's postgresql package)")
+    root = Path(tempfile.mkdtemp(prefix="agentrun-pg-"))
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    (root / "pw").write_text(password)
+    if as_owner:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "pw", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    data = root / "data"
+
+    def pg(*args: str) -> None:
+        subprocess.run([*as_owner, *args], check=True, capture_output=True, text=True)
+
+    try:
+        pg(str(folder / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+           f"--pwfile={root / 'pw'}", "-E", "UTF8")
+        pg(str(folder / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+           f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+        yield f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_owner, str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -34,7 +34,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import append_results, table  # noqa: E402
-from langgraph.checkpoint.sqlite import SqliteSaver  # noqa: E402
 
 from agentrun.graphs import nodes  # noqa: E402
 from agentrun.graphs.context import Context  # noqa: E402
@@ -137,17 +136,25 @@ def fakes(total: int) -> dict[str, Callable[..., Any]]:
 SETTINGS: dict[str, Any] = {}
 
 
-def fake_run(workdir: Path, total: int) -> dict[str, float]:
-    """Drive the orchestrator with instant nodes to `total` examples; checkpoint bytes, time."""
+def fake_run(workdir: Path, total: int, where: str = "sqlite") -> dict[str, float]:
+    """Drive the orchestrator with instant nodes to `total` examples; checkpoint bytes, time.
+
+    `where` is the checkpointer (`sqlite` in a fresh file, or a PostgreSQL URL: bytes are
+    counted for SQLite only).
+    """
+    from agentrun.graphs.checkpoints import open_checkpointer
+    from agentrun.workspace import Run
+
     SETTINGS.update(freeze(Context(workspace=str(ROOT / "examples" / "orvane"), overrides={
         "budgets": {"cycles": 0, "max_rounds": total // BATCH + 1, "max_examples": total}})))
     timer = Timed()
     timer.install(fakes(total))
-    path = workdir / f"fake-{total}.sqlite"
+    run = Run(Path(tempfile.mkdtemp(prefix=f"fake-{total}-", dir=workdir)))
     try:
-        with sqlite3.connect(path, check_same_thread=False) as conn:
-            graph = compile_graph(SqliteSaver(conn))
-            config = {"configurable": {"thread_id": "bench"}, "recursion_limit": 10 * total}
+        with open_checkpointer(where, run) as saver:
+            graph = compile_graph(saver)
+            config = {"configurable": {"thread_id": run.root.name},
+                      "recursion_limit": 10 * total}
             start = time.perf_counter()
             graph.invoke({"run_dir": str(workdir / "run")}, config,
                          context=Context(workspace=str(ROOT / "examples" / "orvane")),
@@ -155,7 +162,7 @@ def fake_run(workdir: Path, total: int) -> dict[str, float]:
             wall = time.perf_counter() - start
     finally:
         timer.restore()
-    steps, size = checkpoint_bytes(path)
+    steps, size = checkpoint_bytes(run.checkpoints) if where == "sqlite" else (timer.calls, 0)
     return {"wall": wall, "nodes": timer.seconds, "steps": timer.calls,
             "bytes_per_step": size / max(steps, 1), "checkpoints": steps}
 

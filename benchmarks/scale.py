@@ -1,4 +1,4 @@
-"""B7: generation throughput against 1, 2, 4, 8 replicas of an OpenAI-compatible server.
+"""B7: generation throughput over replicas of an OpenAI-compatible server; checkpoint cost.
 
 python benchmarks/scale.py                                  # 512 requests, 250 ms, 4 slots each
 python benchmarks/scale.py --requests 2048 --replicas 1 2 4 8 16 --latency 0.5
@@ -11,6 +11,11 @@ per replica count: requests per second, the ratio to linear (N × one replica's 
 how busy the least busy replica was (the share of its slot-time spent on requests while the
 batch ran; goal: no replica idle while requests wait). The counts run in alternating order,
 twice, and the better of each is kept (noise from this machine only slows a run down).
+
+Then the cost of checkpoints in PostgreSQL against SQLite: the orchestrator with instant nodes
+(benchmarks/orchestration.py) to `--examples` examples on each, in `--pairs` alternating
+pairs, as the engine's time per step; and the time to read a run's last state back. PostgreSQL
+is `--database`, or a throwaway cluster on 127.0.0.1 (Debian's postgresql).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import append_results, machine, table  # noqa: E402
+from common import append_results, machine, postgres_cluster, table  # noqa: E402
 
 
 class Replica:
@@ -93,6 +98,52 @@ def one_batch(count: int, requests: int, latency_s: float, slots: int) -> tuple[
     return requests / wall, min(r.busy_s / (slots * wall) for r in replicas)
 
 
+def checkpoint_cost(database: str, examples: int, pairs: int) -> str:
+    """Time the orchestrator with instant nodes on SQLite and on PostgreSQL, in pairs.
+
+    Returns a table: the engine's milliseconds per step (node time excluded) on each, their
+    median ratio, and the time to read a run's last state back (what a resume does first).
+    """
+    import statistics
+    import tempfile
+
+    from common import median_ratio
+    from orchestration import fake_run
+
+    times: dict[str, list[float]] = {"sqlite": [], database: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(pairs):
+            for where in times:
+                r = fake_run(Path(tmp), examples, where)
+                times[where].append((r["wall"] - r["nodes"]) / r["steps"])
+        reads = {where: read_back(Path(tmp), where) for where in times}
+    names = {"sqlite": "SQLite (run folder)", database: "PostgreSQL (127.0.0.1)"}
+    rows = [[names[w], f"{1000 * statistics.median(t):.2f}", f"{1000 * reads[w]:.1f}"]
+            for w, t in times.items()]
+    ratio = median_ratio(times["sqlite"], times[database])
+    return (table(["checkpointer", "engine + checkpoint ms / step (median)",
+                   "last state read back, ms"], rows)
+            + f"\n\nPostgreSQL / SQLite per step: {ratio:.2f} (median of {pairs} pairs, "
+              f"{examples:,} fake examples a run).")
+
+
+def read_back(folder: Path, where: str) -> float:
+    """Time opening a run's checkpoints and reading its last state (a resume's first step)."""
+    from orchestration import fake_run
+
+    from agentrun.graphs.checkpoints import open_checkpointer
+    from agentrun.graphs.orchestrator import compile_graph
+    from agentrun.workspace import Run
+
+    fake_run(folder, 200, where)
+    run = max((p for p in folder.iterdir() if p.name.startswith("fake-200-")),
+              key=lambda p: p.stat().st_mtime)
+    start = time.perf_counter()
+    with open_checkpointer(where, Run(run)) as saver:
+        compile_graph(saver).get_state({"configurable": {"thread_id": run.name}})
+    return time.perf_counter() - start
+
+
 def main() -> None:
     """Measure throughput per replica count, print the table, append it to docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,6 +151,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--latency", type=float, default=0.25, help="seconds per request")
     parser.add_argument("--slots", type=int, default=4, help="requests a replica serves at once")
+    parser.add_argument("--database", help="a PostgreSQL URL for the checkpoint cost "
+                                           "(default: a throwaway local cluster)")
+    parser.add_argument("--examples", type=int, default=1000,
+                        help="fake examples per run for the checkpoint cost")
+    parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
     best: dict[int, tuple[float, float]] = {}
@@ -116,9 +172,12 @@ def main() -> None:
                    "least busy replica (slot-time)"], rows)
             + f"\n\nOne replica's ceiling: {ideal:.1f} requests/s ({args.slots} slots, "
               f"{args.latency * 1000:.0f} ms). {machine()}.")
+    with ExitStack() as stack:
+        database = args.database or stack.enter_context(postgres_cluster("bench-only"))
+        body += "\n\n" + checkpoint_cost(database, args.examples, args.pairs)
     print(body)
     if not args.no_append:
-        append_results("B7 scale-out: the openai backend over replicas",
+        append_results("B7 scale-out: the openai backend over replicas; checkpoints",
                        f"`python benchmarks/scale.py --requests {args.requests} --replicas "
                        f"{' '.join(map(str, args.replicas))} --latency {args.latency} "
                        f"--slots {args.slots}`", body)

@@ -430,7 +430,8 @@ def train(
                                              "RUN/adapters/train-<time>); an unfinished one "
                                              "resumes from its last complete checkpoint.")
                    ] = None,
-    preset: Annotated[str | None, typer.Option(help="cpu-tiny | gpu-24gb | gpu-96gb | gpu-multi")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="cpu-tiny | gpu-24gb | gpu-96gb | gpu-multi")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Training steps (overrides the "
                                                   "recipe).")] = None,
     dpo: Annotated[bool | None, typer.Option(help="Add the DPO stage on the checker's "
