@@ -154,3 +154,34 @@ def postgres_cluster(password: str) -> Iterator[str]:
         subprocess.run([*as_owner, str(folder / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def serve_http(answer: Callable[[dict[str, Any]], tuple[int, str, bytes]]) -> tuple[Any, str]:
+    """Serve `answer(body) -> (status, content type, bytes)` for POSTs on 127.0.0.1.
+
+    Returns the server (stop it with `shutdown()` and `server_close()`) and its `/v1` URL: a
+    stand-in for an OpenAI-compatible endpoint, keep-alive like a real one.
+    """
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            status, kind, data = answer(json.loads(
+                self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"

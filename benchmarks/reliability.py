@@ -45,13 +45,12 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import append_results, table  # noqa: E402
+from common import append_results, serve_http, table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ["500", "503", "429", "400", "html", "not json", "no choices"]
@@ -70,25 +69,11 @@ class FaultyServer:
         self.attempts: Counter[str] = Counter()
         self.bad_request: set[str] = set()
         self.resent_after_4xx = 0
-        server = self
+        self.httpd, self.url = serve_http(self._delayed)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                time.sleep(server.latency_s)
-                status, kind, data = server.answer(body)
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+    def _delayed(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        threading.Event().wait(self.latency_s)
+        return self.answer(body)
 
     def answer(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
         """Return (status, content type, body) for one request, a fault 30% of the time."""
@@ -296,13 +281,14 @@ def kill_resume(work: Path, kills: int, seed: int, notes: int) -> list[list[obje
         span = time.perf_counter() - start
         (ref_run,) = (reference / "runs").iterdir()
         expected = ledgers(ref_run)
-        rows = [_killed_once(work / f"kill-{k}", server.url, notes, rng.uniform(2.0, span),
+        rows = [_killed_once(work / f"kill-{k}", server.url, notes,
+                             rng.uniform(2.0, 0.9 * span),
                              rng.random() < 0.3, expected) for k in range(kills)]
     finally:
         server.close()
     landed = Counter(r["stage"] for r in rows)
     return [["reference run, accepted examples", len(expected["accepted"])],
-            ["kills", kills], *[[f"  killed during {k}", n] for k, n in sorted(landed.items())],
+            ["kills", kills], *[[f"  it interrupted {k}", n] for k, n in sorted(landed.items())],
             ["resumed to the end (goal: all)", f"{sum(r['done'] for r in rows)} of {kills}"],
             ["runs whose corpus differs from the reference (goal 0)",
              sum(r["differs"] for r in rows)],
@@ -320,9 +306,11 @@ def _killed_once(ws: Path, url: str, notes: int, after_s: float, twice: bool,
     served_workspace(ws, url, notes)
     proc = cli("run", str(ws), "--auto", "--cycles", "0")
     time.sleep(after_s)
-    stage = _stage(ws)
+    stage = _stage(ws) if proc.poll() is None else "nothing: the run had ended"
     proc.kill()
     proc.wait()
+    if proc.returncode == 0:  # it ended before the kill: nothing to resume
+        return _verdicts(next((ws / "runs").iterdir()), stage, True, expected)
     if not any((ws / "runs").glob("*")):  # killed before its run folder: start it again
         cli("run", str(ws), "--auto", "--cycles", "0").communicate(timeout=1800)
         return _verdicts(next((ws / "runs").iterdir()), stage, True, expected)
@@ -362,7 +350,7 @@ def _stage(ws: Path) -> str:
     last = rounds[-1]
     if not (last / "candidates.jsonl").exists():
         return "generation"
-    return "checking" if not (last / "accepted.jsonl").exists() else "after a round"
+    return "checking" if not (last / "accepted.jsonl").exists() else "between rounds"
 
 
 PASSWORD, KEY = "canary-pass-7781", "sk-canary-bench-0123456789"
@@ -374,19 +362,7 @@ def canaries(work: Path) -> list[list[object]]:
 
     from agentrun.shell.cli import app
 
-    class Refuse(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers["content-length"]))
-            self.send_response(401)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd, url = serve_http(lambda body: (401, "application/json", b"{}"))
     ws = work / "canary"
     (ws / "sources").mkdir(parents=True)
     for note in sorted((ROOT / "examples" / "orvane" / "sources").glob("*.md"))[:3]:
@@ -394,8 +370,7 @@ def canaries(work: Path) -> list[list[object]]:
     (ws / "agentrun.yaml").write_text(
         "roles:\n  architect: {backend: openai, model: m, api_key_env: BENCH_CANARY_KEY,"
         " max_retries: 0, timeout_s: 5}\n")
-    os.environ["AGENTRUN_ROLES__ARCHITECT__BASE_URL"] = \
-        f"http://bob:{PASSWORD}@127.0.0.1:{httpd.server_address[1]}/v1"
+    os.environ["AGENTRUN_ROLES__ARCHITECT__BASE_URL"] = url.replace("://", f"://bob:{PASSWORD}@")
     os.environ["BENCH_CANARY_KEY"] = KEY
     try:
         result = CliRunner().invoke(app, ["run", str(ws), "--auto", "--cycles", "0"])

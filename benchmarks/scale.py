@@ -26,13 +26,12 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import append_results, machine, postgres_cluster, table  # noqa: E402
+from common import append_results, machine, postgres_cluster, serve_http, table  # noqa: E402
 
 
 class Replica:
@@ -43,35 +42,19 @@ class Replica:
         self.slots = threading.BoundedSemaphore(slots)
         self.lock = threading.Lock()
         self.busy_s = 0.0
-        replica = self
+        self.httpd, self.url = serve_http(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a real server
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                with replica.slots:
-                    start = time.perf_counter()
-                    threading.Event().wait(replica.latency_s)
-                    with replica.lock:
-                        replica.busy_s += time.perf_counter() - start
-                data = json.dumps({"id": "x", "object": "chat.completion", "created": 0,
-                                   "model": body["model"], "choices": [{
-                                       "index": 0, "finish_reason": "stop", "message": {
-                                           "role": "assistant", "content": "ok"}}]}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+    def answer(self, body: dict[str, Any]) -> tuple[int, str, bytes]:
+        """Hold the request for the latency in one of the slots, then answer it."""
+        with self.slots:
+            start = time.perf_counter()
+            threading.Event().wait(self.latency_s)
+            with self.lock:
+                self.busy_s += time.perf_counter() - start
+        return 200, "application/json", json.dumps({
+            "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}]}).encode()
 
     def close(self) -> None:
         """Stop the server."""
