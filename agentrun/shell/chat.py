@@ -274,7 +274,8 @@ class Chat:
         # the run's own settings, as its nodes read them (frozen when it started); the
         # checkpoints are read only while the worker is not writing them
         values = self.state
-        if not values and not self.running and self.run.checkpoints.exists():
+        kept = self.run.checkpoints.exists() or self.run.meta().checkpointer != "sqlite"
+        if not values and not self.running and kept:
             values = run_state(self.run)["values"]
         cfg = settings_of({"run_dir": str(self.run.root), **values})
         if cfg.roles.architect.model == "embedded":
