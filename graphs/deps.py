@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from agentrun.config import AgentrunConfig, frozen_config
 from agentrun.errors import ConfigError
+from agentrun.graphs.checkpoints import SQLITE
 from agentrun.graphs.context import Context
 from agentrun.memory.cache import CachedBackend, open_cache
 from agentrun.memory.embeddings import Embedder, load_embedder
@@ -45,7 +46,7 @@ class Deps:
     def model(self, role: Role) -> RoleModel:
         """Return a role's model behind the workspace's response cache, with its sampling."""
         spec = getattr(self.settings.roles, role)
-        shared = self.settings.checkpointer if self.settings.checkpointer != "sqlite" else None
+        shared = None if self.settings.checkpointer == SQLITE else self.settings.checkpointer
         cached = CachedBackend(load_model(spec, role),
                                open_cache(self.workspace.memory_dir, shared))
         return RoleModel.of(cached, spec)

@@ -21,6 +21,7 @@ from rich.markup import escape
 from agentrun.agents.instructions import InstructionError, apply_edit, map_diff, understand
 from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
+from agentrun.graphs.checkpoints import SQLITE
 from agentrun.graphs.deps import Deps, settings_of
 from agentrun.schemas import NodeStatus, RunStatus
 from agentrun.shell import render
@@ -274,7 +275,7 @@ class Chat:
         # the run's own settings, as its nodes read them (frozen when it started); the
         # checkpoints are read only while the worker is not writing them
         values = self.state
-        kept = self.run.checkpoints.exists() or self.run.meta().checkpointer != "sqlite"
+        kept = self.run.checkpoints.exists() or self.run.meta().checkpointer != SQLITE
         if not values and not self.running and kept:
             values = run_state(self.run)["values"]
         cfg = settings_of({"run_dir": str(self.run.root), **values})
