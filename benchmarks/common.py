@@ -163,6 +163,7 @@ def serve_http(answer: Callable[[dict[str, Any]], tuple[int, str, bytes]]) -> tu
     stand-in for an OpenAI-compatible endpoint, keep-alive like a real one.
     """
     import json
+    import sys
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -181,7 +182,13 @@ def serve_http(answer: Callable[[dict[str, Any]], tuple[int, str, bytes]]) -> tu
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client killed mid-request
+                super().handle_error(request, client_address)
+
+    httpd = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
