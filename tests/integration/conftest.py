@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,16 @@ def agentrun(*args: str, **kwargs: object) -> subprocess.Popen[str]:
                             **kwargs)  # type: ignore[call-overload]
     STARTED.append(proc)
     return proc
+
+
+def kill_when(proc: subprocess.Popen[str], ready: Callable[[], bool], timeout_s: float) -> None:
+    """SIGKILL `proc` once `ready()` holds (it must, within `timeout_s`, while proc lives)."""
+    deadline = time.time() + timeout_s
+    while not ready() and proc.poll() is None:
+        assert time.time() < deadline, "generation never started"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.fixture(autouse=True)

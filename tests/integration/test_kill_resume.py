@@ -1,14 +1,12 @@
 """A run killed with SIGKILL during generation resumes with no duplicated or lost examples."""
 
-import signal
 import sqlite3
-import time
 
 import pytest
 
 from agentrun.memory.store import Memory
 from agentrun.workspace import load_examples
-from tests.integration.conftest import agentrun
+from tests.integration.conftest import agentrun, kill_when
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +26,7 @@ def cached_responses(ws):
 def test_sigkill_during_generation_then_resume(fast_workspace):
     proc = agentrun("run", str(fast_workspace), "--auto")
     # 3 architect summaries arrive at once; contractor outputs arrive 2 at a time after them.
-    deadline = time.time() + 600
-    while cached_responses(fast_workspace) < 5 and proc.poll() is None:
-        assert time.time() < deadline, "generation never started"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: cached_responses(fast_workspace) >= 5, 600)
     (run,) = (fast_workspace / "runs").iterdir()
     assert not (run / "data" / "rounds" / "01-01" / "candidates.jsonl").exists(), \
         "the kill came after generation; nothing was interrupted"

@@ -3,14 +3,12 @@ working copy of its workspace, with no lost and no duplicated examples; a databa
 cannot be reached is one line and no run folder."""
 
 import shutil
-import signal
-import time
 
 import pytest
 
 from agentrun.memory.store import Memory
 from agentrun.workspace import CANDIDATES, Run, load_examples
-from tests.integration.conftest import agentrun
+from tests.integration.conftest import agentrun, kill_when
 from tests.integration.postgres import PASSWORD, postgres_cluster
 from tests.unit.test_benchmarks import load
 
@@ -48,12 +46,7 @@ def test_a_run_killed_on_one_copy_resumes_on_another_from_postgres(tmp_path, dat
     first = served(tmp_path / "machine-a" / "ws")
     monkeypatch.setenv("AGENTRUN_CHECKPOINTER", database)
     proc = agentrun("run", str(first), "--auto", "--cycles", "0")
-    deadline = time.time() + 300
-    while responses_in(database) < 5 and proc.poll() is None:
-        assert time.time() < deadline, "generation never started"
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: responses_in(database) >= 5, 300)
     (started,) = (first / "runs").iterdir()
     # the checkpoints and the response cache are in Postgres
     assert not (started / "checkpoints.sqlite").exists()
