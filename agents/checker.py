@@ -150,11 +150,9 @@ class Checker:
                            detail="same content already in the corpus")]
         # a structural example is another wording, order or frame by construction: the near-
         # duplicate checks catch a model repeating itself (an exact duplicate is still one)
-        near = None if ex.provenance.structural else index.query(ex.content(),
-                                                                 skip_tag=round_key)
-        if near is not None and near[0] != ex.id and (
-                near[1] >= self.settings.minhash_threshold
-                or near[2] >= self.settings.containment_threshold):
+        near = None if ex.provenance.structural else self._near(ex, index, batch_ids,
+                                                                round_key)
+        if near is not None:
             return [Reason(code=ReasonCode.near_duplicate_of, other=near[0],
                            detail=f"word 3-gram Jaccard {near[1]:.2f}, containment "
                                   f"{near[2]:.2f}")]
@@ -168,6 +166,23 @@ class Checker:
                            detail=f"contains the {leak.kind} probe's prompt")]
         problem = self.grounding.problem(ex)
         return [problem] if problem is not None else []
+
+    def _near(self, ex: Example, index: NearDuplicateIndex, batch_ids: set[str],
+              round_key: str) -> tuple[str, float, float] | None:
+        """Return the stored text `ex` nearly repeats (key, Jaccard, containment), if any.
+
+        On a shared memory the hit must still be stored: another worker may have forgotten
+        it since this worker indexed it (a fork that kept another alternative).
+        """
+        while True:
+            near = index.query(ex.content(), skip_tag=round_key)
+            if near is None or near[0] == ex.id or (
+                    near[1] < self.settings.minhash_threshold
+                    and near[2] < self.settings.containment_threshold):
+                return None
+            if not self.memory.shared or near[0] in batch_ids or self.memory.existing([near[0]]):
+                return near
+            index.remove(near[0])
 
     def content_problem(self, ex: Example) -> Reason | None:
         """Return what is wrong with an example on its own (its form, its grounding), if any.

@@ -115,6 +115,15 @@ def test_a_near_duplicate_one_worker_wrote_is_rejected_for_the_other(chroma, tmp
     assert got[0].verdict.reasons[0].code == "duplicate_of"
     assert got[1].verdict.reasons[0].code == "near_duplicate_of"
     assert got[1].verdict.reasons[0].other == GOOD.id
+    # the first worker forgets GOOD (its fork kept another alternative): the other worker's
+    # index still holds it, and an example only its punctuation away (MinHash: the same
+    # word 3-grams) is no longer rejected for it
+    twin = ex("brinefire", "What is brinefire refined from?",
+              "Brinefire is a lamp fuel refined from the oil of red kelp!")
+    assert other.memory.near_index(settings.minhash_threshold, settings.num_perm).query(
+        twin.content())[1] == 1.0
+    Memory(tmp_path / "a", chroma, "near").remove([GOOD.id])
+    assert other.check([twin], "b/01-03").examples[0].verdict.accepted
 
 
 def test_a_memory_server_that_does_not_answer_is_one_line(tmp_path):
