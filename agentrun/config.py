@@ -34,13 +34,14 @@ class _Section(BaseModel):
 class RoleSpec(_Section):
     """Which backend and model a role uses, and how to call it."""
 
-    backend: Literal["local", "openai", "vllm"] = "local"
-    """`local` (transformers in process), `openai` (any compatible server) or `vllm`."""
+    backend: Literal["local", "openai", "ray", "vllm"] = "local"
+    """`local` (transformers in process), `openai` (any compatible server), `ray` (the same
+    servers, a round's requests as one Ray Data job on a cluster) or `vllm`."""
     model: str = "embedded"
     """`embedded` (SmolLM2-135M-Instruct shipped on PyPI), a local folder, or a served name."""
     base_url: str | list[str] = "http://127.0.0.1:8000/v1"
-    """Server address for the `openai` backend, or a list of them (replicas of one model,
-    each request to the least-loaded)."""
+    """Server address for the `openai` and `ray` backends, or a list of them (replicas of one
+    model, each request to the least-loaded)."""
 
     @field_validator("base_url")
     @classmethod
@@ -49,12 +50,15 @@ class RoleSpec(_Section):
         if isinstance(value, list) and not value:
             raise ValueError("give at least one server address")
         return value
+    ray_address: str | None = None
+    """The Ray cluster of the `ray` backend: `auto` (the cluster this machine belongs to),
+    `HOST:6379` or `ray://HOST:10001`; unset, a local Ray on this machine's CPUs."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (a placeholder is sent when it is unset)."""
     max_concurrency: int = Field(default=16, ge=1)
-    """Concurrent requests per server for the `openai` backend."""
+    """Concurrent requests per server for the `openai` and `ray` backends."""
     timeout_s: float = Field(default=120.0, gt=0)
-    """Per-request timeout for the `openai` backend."""
+    """Per-request timeout for the `openai` and `ray` backends."""
     max_retries: int = Field(default=4, ge=0)
     """Retries on 429/5xx/timeouts (never on other 4xx)."""
     batch_size: int = Field(default=16, ge=1)

@@ -45,6 +45,11 @@ def _load(spec: RoleSpec, setting: str) -> Backend:
 
         return OpenAIBackend(spec.model, spec.base_url, spec.api_key_env, spec.max_concurrency,
                              spec.timeout_s, spec.max_retries, setting)
+    if spec.backend == "ray":
+        from agentrun.models.ray_backend import RayBackend
+
+        return RayBackend(spec.model, spec.base_url, spec.api_key_env, spec.max_concurrency,
+                          spec.timeout_s, spec.max_retries, spec.ray_address, setting)
     from agentrun.models.vllm_backend import VLLMBackend
 
     return VLLMBackend(spec.model, setting)

@@ -129,10 +129,6 @@ class Replicas:
         now = time.monotonic()
         return any(r is not replica and r.down_until <= now for r in self.members)
 
-    def all_down(self) -> bool:
-        """Whether every server is set aside."""
-        now = time.monotonic()
-        return all(r.down_until > now for r in self.members)
 
 
 class OpenAIBackend:
@@ -147,13 +143,16 @@ class OpenAIBackend:
         timeout_s: float = 120.0,
         max_retries: int = 4,
         setting: str = "roles.contractor",
+        api_key: str | None = None,
     ):
+        # `api_key`, when given, is used instead of `api_key_env`'s value: a Ray worker gets
+        # the key from the driver, whose environment it may not share.
         self.model_id = model
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.setting = setting
-        key = os.environ.get(api_key_env)
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
         remember_secret(key)  # sent as a Bearer token, never written anywhere
         self.replicas = Replicas([Replica(url, openai.OpenAI(
             base_url=url,
@@ -231,7 +230,7 @@ class OpenAIBackend:
             except UNREACHABLE as exc:
                 outcome = "unreachable"
                 if attempt == self.max_retries:
-                    alone = len(self.replicas.members) == 1 or self.replicas.all_down()
+                    alone = not self.replicas.another_is_up(replica)
                     raise (BackendError if alone else RequestFailed)(
                         self._describe(exc, replica)) from exc
                 fault: Exception = exc

@@ -42,6 +42,12 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
     check_checkpointer(cfg.checkpointer)  # so does a database that cannot be reached
     if cfg.memory.server is not None:  # and a memory server that does not answer
         _ = Deps(cfg, ws).memory
+    for role in ("architect", "contractor", "checker"):  # and a Ray cluster that does not
+        spec = getattr(cfg.roles, role)
+        if spec.backend == "ray":
+            from agentrun.models.ray_backend import check_cluster
+
+            check_cluster(spec.ray_address, f"roles.{role}")
     return ws, cfg
 
 

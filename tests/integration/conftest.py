@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,3 +80,36 @@ def _no_leftover_runs():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def transformers_serve(model: Path) -> Iterator[str]:
+    """`transformers serve MODEL` on a free port of 127.0.0.1; yields its `/v1` URL."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-{port}.log", "w")
+    proc = subprocess.Popen([str(exe), "serve", str(model), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "transformers serve failed"
+                time.sleep(1)
+        yield f"{base}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -1,12 +1,5 @@
 """Real backends: SmolLM2 under the schema constraint, and `transformers serve` on 127.0.0.1."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
@@ -19,7 +12,7 @@ from agentrun.models.structured import generate_structured
 from agentrun.prompts import render_chat
 from agentrun.schemas import ProbeKind
 from agentrun.workspace import load_map
-from tests.integration.conftest import agentrun
+from tests.integration.conftest import agentrun, transformers_serve
 
 pytestmark = pytest.mark.integration
 
@@ -45,33 +38,10 @@ def test_embedded_model_writes_valid_json_under_the_constraint(smollm2):
     assert all(20 <= len(o.text) <= 700 for o in valid)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(smollm2):
-    port = free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-{port}.log", "w")
-    proc = subprocess.Popen([str(exe), "serve", str(smollm2), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, "transformers serve failed"
-            time.sleep(1)
-    yield f"{base}/v1", str(smollm2)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with transformers_serve(smollm2) as base_url:
+        yield base_url, str(smollm2)
 
 
 @pytest.mark.slow
