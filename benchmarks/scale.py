@@ -2,15 +2,20 @@
 
 python benchmarks/scale.py                                  # 512 requests, 250 ms, 4 slots each
 python benchmarks/scale.py --requests 2048 --replicas 1 2 4 8 16 --latency 0.5
+python benchmarks/scale.py --backends openai ray --ray-requests 1024  # also through local Ray
 
-Each replica is a local fake server on 127.0.0.1 that holds a request for a fixed time and
-serves at most `--slots` at once (further requests queue at the server, as `vllm serve` queues
-past its batch), so the replicas, not this machine's cores, bound the throughput. The same
-requests go through the `openai` backend with every replica in its `base_url` list. Reported
-per replica count: requests per second, the ratio to linear (N × one replica's rate), and
-how busy the least busy replica was (the share of its slot-time spent on requests while the
-batch ran; goal: no replica idle while requests wait). The counts run in alternating order,
-twice, and the better of each is kept (noise from this machine only slows a run down).
+Each replica is a fake server on 127.0.0.1, in a process of its own, that holds a request for
+a fixed time and serves at most `--slots` at once (further requests queue at the server, as
+`vllm serve` queues past its batch), so the replicas, not this machine's cores, bound the
+throughput. The same requests go through the `openai` backend with every replica in its
+`base_url` list, and with `--backends ... ray` through the `ray` backend on a local Ray (one
+Ray Data job per batch, as a run sends a round; `--ray-requests` per job). Reported per
+replica count: requests per second over the whole batch and in its steady part (between the
+10th and the 90th percentile reply), each as a ratio to linear (N × one replica's rate); the
+seconds to the first reply (a Ray job starts its actor pool first); and how busy the least
+busy replica was (the share of its slot-time spent on requests while the batch ran; goal: no
+replica idle while requests wait). The counts run in alternating order, twice, and the better
+of each is kept (noise from this machine only slows a run down).
 
 Then the cost of checkpoints in PostgreSQL against SQLite: the orchestrator with instant nodes
 (benchmarks/orchestration.py) to `--examples` examples on each, in `--pairs` alternating
@@ -62,23 +67,57 @@ class Replica:
         self.httpd.server_close()
 
 
-def one_batch(count: int, requests: int, latency_s: float, slots: int) -> tuple[float, float]:
-    """Send `requests` through `count` replicas; return (requests/s, least busy share)."""
+def serve_replicas(count: int, latency_s: float, slots: int, conn: Any) -> None:
+    """In a child process: serve `count` replicas, send their URLs, then their busy seconds."""
+    replicas = [Replica(latency_s, slots) for _ in range(count)]
+    conn.send([r.url for r in replicas])
+    conn.recv()  # the batch is over
+    conn.send([r.busy_s for r in replicas])
+    for r in replicas:
+        r.close()
+
+
+def one_batch(backend_name: str, count: int, requests: int, latency_s: float,
+              slots: int) -> dict[str, float]:
+    """Send `requests` through `count` replicas; return the rates, the start and the busy share.
+
+    `rate` is requests over the whole batch; `steady` the rate between the 10th and the 90th
+    percentile reply (what the replicas sustain once the batch runs); `first` the seconds to
+    the first reply (a Ray job's start-up); `busy` the least busy replica's slot-time share.
+
+    The replicas run in a process of their own, as servers would on other machines: the
+    client's work (and Ray's, for the `ray` backend) does not slow their answers down.
+    """
+    import multiprocessing
+
     from agentrun.models.base import GenRequest
     from agentrun.models.openai_backend import OpenAIBackend
+    from agentrun.models.ray_backend import RayBackend
 
-    with ExitStack() as stack:
-        replicas = [Replica(latency_s, slots) for _ in range(count)]
-        for r in replicas:
-            stack.callback(r.close)
-        backend = OpenAIBackend("m", [r.url for r in replicas], max_concurrency=slots,
-                                max_retries=0, timeout_s=60)
+    ctx = multiprocessing.get_context("spawn")
+    here, there = ctx.Pipe()
+    child = ctx.Process(target=serve_replicas, args=(count, latency_s, slots, there),
+                        daemon=True)
+    child.start()
+    try:
+        urls = here.recv()
+        kind = RayBackend if backend_name == "ray" else OpenAIBackend
+        backend = kind("m", urls, max_concurrency=slots, max_retries=0, timeout_s=60)
         asks = [GenRequest(messages=[{"role": "user", "content": f"q{i}"}], max_new_tokens=8,
                            temperature=0.0, seed=i) for i in range(requests)]
         start = time.perf_counter()
-        backend.generate(asks)
+        done: list[float] = []
+        backend.generate(asks, lambda i, text: done.append(time.perf_counter() - start))
         wall = time.perf_counter() - start
-    return requests / wall, min(r.busy_s / (slots * wall) for r in replicas)
+        here.send("done")
+        busy = here.recv()
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    p10, p90 = done[len(done) // 10], done[9 * len(done) // 10]
+    return {"rate": requests / wall, "steady": 0.8 * len(done) / (p90 - p10), "first": done[0],
+            "busy": min(b / (slots * wall) for b in busy)}
 
 
 def checkpoint_cost(database: str, examples: int, pairs: int) -> str:
@@ -132,6 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=512)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--backends", nargs="+", default=["openai"], choices=["openai", "ray"])
+    parser.add_argument("--ray-requests", type=int, default=1024,
+                        help="requests per Ray Data job (the ray backend's batch)")
     parser.add_argument("--latency", type=float, default=0.25, help="seconds per request")
     parser.add_argument("--slots", type=int, default=4, help="requests a replica serves at once")
     parser.add_argument("--database", help="a PostgreSQL URL for the checkpoint cost "
@@ -141,18 +183,24 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
-    best: dict[int, tuple[float, float]] = {}
-    for order in (args.replicas, list(reversed(args.replicas))):
-        for n in order:
-            rate, busy = one_batch(n, args.requests, args.latency, args.slots)
-            if rate > best.get(n, (0.0, 0.0))[0]:
-                best[n] = (rate, busy)
-    base = best[min(best)][0] / min(best)
-    rows = [[n, f"{best[n][0]:.1f}", f"{best[n][0] / (n * base):.2f}", f"{best[n][1]:.0%}"]
-            for n in sorted(best)]
+    rows = []
+    for name in args.backends:
+        requests = args.ray_requests if name == "ray" else args.requests
+        best: dict[int, dict[str, float]] = {}
+        for order in (args.replicas, list(reversed(args.replicas))):
+            for n in order:
+                got = one_batch(name, n, requests, args.latency, args.slots)
+                if n not in best or got["rate"] > best[n]["rate"]:
+                    best[n] = got
+        one = min(best)
+        base, steady = best[one]["rate"] / one, best[one]["steady"] / one
+        rows += [[name, f"{requests:,}", n, f"{b['rate']:.1f}", f"{b['rate'] / (n * base):.2f}",
+                  f"{b['steady']:.1f}", f"{b['steady'] / (n * steady):.2f}",
+                  f"{b['first']:.1f}", f"{b['busy']:.0%}"] for n, b in sorted(best.items())]
     ideal = args.slots / args.latency
-    body = (table(["replicas", "requests/s", "× linear (goal ≥ 0.9 at 8)",
-                   "least busy replica (slot-time)"], rows)
+    body = (table(["backend", "requests a batch", "replicas", "requests/s", "× linear",
+                   "steady requests/s", "steady × linear (goal ≥ 0.9 at 8)",
+                   "first reply, s", "least busy replica (slot-time)"], rows)
             + f"\n\nOne replica's ceiling: {ideal:.1f} requests/s ({args.slots} slots, "
               f"{args.latency * 1000:.0f} ms). {machine()}.")
     with ExitStack() as stack:
@@ -160,10 +208,11 @@ def main() -> None:
         body += "\n\n" + checkpoint_cost(database, args.examples, args.pairs)
     print(body)
     if not args.no_append:
-        append_results("B7 scale-out: the openai backend over replicas; checkpoints",
+        append_results(f"B7 scale-out: {' and '.join(args.backends)} over replicas; checkpoints",
                        f"`python benchmarks/scale.py --requests {args.requests} --replicas "
                        f"{' '.join(map(str, args.replicas))} --latency {args.latency} "
-                       f"--slots {args.slots}`", body)
+                       f"--slots {args.slots} --backends {' '.join(args.backends)} "
+                       f"--ray-requests {args.ray_requests}`", body)
 
 
 if __name__ == "__main__":

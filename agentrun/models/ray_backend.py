@@ -138,7 +138,8 @@ class RayBackend:
         ds = self.ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             Caller, fn_constructor_kwargs=self._caller_args, batch_size=self.batch_size,
             batch_format="pandas", compute=ActorPoolStrategy(
-                size=min(self.actors, blocks), max_tasks_in_flight_per_actor=2 * BATCHES_PER_ACTOR),
+                min_size=1, max_size=min(self.actors, blocks),
+                max_tasks_in_flight_per_actor=2 * BATCHES_PER_ACTOR),
             num_cpus=ACTOR_CPUS, max_concurrency=BATCHES_PER_ACTOR)
         results: list[str] = [""] * len(requests)
         faults: dict[int, str] = {}
