@@ -596,7 +596,7 @@ def studio(
     """
     from agentrun.shell.studio import serve
 
-    serve(directory, port, host, browser)
+    raise typer.Exit(serve(directory, port, host, browser))
 
 
 def main() -> None:

@@ -2,11 +2,13 @@
 
 `agentrun studio DIR` writes a `langgraph.json` (the installed orchestrator graph,
 `AGENTRUN_WORKSPACE=DIR`) into a server folder of agentrun's cache, outside the workspace, and
-replaces itself with `langgraph dev` run from that folder, on 127.0.0.1 by default. The server
-keeps its threads and checkpoints there: the in-memory server unpickles what it finds in its
-folder at start, and a workspace someone else sends must not be able to run code that way.
-The runs it starts write their folders to `DIR/runs/` like the CLI's, marked
-`driver: langgraph server` in their `run.json`.
+runs `langgraph dev` from that folder, on 127.0.0.1 by default. The server keeps its own
+records there (the in-memory server unpickles what it finds in its folder at start, and a
+workspace someone else sends must not be able to run code that way), but its checkpoints are
+the workspace's (graphs/served.py): every run the CLI started is registered as a thread of the
+same id, so Studio opens it with its state and its pending fork, and what Studio answers is
+what `agentrun status` and `resume` read next. The runs Studio starts write their folders to
+`DIR/runs/` like the CLI's, marked `driver: langgraph server` in their `run.json`.
 
 The server is Studio's and this machine's alone: CORS allows LangGraph Studio's origin and
 loopback pages, a guard before every route refuses a foreign `Host`, `Origin` or a body that is
@@ -20,6 +22,8 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,12 +31,16 @@ from typing import Any
 from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
 from agentrun.graphs.context import SERVER_ENV, WORKSPACE_ENV
+from agentrun.graphs.served import THREADS_ENV, started_by_cli, thread_of
 from agentrun.models.embedded import cache_root
 from agentrun.schemas import RunMeta
 from agentrun.shell.studio_guard import HOSTS_ENV, LOOPBACK_ORIGIN, STUDIO_ORIGINS
-from agentrun.workspace import Workspace, atomic_write_text
+from agentrun.workspace import Run, Workspace, atomic_write_text
 
-GRAPH = "agentrun.graphs.orchestrator:graph"
+GRAPH = "agentrun.graphs.served:graph"
+CHECKPOINTER = "agentrun.graphs.served.checkpointer"  # langgraph-api: module.name
+SYNC_S = 2.0
+"""How often the workspace's new CLI runs are registered as threads of the server."""
 STUDIO_URL = "https://smith.langchain.com/studio/?baseUrl=http://{host}:{port}"
 
 
@@ -48,7 +56,9 @@ def write_config(ws: Workspace, url: str = "http://127.0.0.1:2024",
     folder = server_folder(ws)
     hosts = "*" if host in ("0.0.0.0", "::") else host
     config = {"dependencies": ["."], "graphs": {"agentrun": GRAPH},
-              "env": {WORKSPACE_ENV: str(ws.root), SERVER_ENV: url, HOSTS_ENV: hosts},
+              "checkpointer": {"path": CHECKPOINTER},
+              "env": {WORKSPACE_ENV: str(ws.root), SERVER_ENV: url, HOSTS_ENV: hosts,
+                      THREADS_ENV: str(folder / "threads.sqlite")},
               "http": {"app": "agentrun.shell.studio_guard:app",
                        "cors": {"allow_origins": list(STUDIO_ORIGINS),
                                 "allow_origin_regex": LOOPBACK_ORIGIN,
@@ -79,16 +89,90 @@ def dev_command(port: int, host: str, browser: bool) -> list[str]:
 
 
 def serve(directory: str | Path, port: int = 2024, host: str = "127.0.0.1",
-          browser: bool = False) -> None:
-    """Replace this process with `langgraph dev` serving the workspace's graph."""
+          browser: bool = False) -> int:
+    """Run `langgraph dev` serving the workspace's graph until it stops; return its exit code.
+
+    Meanwhile every CLI run of the workspace becomes a thread of the server (`register_runs`,
+    every `SYNC_S`). Ctrl-C or SIGTERM stops the server cleanly (it saves its records); the
+    server dies with this process.
+    """
     ws = Workspace.open(directory)
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    folder = write_config(ws, f"http://{connect}:{port}", host)
+    url = f"http://{connect}:{port}"
+    folder = write_config(ws, url, host)
     cmd = dev_command(port, host, browser)
     print(f"serving {ws.root} on http://{host}:{port}\n"
           f"open Studio: {STUDIO_URL.format(host=host, port=port)}", flush=True)
-    os.chdir(folder)
-    os.execv(cmd[0], cmd)
+    proc = subprocess.Popen(cmd, cwd=folder, start_new_session=True, preexec_fn=_die_with_parent)
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+        _signal_group(proc, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    registered: set[str] = set()
+    try:
+        while proc.poll() is None:
+            if not stopping:
+                registered |= register_runs(url, ws, registered)
+            try:
+                proc.wait(timeout=SYNC_S)
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+    return 0 if stopping else proc.returncode
+
+
+def register_runs(url: str, ws: Workspace, known: set[str]) -> set[str]:
+    """Make each CLI run of the workspace not in `known` a thread of the server at `url`.
+
+    The thread's id is `thread_of(run id)`, by which the server finds the run's own checkpoints
+    (graphs/served.py); its metadata names the run. Returns the run ids registered now; a
+    server not up yet registers none.
+    """
+    from langgraph_sdk import get_sync_client
+
+    runs = ws.root / "runs"
+    fresh = [p.name for p in sorted(runs.iterdir()) if p.name not in known
+             and started_by_cli(Run(p))] if runs.is_dir() else []
+    if not fresh:
+        return set()
+    client = get_sync_client(url=url, timeout=10)
+    done: set[str] = set()
+    for run_id in fresh:
+        try:
+            client.threads.create(thread_id=thread_of(run_id), if_exists="do_nothing",
+                                  graph_id="agentrun", metadata={"run": run_id, "driver": "cli"})
+        except Exception:  # noqa: BLE001 - not up yet, or going down: the next round tries
+            break
+        done.add(run_id)
+    return done
+
+
+def _die_with_parent() -> None:
+    """In the server's process before it starts: the kernel stops it if `agentrun studio` dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the finally clause above has to do
+        pass
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def server_thread(meta: RunMeta) -> tuple[Any, str]:
