@@ -19,6 +19,8 @@ WORKSPACE_ENV = "AGENTRUN_WORKSPACE"
 """Set by `agentrun studio DIR`: the workspace a run works on when the form leaves it out."""
 SERVER_ENV = "AGENTRUN_SERVER_URL"
 """Set by `agentrun studio`: the address of the LangGraph server that drives its runs."""
+THREADS_ENV = "AGENTRUN_STUDIO_THREADS"
+"""Set by `agentrun studio`: the SQLite file of the threads Studio starts itself."""
 
 
 CALLER_SETTINGS = frozenset({"budgets", "steering", "generation", "planning", "checker",
@@ -28,6 +30,16 @@ CALLER_SETTINGS = frozenset({"budgets", "steering", "generation", "planning", "c
 
 def _default_workspace() -> str:
     return os.environ.get(WORKSPACE_ENV, "examples/orvane")
+
+
+def served_workspace() -> str | None:
+    """Return the workspace `agentrun studio` serves in this process, or None."""
+    return os.environ.get(WORKSPACE_ENV) or None
+
+
+def server_threads_file() -> str | None:
+    """Return the server's own checkpoint file (threads Studio started), or None."""
+    return os.environ.get(THREADS_ENV) or None
 
 
 @dataclass(kw_only=True)

@@ -41,12 +41,10 @@ from langgraph_sdk.runtime import ServerRuntime
 from agentrun.config import load_config
 from agentrun.errors import ConfigError
 from agentrun.graphs.checkpoints import SQLITE
-from agentrun.graphs.context import WORKSPACE_ENV
+from agentrun.graphs.context import THREADS_ENV, served_workspace, server_threads_file
 from agentrun.graphs.orchestrator import compile_graph
 from agentrun.workspace import Run
 
-THREADS_ENV = "AGENTRUN_STUDIO_THREADS"
-"""The SQLite file of the threads Studio starts itself (set by `agentrun studio`)."""
 RUN_THREADS = uuid.UUID("5b0d7c38-54a1-4b0e-9b44-4f6a2b9f1e07")
 """Namespace of the thread ids of CLI runs: a LangGraph server's thread ids are UUIDs."""
 
@@ -58,7 +56,7 @@ def thread_of(run_id: str) -> str:
 
 def cli_run(thread_id: str | None, root: str | Path | None = None) -> Run | None:
     """Return the CLI run whose thread id is `thread_id` in the workspace (the served one)."""
-    root = root or os.environ.get(WORKSPACE_ENV)
+    root = root or served_workspace()
     runs = Path(root).resolve() / "runs" if root else None
     if runs is None or not thread_id or not runs.is_dir():
         return None
@@ -151,9 +149,9 @@ class WorkspaceSaver(BaseCheckpointSaver[str]):
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """Yield the served workspace's checkpointer (langgraph.json's `checkpointer.path`)."""
-    root = Path(os.environ.get(WORKSPACE_ENV) or ".").resolve()
+    root = Path(served_workspace() or ".").resolve()
     where = load_config(root).checkpointer
-    threads = os.environ.get(THREADS_ENV)
+    threads = server_threads_file()
     if not threads:  # never in the workspace: what a server keeps there, a stranger could plant
         raise ConfigError(f"{THREADS_ENV} is not set; serve the workspace with `agentrun studio`")
     async with AsyncExitStack() as stack:

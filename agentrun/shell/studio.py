@@ -30,8 +30,8 @@ from typing import Any
 
 from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError
-from agentrun.graphs.context import SERVER_ENV, WORKSPACE_ENV
-from agentrun.graphs.served import THREADS_ENV, started_by_cli, thread_of
+from agentrun.graphs.context import SERVER_ENV, THREADS_ENV, WORKSPACE_ENV
+from agentrun.graphs.served import started_by_cli, thread_of
 from agentrun.models.embedded import cache_root
 from agentrun.schemas import RunMeta
 from agentrun.shell.studio_guard import HOSTS_ENV, LOOPBACK_ORIGIN, STUDIO_ORIGINS

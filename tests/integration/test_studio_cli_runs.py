@@ -104,3 +104,33 @@ def test_studio_opens_and_answers_a_cli_run(fast_workspace):
         assert not list(fast_workspace.rglob("threads.sqlite"))  # the server's stay its own
     finally:
         stop(server)
+
+
+def test_studio_opens_a_cli_run_checkpointed_in_postgres(fast_workspace, tmp_path, monkeypatch):
+    """The same with the workspace's checkpoints in PostgreSQL: one database for both."""
+    from langgraph_sdk import get_sync_client
+
+    from tests.integration.postgres import postgres_cluster
+
+    (fast_workspace / "agentrun.yaml").write_text(CONFIG)
+    with postgres_cluster() as database:
+        monkeypatch.setenv("AGENTRUN_CHECKPOINTER", database)
+        run_dir, _ = cli_run_at_fork(fast_workspace)
+        assert not (run_dir / "checkpoints.sqlite").exists()
+        port = free_port()
+        server = serve(fast_workspace, port)
+        try:
+            client = get_sync_client(url=f"http://127.0.0.1:{port}")
+            tid = thread_of(run_dir.name)
+            registered(client, tid)
+            state = client.threads.get_state(tid)
+            assert state["interrupts"][0]["value"]["fork"]["kind"] == "plan"
+            client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"}})
+            accepted = (run_dir / "data" / "accepted.jsonl").read_text().count("\n")
+            assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
+            assert accepted > 0 and client.threads.get_state(tid)["values"]["accepted"] == accepted
+            assert not (run_dir / "checkpoints.sqlite").exists()  # the database held them
+            shown, _ = agentrun("status", str(run_dir)).communicate(timeout=120)
+            assert f"{run_dir.name}: done" in shown, shown
+        finally:
+            stop(server)
