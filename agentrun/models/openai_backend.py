@@ -130,7 +130,6 @@ class Replicas:
         return any(r is not replica and r.down_until <= now for r in self.members)
 
 
-
 class OpenAIBackend:
     """Concurrent chat completions against an OpenAI-compatible server."""
 
