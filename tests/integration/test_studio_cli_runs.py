@@ -106,6 +106,7 @@ def test_studio_opens_and_answers_a_cli_run(fast_workspace):
         stop(server)
 
 
+@pytest.mark.slow  # the SQLite case above runs by default; CI runs both
 def test_studio_opens_a_cli_run_checkpointed_in_postgres(fast_workspace, tmp_path, monkeypatch):
     """The same with the workspace's checkpoints in PostgreSQL: one database for both."""
     from langgraph_sdk import get_sync_client
