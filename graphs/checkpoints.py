@@ -12,6 +12,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from agentrun.config import load_config
@@ -33,7 +34,7 @@ def open_checkpointer(where: str, run: Run | None = None) -> Iterator[Any]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         assert run is not None, "SQLite checkpoints live in a run's folder"
-        os.close(os.open(run.checkpoints, os.O_RDWR | os.O_CREAT, 0o600))
+        owner_only(run.checkpoints)
         conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
         try:
             yield SqliteSaver(conn)
@@ -50,6 +51,12 @@ def open_checkpointer(where: str, run: Run | None = None) -> Iterator[Any]:
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__  # psycopg's lines, as one
         raise ConfigError(f"checkpointer: {redact(where)}: {redact(reason)[:240]}") from exc
+
+
+def owner_only(path: Path) -> None:
+    """Create a checkpoint file readable by its owner alone (checkpoints hold settings)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
 def check_checkpointer(where: str) -> None:

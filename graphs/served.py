@@ -21,7 +21,6 @@ server refuses to run a thread whose run the CLI drives.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -40,7 +39,7 @@ from langgraph_sdk.runtime import ServerRuntime
 
 from agentrun.config import load_config
 from agentrun.errors import ConfigError
-from agentrun.graphs.checkpoints import SQLITE
+from agentrun.graphs.checkpoints import SQLITE, owner_only
 from agentrun.graphs.context import THREADS_ENV, served_workspace, server_threads_file
 from agentrun.graphs.orchestrator import compile_graph
 from agentrun.workspace import Run
@@ -169,8 +168,7 @@ async def checkpointer() -> AsyncIterator[BaseCheckpointSaver[Any]]:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         async def sqlite_file(path: Path) -> Any:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            owner_only(path)
             return await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(path)))
 
         yield WorkspaceSaver(Path(threads), sqlite_file, AsyncSqliteSaver)

@@ -136,26 +136,34 @@ def register_runs(url: str, ws: Workspace, known: set[str]) -> set[str]:
     """Make each CLI run of the workspace not in `known` a thread of the server at `url`.
 
     The thread's id is `thread_of(run id)`, by which the server finds the run's own checkpoints
-    (graphs/served.py); its metadata names the run. Returns the run ids registered now; a
-    server not up yet registers none.
+    (graphs/served.py); its metadata names the run. Returns the run folders settled now: the
+    CLI runs registered, and the runs Studio started (never read again); a server not up yet
+    registers none.
     """
     from langgraph_sdk import get_sync_client
 
     runs = ws.root / "runs"
-    fresh = [p.name for p in sorted(runs.iterdir()) if p.name not in known
-             and started_by_cli(Run(p))] if runs.is_dir() else []
-    if not fresh:
-        return set()
+    settled: set[str] = set()
+    cli: list[str] = []
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        run = Run(folder)
+        if folder.name in known or not run.has_meta():  # a run being created: the next round
+            continue
+        if started_by_cli(run):
+            cli.append(run.id)
+        else:
+            settled.add(run.id)
+    if not cli:
+        return settled
     client = get_sync_client(url=url, timeout=10)
-    done: set[str] = set()
-    for run_id in fresh:
+    for run_id in cli:
         try:
             client.threads.create(thread_id=thread_of(run_id), if_exists="do_nothing",
                                   graph_id="agentrun", metadata={"run": run_id, "driver": "cli"})
         except Exception:  # noqa: BLE001 - not up yet, or going down: the next round tries
             break
-        done.add(run_id)
-    return done
+        settled.add(run_id)
+    return settled
 
 
 def _die_with_parent() -> None:
