@@ -213,9 +213,45 @@ class Run:
         """The logs dir."""
         return self.root / "logs"
 
+    @property
+    def settings_path(self) -> Path:
+        """The run's settings as it started (`settings.json`): what every node works with.
+
+        They live here, not in the graph's state, because a LangGraph server's callers can
+        write a thread's state (`update_state`, a resume's `update`) and cannot write this file.
+        """
+        return self.root / "settings.json"
+
+    def freeze_settings(self, settings: dict[str, Any]) -> None:
+        """Keep the run's settings as it starts; once (a re-executed ingest keeps the first)."""
+        if not self.settings_path.exists():
+            atomic_write_text(self.settings_path, json.dumps(settings, sort_keys=True))
+
+    def frozen_settings(self) -> str | None:
+        """Return the frozen settings as sorted JSON, or None for a run that froze none."""
+        try:
+            text = self.settings_path.read_text(encoding="utf-8")
+            return json.dumps(json.loads(text), sort_keys=True)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise AgentrunError(f"{self.settings_path}: unreadable ({exc}); the run cannot go "
+                                "on without its settings: start a new run") from None
+
     def adapter_dir(self, iteration: int) -> Path:
         """Return the adapter folder of one training iteration."""
-        return self.root / "adapters" / f"iter-{iteration}"
+        return self.root / "adapters" / f"iter-{int(iteration)}"
+
+    def inside(self, path: str | Path) -> Path:
+        """Return `path` resolved, if it lies in this run's folder; else a one-line error.
+
+        Paths a run keeps in its graph state (its adapter, its report) are read back only
+        from its own folder: a server's caller can write the state.
+        """
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise AgentrunError(f"{path}: not in run {self.id}'s folder; refusing to read it")
+        return resolved
 
     def round_dir(self, iteration: int, round_: int) -> Path:
         """Return the folder of one generation round's candidates and verdicts."""

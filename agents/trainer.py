@@ -260,7 +260,7 @@ def export_run(run: Run, state: dict[str, Any]) -> int:
     """Write the run's corpus (`train.sft.jsonl`) and `summary.json`; mark the run done."""
     n = export(load_examples(run.accepted_path), "sft", run.data_dir / "train.sft.jsonl")
     summary = {k: state.get(k) for k in SUMMARY_KEYS}
-    report = Path(state["report"]) if state.get("report") else None
+    report = run.inside(state["report"]) if state.get("report") else None
     if report is not None and report.exists():
         summary["forgetting"] = forgetting_summary(
             EvalReport.model_validate_json(report.read_text()))

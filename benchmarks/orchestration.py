@@ -39,6 +39,7 @@ from agentrun.graphs import nodes  # noqa: E402
 from agentrun.graphs.context import Context  # noqa: E402
 from agentrun.graphs.deps import freeze  # noqa: E402
 from agentrun.graphs.orchestrator import compile_graph  # noqa: E402
+from agentrun.workspace import Run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ("ingest", "architect", "review", "dispatch", "contractors", "checker", "steer",
@@ -111,7 +112,8 @@ def real_run(workdir: Path, k: int, model: bool) -> dict[str, float]:
 def fakes(total: int) -> dict[str, Callable[..., Any]]:
     """Instant nodes that move the state as the real ones do, up to `total` examples."""
     def ingest(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-        return {"run_dir": state["run_dir"], "settings": SETTINGS, "sources_digest": "0" * 16,
+        Run(Path(state["run_dir"])).freeze_settings(SETTINGS)
+        return {"run_dir": state["run_dir"], "sources_digest": "0" * 16,
                 "started_at": time.time(), "iteration": 1, "round": 0, "accepted": 0,
                 "rejected": 0, "rejected_by_reason": {}, "revisions": []}
 
@@ -143,7 +145,6 @@ def fake_run(workdir: Path, total: int, where: str = "sqlite") -> dict[str, floa
     counted for SQLite only).
     """
     from agentrun.graphs.checkpoints import open_checkpointer
-    from agentrun.workspace import Run
 
     SETTINGS.update(freeze(Context(workspace=str(ROOT / "examples" / "orvane"), overrides={
         "budgets": {"cycles": 0, "max_rounds": total // BATCH + 1, "max_examples": total}})))

@@ -1,7 +1,7 @@
 """What a node works with, as one typed object (`Deps`).
 
 The run's settings and folders, and the models, memory and embedder they name. Built per node
-from the run's frozen settings (in the checkpointed state since ingest); the expensive parts
+from the run's frozen settings (its `settings.json`, kept by ingest); the expensive parts
 are loaded once per process by their own factories (a model per model, a memory per folder), so
 building `Deps` costs nothing. Tests swap it with `override`.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentrun.config import AgentrunConfig, frozen_config
-from agentrun.errors import ConfigError
+from agentrun.errors import AgentrunError, ConfigError
 from agentrun.graphs.checkpoints import SQLITE
 from agentrun.graphs.context import Context
 from agentrun.memory.cache import CachedBackend, open_cache
@@ -98,35 +98,40 @@ def deps_for(state: Mapping[str, Any], context: Context | None = None) -> RunDep
 
 
 def run_of(state: Mapping[str, Any], context: Context | None = None) -> Run:
-    """Return the run's folder: in the context's workspace, where a working copy has one.
+    """Return the run's folder: `runs/<name>` of the context's workspace, never elsewhere.
 
-    A run checkpointed in a shared database may be resumed from another copy of the
-    workspace (another machine, another path): it works on that copy's run folder, not on
-    the folder it started in.
+    The state's `run_dir` names the run; the folder is always the one of that name in the
+    workspace the node works on, so a caller that writes the state cannot point a run at
+    another workspace, and a run checkpointed in a shared database, resumed from another copy
+    of the workspace (another machine, another path), works on that copy's run folder.
     """
     started = Path(state["run_dir"])
-    if context is not None:
-        here = Path(context.workspace).resolve() / "runs" / started.name
-        if here != started and here.is_dir():
-            return Run(here)
-    return Run(started)
+    if context is None:
+        return Run(started)
+    ws = Workspace(Path(context.workspace).resolve())
+    run = ws.run_at(ws.runs_dir / started.name)
+    if not run.root.is_dir():
+        raise AgentrunError(f"run_dir {started}: no run {started.name!r} in {ws.runs_dir}")
+    return run
 
 
 def settings_of(state: Mapping[str, Any], context: Context | None = None) -> AgentrunConfig:
-    """Return the run's frozen settings.
+    """Return the run's frozen settings (`settings.json` in its folder, kept by ingest).
 
-    Runs checkpointed before settings were frozen in the state resolve them from the context
-    the run started with (`run.json`), or else from the node's own context.
+    Never the graph state's: a server's caller can write the state. Runs started before
+    settings were kept in the folder resolve them from the context the run started with
+    (`run.json`), or else from the node's own context.
     """
     swapped = _override.get()
     if swapped is not None:
         return swapped.settings
-    if "settings" in state:
-        frozen = json.dumps(state["settings"], sort_keys=True)
+    run = run_of(state, context)
+    frozen = run.frozen_settings()
+    if frozen is not None:
         if MASK in frozen:  # credentials are not kept with the run: take them again
-            frozen = _with_secrets(frozen, state, context)
+            frozen = _with_secrets(frozen, run, context)
         return _thaw(frozen)
-    context = _started(run_of(state, context)) or context
+    context = _started(run) or context
     assert context is not None, "a node without frozen settings needs the run's context"
     return context.resolve()
 
@@ -135,9 +140,8 @@ _RESTORED: dict[tuple[str, str], str] = {}
 """Frozen settings with their credentials taken again, per run (once per process)."""
 
 
-def _with_secrets(frozen: str, state: Mapping[str, Any], context: Context | None) -> str:
+def _with_secrets(frozen: str, run: Run, context: Context | None) -> str:
     """Return a run's frozen settings (JSON) with their masked credentials restored."""
-    run = run_of(state, context)
     key = (frozen, str(run.root))
     if key not in _RESTORED:
         live = (context or _started(run) or Context(workspace=str(run.workspace.root))).resolve()

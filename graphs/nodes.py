@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from langgraph.config import get_config
@@ -33,7 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Read the sources (failing clearly on bad files), open the run and freeze its settings."""
+    """Read the sources (failing clearly on bad files), open the run and freeze its settings.
+
+    The settings go into the run's folder (`settings.json`), where a server's caller cannot
+    write them; the state keeps none.
+    """
     context = runtime.context
     ws = Workspace.open(context.workspace)
     notes = read_sources(ws.sources_dir).notes
@@ -45,10 +48,9 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                         driver="langgraph server", context=context.record(ws.root),
                         server=context.server, thread=str(thread) if thread else None)
     started = run.meta().context
-    settings = freeze(Context(**started) if started else context)
+    run.freeze_settings(freeze(Context(**started) if started else context))
     log.info("ingested %d notes into run %s", len(notes), run.id)
-    return {"run_dir": str(run.root), "settings": settings,
-            "sources_digest": sources_digest(notes),
+    return {"run_dir": str(run.root), "sources_digest": sources_digest(notes),
             "started_at": state.get("started_at") or time.time(), "iteration": 1, "round": 0,
             "accepted": 0, "rejected": 0, "rejected_by_reason": {}, "revisions": []}
 
@@ -119,14 +121,15 @@ def evaluate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Score every probe before and after training; write the report beside the run."""
     deps = deps_for(state, runtime.context)
     path, report = evaluate_run(deps.settings, deps.run, state["iteration"],
-                                Path(state["adapter"]), deps.student_dir)
+                                deps.run.inside(state["adapter"]), deps.student_dir)
     return {"report": str(path), "scores": report.summary("kind")}
 
 
 def revise(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Revise the map from the evaluation (the router decides whether another cycle runs)."""
     deps = deps_for(state, runtime.context)
-    revision = revise_run(deps.settings, deps.workspace, deps.run, Path(state["report"]))
+    revision = revise_run(deps.settings, deps.workspace, deps.run,
+                          deps.run.inside(state["report"]))
     return {"map_version": revision.version,
             "revisions": [*state.get("revisions", []), revision.reason]}
 

@@ -1,12 +1,14 @@
 """The graph state: small, JSON-friendly values only.
 
 Examples live in the run folder and in Chroma; the state holds ids, paths, counts and metric
-summaries, so checkpoints do not grow with the corpus.
+summaries, so checkpoints do not grow with the corpus. The run's frozen settings live in its
+folder (`settings.json`, see `Run.settings_path`), not here: a server's caller can write the
+state.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TypedDict
 
 
 class InputState(TypedDict, total=False):
@@ -18,9 +20,6 @@ class InputState(TypedDict, total=False):
 class State(InputState, total=False):
     """Where the run stands."""
 
-    settings: dict[str, Any]
-    """The run's settings, resolved once when it starts (frozen: a later edit of agentrun.yaml
-    or the environment changes new runs, not this one)."""
     sources_digest: str
     map_version: int
     iteration: int

@@ -130,8 +130,8 @@ def summary(out: Console, run: Run, state: dict[str, Any], header: bool = True) 
     out.print(table)
     if state.get("train_loss") is not None:
         out.print(f"training loss: {state['train_loss']:.3f}")
-    if state.get("report") and Path(state["report"]).exists():
-        report = EvalReport.model_validate_json(Path(state["report"]).read_text())
+    if state.get("report") and run.inside(state["report"]).exists():
+        report = EvalReport.model_validate_json(run.inside(state["report"]).read_text())
         eval_tables(out, report, load_map(run.map_path).titles())
         out.print(f"report: {esc(state['report'])} (chart: "
                   f"{esc(Path(state['report']).with_suffix('.png').name)})")

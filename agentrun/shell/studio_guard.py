@@ -4,12 +4,17 @@
 type, so a web page the person happens to open could start runs on their machine: a
 `text/plain` POST needs no preflight, and a rebinding DNS name reaches 127.0.0.1 under a
 foreign `Host`. This app, mounted as the server's `http.app`, puts one middleware before all of
-the server's routes that refuses, with 403 or 415 and one line:
+the server's routes, HTTP and WebSocket alike (the server streams a thread's events, and takes
+commands that start runs, over `/threads/{id}/stream/events`), that refuses, with 403 or 415 and
+one line (a refused WebSocket handshake is closed before it is accepted: the client reads 403):
 
 - a `Host` that is not the address the server was started on (or a loopback name);
 - an `Origin` that is neither LangGraph Studio's nor a loopback page;
 - a POST, PUT or PATCH whose body is not JSON (forms and plain text are what a foreign page
   can send without asking the browser first).
+
+Any other kind of connection than HTTP, WebSocket and the server's own lifespan events is
+refused too: a protocol the guard does not read is not served.
 
 CORS itself is narrowed in the server's `langgraph.json` (`http.cors`, studio.py).
 """
@@ -17,6 +22,7 @@ CORS itself is narrowed in the server's `langgraph.json` (`http.cors`, studio.py
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,6 +30,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+
+log = logging.getLogger(__name__)
 
 STUDIO_ORIGINS = ("https://smith.langchain.com", "https://eu.smith.langchain.com")
 LOOPBACK_ORIGIN = r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$"
@@ -78,16 +86,26 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """Serve the request, or answer it with the refusal."""
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "lifespan":  # the server's start and stop, from no caller
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        refused = refusal(scope["method"], headers, self.hosts)
+        refused = (refusal(scope.get("method", "GET"), headers, self.hosts)
+                   if kind in ("http", "websocket") else (403, f"{kind}: not served"))
         if refused is None:
             await self.app(scope, receive, send)
-            return
-        status, reason = refused
+        elif kind == "http":
+            await self._answer(send, *refused)
+        elif kind == "websocket":  # closed before accepting: the handshake gets 403
+            log.warning("refused a WebSocket: %s", refused[1])
+            await send({"type": "websocket.close", "code": 1008, "reason": refused[1][:120]})
+        else:
+            log.warning("refused a connection: %s", refused[1])
+
+    @staticmethod
+    async def _answer(send: Any, status: int, reason: str) -> None:
         body = json.dumps({"detail": reason}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),

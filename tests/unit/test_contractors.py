@@ -488,8 +488,8 @@ def test_a_spent_token_budget_starts_no_new_round(tmp_path):
     save_map(plan_map(read_sources(root / "sources").notes, {ExampleKind.exercise: 2}),
              run.map_path)
     context = Context(workspace=str(root))
-    state = {"run_dir": str(run.root), "iteration": 1, "round": 0, "accepted": 0,
-             "settings": freeze(context)}  # as ingest freezes them
+    run.freeze_settings(freeze(context))  # as ingest freezes them
+    state = {"run_dir": str(run.root), "iteration": 1, "round": 0, "accepted": 0}
     runtime = Runtime(context=context)
 
     def dispatch_node(state, runtime):  # the node counts, the router decides

@@ -16,6 +16,7 @@ from agentrun.redact import (
     remember_secret,
 )
 from agentrun.shell.cli import app
+from agentrun.workspace import Workspace
 from tests.conftest import chat_server
 
 PASSWORD = "canary-pass-4417"
@@ -59,7 +60,9 @@ def test_a_run_takes_its_credentials_again_once_not_at_every_node(workspace, mon
     url = f"http://bob:{PASSWORD}@127.0.0.1:9/v1"
     monkeypatch.setenv("AGENTRUN_ROLES__ARCHITECT__BASE_URL", url)
     context = Context(workspace=str(workspace))
-    state = {"settings": freeze(context), "run_dir": str(workspace / "runs" / "r1")}
+    run = Workspace.open(workspace).new_run()
+    run.freeze_settings(freeze(context))
+    state = {"run_dir": str(run.root)}
     resolved = []
     real = Context.resolve
     monkeypatch.setattr(Context, "resolve", lambda self: resolved.append(1) or real(self))
@@ -236,3 +239,55 @@ def test_a_runs_checkpoints_are_the_owners_alone(tmp_path):
     with checkpointed_graph(run) as graph:
         graph.get_state({"configurable": {"thread_id": "r1"}})
     assert run.checkpoints.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_studio_guard_refuses_a_foreign_websocket_before_accepting_it(monkeypatch):
+    """The server takes commands that start runs over a WebSocket: a foreign page's handshake
+    (its Origin, or a rebinding DNS name's Host) is closed before it is accepted."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from agentrun.shell.studio_guard import HOSTS_ENV, Guard
+
+    async def opened(socket):
+        await socket.accept()
+        await socket.send_text("open")
+        await socket.close()
+
+    monkeypatch.setenv(HOSTS_ENV, "testserver")  # the test client's own host name
+    client = TestClient(Guard(Starlette(routes=[WebSocketRoute("/events", opened)])))
+    with client.websocket_connect("/events", headers={"origin": "http://127.0.0.1:2024"}) as ws:
+        assert ws.receive_text() == "open"
+    for headers in ({"origin": "https://evil.example"}, {"host": "attacker.example:2024"}):
+        with pytest.raises(WebSocketDisconnect) as refused, \
+                client.websocket_connect("/events", headers=headers):
+            pass
+        assert refused.value.code == 1008
+
+
+def test_a_caller_that_writes_the_state_moves_neither_the_settings_nor_the_run(workspace,
+                                                                              tmp_path):
+    """What a server's caller can write (the thread's state) names the run; its settings and
+    its folder are the run's own: frozen in the folder, and in the served workspace."""
+    from agentrun.errors import AgentrunError
+    from agentrun.graphs.deps import deps_for
+
+    context = Context(workspace=str(workspace))
+    run = Workspace.open(workspace).new_run()
+    run.freeze_settings(freeze(context))
+    evil = {"roles": {"architect": {"model": "m", "base_url": "http://evil.example/v1",
+                                    "api_key_env": "HOME"}}}
+    planted = {"run_dir": str(tmp_path / "other" / "runs" / run.id), "settings": evil}
+    deps = deps_for(planted, context)
+    assert deps.run.root == run.root and deps.workspace.root == workspace.resolve()
+    assert deps.settings.roles.architect.base_url != "http://evil.example/v1"
+    for elsewhere in (tmp_path / "other" / "runs" / "r9", "runs/.."):
+        with pytest.raises(AgentrunError, match="no run|not a run folder"):
+            deps_for({"run_dir": str(elsewhere)}, context)
+    assert run.inside(run.adapter_dir(1)) == run.adapter_dir(1).resolve()
+    with pytest.raises(AgentrunError, match="not in run"):
+        run.inside(tmp_path / "adapter")
+    with pytest.raises(ValueError):
+        run.adapter_dir("../../elsewhere")  # type: ignore[arg-type]
