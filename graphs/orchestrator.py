@@ -16,6 +16,7 @@ import time
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from agentrun.graphs import nodes
 from agentrun.graphs.context import Context
@@ -28,21 +29,23 @@ def route_after_review(state: State) -> Literal["dispatch", "__end__"]:
     return "__end__" if str(state.get("status", "")).startswith("stopped") else "dispatch"
 
 
-def route_after_dispatch(state: State) -> Literal["contractors", "train", "export"]:
+def route_after_dispatch(state: State, runtime: Runtime[Context]
+                         ) -> Literal["contractors", "train", "export"]:
     """Another round while the map needs examples and rounds and tokens are left; then train.
 
     With `budgets.cycles: 0` the run builds and checks the corpus only, and exports it.
     """
-    budgets = settings_of(dict(state)).budgets
+    budgets = settings_of(dict(state), runtime.context).budgets
     tokens_left = budgets.max_tokens is None or state.get("tokens_spent", 0) < budgets.max_tokens
     if state.get("needed", 0) and state["round"] < budgets.max_rounds and tokens_left:
         return "contractors"
     return "export" if budgets.cycles == 0 else "train"
 
 
-def route_after_revise(state: State) -> Literal["next_cycle", "export"]:
+def route_after_revise(state: State, runtime: Runtime[Context]
+                       ) -> Literal["next_cycle", "export"]:
     """Another cycle while cycles, wall time and the example budget allow; else export."""
-    budgets = settings_of(dict(state)).budgets
+    budgets = settings_of(dict(state), runtime.context).budgets
     elapsed = time.time() - state["started_at"]
     more = (state["iteration"] < budgets.cycles and elapsed < budgets.wall_time_s
             and state["accepted"] < budgets.max_examples)

@@ -278,7 +278,7 @@ class Chat:
         kept = self.run.checkpoints.exists() or self.run.meta().checkpointer != SQLITE
         if not values and not self.running and kept:
             values = run_state(self.run)["values"]
-        cfg = settings_of({"run_dir": str(self.run.root), **values})
+        cfg = settings_of({**values, "run_dir": str(self.run.root)})
         if cfg.roles.architect.model == "embedded":
             return None
         return Deps(cfg, self.run.workspace).model("architect")

@@ -5,9 +5,11 @@ asked again, the person's choice resumes it, and the final state matches the run
 import json
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -66,12 +68,55 @@ def hostile_requests_are_refused(client, port, workspace, tmp):
     assert status_of(port, headers={"Host": "evil.example"})[0] == 403  # DNS rebinding
     assert status_of(port, **search, headers={"content-type": "text/plain"})[0] == 415
     tid = client.threads.create()["thread_id"]
+    websockets_are_guarded(port, tid)
     for context, where in (({"overrides": {"roles": {"architect": {
             "base_url": "http://evil.example/v1", "api_key_env": "HOME"}}}}, {}),
             ({"workspace": str(tmp)}, {}), ({"cycles": 0}, {"run_dir": str(tmp / "run")})):
         with pytest.raises(Exception, match="cannot be set|outside|internal error"):
             client.runs.wait(tid, "agentrun", input=where, context=context)
     assert not (tmp / "run").exists() and not (workspace / "runs").exists()
+
+
+def websockets_are_guarded(port, tid):
+    """The thread's event stream (a WebSocket that takes commands) answers this machine's
+    processes and refuses a foreign page's Origin or a rebinding DNS name's Host."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    path = f"/threads/{tid}/stream/events"
+    with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10) as served:
+        served.send(json.dumps({"id": 1, "method": "agent.getTree", "params": {}}))
+        assert json.loads(served.recv(timeout=10))["id"] == 1
+    for uri, origin in ((f"ws://127.0.0.1:{port}{path}", "https://evil.example"),
+                        (f"ws://attacker.example:{port}{path}", None)):
+        with socket.create_connection(("127.0.0.1", port)) as sock, \
+                pytest.raises(InvalidStatus) as refused:
+            connect(uri, sock=sock, origin=origin, open_timeout=10)
+        assert refused.value.response.status_code == 403
+
+
+class Listener(BaseHTTPRequestHandler):
+    """A server a planted setting would send the notes and the key to: it counts requests."""
+
+    seen: list[str] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        Listener.seen.append(self.headers.get("authorization", ""))
+        self.send_response(500)
+        self.end_headers()
+
+    do_GET = do_POST  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def planted(port):
+    """Settings a caller would write into a thread's state: its server, the user's key."""
+    return {"roles": {role: {"backend": "openai", "model": "m", "api_key_env": "HOME",
+                             "base_url": f"http://127.0.0.1:{port}/v1"}
+                      for role in ("architect", "contractor", "checker")},
+            "generation": {"model_generators": True}}
 
 
 def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace, tmp_path):
@@ -103,6 +148,17 @@ def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace, tmp_path):
     assert meta["thread"] == tid and meta["server"] == f"http://127.0.0.1:{port}"
     assert meta["fork"] == waiting["value"]["fork"]["id"]
     assert not (run_dir / "data" / "rounds").exists()  # nothing generated before approval
+
+    # a caller writes the thread's state: settings of its own, a run folder elsewhere
+    listener = ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    frozen = (run_dir / "settings.json").read_text()
+    elsewhere = tmp_path / "other-workspace"
+    tampered = {"settings": planted(listener.server_address[1]),
+                "run_dir": str(elsewhere / "runs" / run_dir.name)}
+    client.threads.update_state(tid, values=tampered)
+    client.runs.wait(tid, "agentrun", input=None)  # the steps after the edit run again
+    assert client.threads.get_state(tid)["interrupts"][0]["value"]["fork"]["kind"] == "plan"
     stop(server)
     proc = agentrun("resume", str(run_dir), "--answer", "A")  # the server is down
     down, _ = proc.communicate(timeout=120)
@@ -116,7 +172,8 @@ def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace, tmp_path):
     assert client.threads.get_state(tid)["interrupts"][0]["value"]["fork"]["kind"] == "plan"
 
     # an answer that is not an option is asked again, with the error, and changes nothing
-    client.runs.wait(tid, "agentrun", command={"resume": {"choice": "maybe"}})
+    client.runs.wait(tid, "agentrun", command={"resume": {"choice": "maybe"},
+                                               "update": tampered})
     state = client.threads.get_state(tid)
     assert "not one of the options" in state["interrupts"][0]["value"]["error"]
     assert not (run_dir / "data" / "rounds").exists()
@@ -148,6 +205,10 @@ def test_sdk_drives_a_run_through_the_plan_fork(fast_workspace, tmp_path):
     assert values["accepted"] == len(accepted) > 0
     assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
     assert not (run_dir / "adapters").exists()
+    # the run kept its own settings and folder: nothing reached the planted server
+    listener.shutdown()
+    assert Listener.seen == [] and not elsewhere.exists()
+    assert (run_dir / "settings.json").read_text() == frozen
     decisions = [json.loads(line) for line in
                  (run_dir / "data" / "decisions.jsonl").read_text().splitlines()]
     assert decisions[0]["fork_id"].startswith("plan:") and decisions[0]["by"] == "human"

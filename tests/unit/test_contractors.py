@@ -493,7 +493,8 @@ def test_a_spent_token_budget_starts_no_new_round(tmp_path):
     runtime = Runtime(context=context)
 
     def dispatch_node(state, runtime):  # the node counts, the router decides
-        return SimpleNamespace(goto=route_after_dispatch({**state, **dispatch(state, runtime)}))
+        return SimpleNamespace(goto=route_after_dispatch({**state, **dispatch(state, runtime)},
+                                                            runtime))
 
     assert dispatch_node(state, runtime).goto == "contractors"
     (run.round_dir(1, 1)).mkdir(parents=True)
