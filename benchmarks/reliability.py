@@ -28,6 +28,11 @@ Four experiments on 127.0.0.1, each in a fresh temporary folder:
    `--run-kills` times at random moments, its resume killed too in about a third of them,
    then resumed to the end. Goal: every run ends with the corpus of a run never killed,
    each candidate with one verdict, memory holding exactly the accepted examples.
+7. **The audit's probes** (`side_doors.py`): a foreign WebSocket, a rewritten thread state,
+   escapes in a note's name, a received run.json naming a server, export onto its own card,
+   a trickling or endless model reply, a 50 MB note, planning time against a note's size,
+   two runs on one workspace, damaged files, a full disk, init onto a file, Ctrl-C. Goal:
+   every promise held. `--probes-only` runs this experiment alone.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import append_results, serve_http, table  # noqa: E402
+from side_doors import audit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAULTS = ["500", "503", "429", "400", "html", "not json", "no choices"]
@@ -483,7 +489,7 @@ def injection(data: Path | None) -> list[list[object]]:
 
 
 def main() -> None:
-    """Run the six experiments, print their tables and append them to docs/BENCHMARKS.md."""
+    """Run the seven experiments, print their tables and append them to docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=10)
@@ -493,10 +499,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, help="fictional_knowledge.json (false positives)")
     parser.add_argument("--no-append", action="store_true", help="print only")
+    parser.add_argument("--probes-only", action="store_true", help="experiment 7 alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["AGENTRUN_CACHE"] = str(work / "cache")
+        probes = ("the audit's probes", ["probe", "result", "measured"], audit(work))
+        if args.probes_only:
+            return report([probes], args, "--probes-only")
         sections = [("faulty server (30% faults, 10% invalid content)",
                      faulty_server(args.requests, args.seed)),
                     ("canary secrets", canaries(work)),
@@ -506,15 +516,20 @@ def main() -> None:
                      faulty_run(work, args.seed, args.notes)),
                     ("runs killed (SIGKILL) at random moments, then resumed",
                      kill_resume(work, args.run_kills, args.seed, args.notes))]
-    body = "\n\n".join(f"**{name}**\n\n" + table(["what", "measured"], rows)
-                       for name, rows in sections)
+        report([(name, ["what", "measured"], rows) for name, rows in sections] + [probes],
+               args, f"--requests {args.requests} --kills {args.kills} --run-kills "
+               f"{args.run_kills} --notes {args.notes} --seed {args.seed}"
+               + (f" --data {args.data.name}" if args.data else ""))
+
+
+def report(sections: list[tuple[str, list[str], list[list[object]]]], args: argparse.Namespace,
+           flags: str) -> None:
+    """Print the sections' tables; append them to docs/BENCHMARKS.md unless told not to."""
+    body = "\n\n".join(f"**{name}**\n\n" + table(head, rows) for name, head, rows in sections)
     print(body)
     if not args.no_append:
-        settings = (f"`python benchmarks/reliability.py --requests {args.requests} --kills "
-                    f"{args.kills} --run-kills {args.run_kills} --notes {args.notes} "
-                    f"--seed {args.seed}"
-                    + (f" --data {args.data.name}`" if args.data else "`"))
-        append_results("Reliability and security", settings, body)
+        append_results("Reliability and security", f"`python benchmarks/reliability.py "
+                       f"{flags}`", body)
 
 
 if __name__ == "__main__":
