@@ -512,8 +512,8 @@ class RunStatus(StrEnum):
     """A person stopped it at the plan review."""
     failed = "failed"
     interrupted = "interrupted"
-    """Shown, never written: `running` in run.json, but no process drives it (it was killed);
-    `agentrun resume` goes on."""
+    """Stopped by Ctrl-C, or shown for a run `running` in run.json that no process drives (it
+    was killed); `agentrun resume` goes on."""
 
 
 FINISHED = frozenset({RunStatus.done, RunStatus.stopped})

@@ -11,6 +11,7 @@ never leaves a half-written file that looks finished.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -26,9 +27,11 @@ import yaml
 from pydantic import ValidationError
 
 from agentrun.config import read_yaml_mapping
-from agentrun.errors import AgentrunError, ConfigError
+from agentrun.errors import AgentrunError, ConfigError, DamagedFileError
 from agentrun.redact import redact_data
 from agentrun.schemas import DatasetMap, Example, RunMeta, RunStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,14 @@ class Workspace:
         return self.root / "memory"
 
     def corpus(self) -> list[Any]:
-        """Return every example the workspace's runs accepted, once each, oldest run first."""
+        """Return every example the workspace's runs accepted, once each, oldest run first.
+
+        A damaged line of one run's file is skipped with a warning naming it: one run's
+        damage never blocks the others, and its intact examples still count.
+        """
         seen: dict[str, Any] = {}
         for path in sorted(self.runs_dir.glob("*/data/accepted.jsonl")):
-            for ex in load_examples(path):
+            for ex in load_examples(path, skip_damaged=True):
                 seen.setdefault(ex.id, ex)
         return list(seen.values())
 
@@ -267,9 +274,18 @@ class Run:
         return (self.root / "run.json").exists()
 
     def meta(self) -> RunMeta:
-        """Return the run's `run.json` (workspace, context, status, the fork it waits at)."""
+        """Return the run's `run.json` (workspace, context, status, the fork it waits at).
+
+        A damaged file is a one-line error naming it.
+        """
         path = self.root / "run.json"
-        return RunMeta.model_validate_json(path.read_text()) if path.exists() else RunMeta()
+        if not path.exists():
+            return RunMeta()
+        try:
+            return RunMeta.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            raise DamagedFileError(f"{path}: damaged, not a run record ({_first(exc)}); "
+                                   "restore it, or move the run's folder out of runs/") from None
 
     def shown_meta(self) -> RunMeta:
         """Return `run.json` as a person reads it: a dead `running` run is `interrupted`.
@@ -367,14 +383,26 @@ class Run:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to `path` through a temp file and a rename."""
+    """Write text to `path` through a temp file and a rename.
+
+    On failure the temp file is removed and `path` is unchanged; an OS error (a full disk, a
+    folder in the way) names `path`, not the temp file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            exc.filename, exc.filename2 = str(path), None
+        raise
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -385,13 +413,42 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield rows of a JSONL file (nothing if it does not exist)."""
+    """Yield rows of a JSONL file (nothing if it does not exist).
+
+    A damaged line (a truncated write, a bad hand edit) is a one-line error naming the file
+    and the line.
+    """
+    for number, line in _lines(path):
+        try:
+            yield json.loads(line)
+        except ValueError as exc:
+            raise DamagedFileError(damaged_line(path, number, exc) + RESTORE) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield the numbered non-blank lines of a file, as bytes (nothing if it does not exist)."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as f:
-        for line in f:
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
             if line.strip():
-                yield json.loads(line)
+                yield number, line
+
+
+RESTORE = "; restore the file, or delete that line to go on without it"
+
+
+def damaged_line(path: Path, number: int, exc: ValueError) -> str:
+    """Return where a JSONL line cannot be read, and why: `PATH: line N is damaged (…)`."""
+    reason = _first(exc) if isinstance(exc, ValidationError) else str(exc)
+    return f"{path}: line {number} is damaged ({reason[:120]})"
+
+
+def _first(exc: ValidationError) -> str:
+    """Return a validation error's first problem, with where it is."""
+    first = exc.errors()[0]
+    where = _loc(first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 MAP_HEADER = """\
@@ -537,9 +594,22 @@ def reference_problems(dataset_map: DatasetMap) -> list[str]:
     return problems
 
 
-def load_examples(path: Path) -> list[Any]:
-    """Read Example records from a JSONL file."""
-    return [Example.model_validate(row) for row in read_jsonl(path)]
+def load_examples(path: Path, skip_damaged: bool = False) -> list[Any]:
+    """Read Example records from a JSONL file.
+
+    A damaged line is a one-line error naming the file and the line; with `skip_damaged`, a
+    logged warning, and the other lines are read.
+    """
+    examples = []
+    for number, line in _lines(path):
+        try:
+            examples.append(Example.model_validate(json.loads(line)))
+        except ValueError as exc:  # JSON, UTF-8 and validation errors alike
+            if not skip_damaged:
+                raise DamagedFileError(damaged_line(path, number, exc) + RESTORE) from None
+            log.warning("%s; skipped it, the file's other lines are read",
+                        damaged_line(path, number, exc))
+    return examples
 
 
 def save_examples(path: Path, examples: Iterable[Any]) -> int:

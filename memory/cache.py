@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from agentrun.errors import ConfigError
+from agentrun.errors import ConfigError, sqlite_file
 from agentrun.models.base import Backend, BatchFaults, GenRequest, OnResult
 from agentrun.redact import redact
 
@@ -38,7 +38,9 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        with sqlite_file(path, "the cache of model answers", "move it aside; a new, empty "
+                         "cache starts (the models are asked again)"):
+            self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT)")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
         for column, kind in (("tokens", "INTEGER NOT NULL DEFAULT 0"),

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from agentrun.errors import sqlite_file
+
 WORD = re.compile(r"\w+")
 
 
@@ -131,7 +133,9 @@ class SignatureStore:
         probe = MinHash(num_perm=num_perm)
         # datasketch's hashing scheme and value type (uint32 for its affine32 scheme)
         self.scheme, self.dtype = getattr(probe, "scheme", None), probe.hashvalues.dtype
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        with sqlite_file(path, "the store of near-duplicate signatures", "move it aside; "
+                         "the signatures are rebuilt from the memory"):
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self.db.execute("CREATE TABLE IF NOT EXISTS sig (id TEXT PRIMARY KEY, tag TEXT, "
                         "size INTEGER, hashes BLOB)")
         kind = f"{num_perm}/{self.scheme}/{self.dtype}"

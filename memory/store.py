@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from agentrun.errors import ConfigError
+from agentrun.errors import ConfigError, DamagedFileError
 from agentrun.memory.dedup import NearDuplicateIndex, SignatureStore
 from agentrun.redact import redact_url
 from agentrun.schemas import Example
@@ -48,16 +48,17 @@ class Memory:
     """Chroma collections of one workspace: in its folder, or on a Chroma server."""
 
     def __init__(self, folder: Path, server: str | None = None, collection: str = "examples"):
-        import chromadb
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
         folder.mkdir(parents=True, exist_ok=True)
         self.shared = server is not None
-        self.client = (_server_client(server, settings) if server is not None
-                       else chromadb.PersistentClient(path=str(folder), settings=settings))
         space = {"hnsw:space": "cosine"}
-        self.examples = self.client.get_or_create_collection(collection, metadata=space)
+        if server is not None:
+            self.client = _server_client(server, settings)
+            self.examples = self.client.get_or_create_collection(collection, metadata=space)
+        else:
+            self.client, self.examples = _open_folder(folder, settings, collection, space)
         self.folder = folder
         self._near: NearDuplicateIndex | None = None
         self._signatures: SignatureStore | None = None
@@ -220,6 +221,22 @@ def _server_client(url: str, settings: Any) -> Any:
                           f"({type(exc).__name__}); start it (`chroma run`) or fix the "
                           "address") from exc
     return client
+
+
+def _open_folder(folder: Path, settings: Any, collection: str,
+                 space: dict[str, str]) -> tuple[Any, Any]:
+    """Open a Chroma folder and its collection; a damaged database is one line naming it."""
+    import chromadb
+    from chromadb.errors import ChromaError
+
+    try:
+        client = chromadb.PersistentClient(path=str(folder), settings=settings)
+        return client, client.get_or_create_collection(collection, metadata=space)
+    except (ChromaError, sqlite3.DatabaseError) as exc:
+        raise DamagedFileError(
+            f"{folder}: the memory's Chroma database cannot be opened ({exc}); move the folder "
+            "aside and run again (a new, empty memory starts: earlier runs' examples are no "
+            "longer checked against)") from None
 
 
 @lru_cache(maxsize=8)

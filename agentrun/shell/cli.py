@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agentrun.config import load_config
-from agentrun.errors import AgentrunError
+from agentrun.errors import AgentrunError, DamagedFileError, os_error_line
 from agentrun.redact import RedactingFilter
 from agentrun.schemas import RunStatus
 from agentrun.shell import render
@@ -42,21 +42,46 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXAMPLE = "orvane"
 
 
+INTERRUPTED = {
+    "plan": "plan interrupted; map.yaml was not changed (it is written only at the end)",
+    "run": "interrupted before the run started; start it again with `agentrun run`",
+    "train": "training interrupted; `agentrun train RUN --out ADAPTER` with the same adapter "
+             "folder goes on from its last complete checkpoint",
+}
+"""What Ctrl-C left, per command (a run that started says how to resume it: `_resumable`)."""
+
+
 def friendly(fn: F) -> F:
-    """Turn a user's mistake into one red line and exit code 2, never a traceback."""
+    """Turn a user's mistake into one red line and exit code 2, never a traceback.
+
+    Mistakes are agentrun's own errors and the OS errors a user causes (a full disk, a file
+    without permission, a folder where a file goes), each naming the file and the fix.
+    """
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except AgentrunError as exc:
-            err.print(f"[bold red]error:[/] {esc(exc)}", highlight=False, soft_wrap=True)
+        except (AgentrunError, OSError) as exc:
+            line = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
+            err.print(f"[bold red]error:[/] {esc(line)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("interrupted; continue with `agentrun resume RUN`")
+            err.print(INTERRUPTED.get(fn.__name__, "interrupted"), markup=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _resumable(run_dir: Path) -> Iterator[None]:
+    """Say how to go on when Ctrl-C stops a run: it resumes from its last checkpoint."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted; the run goes on with `agentrun resume {run_dir}`",
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
 
 
 def _setup(verbose: bool) -> None:
@@ -133,6 +158,8 @@ def init(
     force: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
 ) -> None:
     """Create a workspace from the bundled example (agentrun.yaml and sources/)."""
+    if directory.exists() and not directory.is_dir():
+        raise AgentrunError(f"{directory}: is a file, not a folder; pick another path")
     if directory.exists() and any(directory.iterdir()) and not force:
         raise AgentrunError(f"{directory}: folder is not empty; pick another or pass --force")
     example = Path(str(files("agentrun.examples") / EXAMPLE))
@@ -232,17 +259,18 @@ def run(
     terminal; without a terminal it stops, waiting, until `agentrun resume RUN --answer`.
     """
     _setup(verbose)
-    from agentrun.shell.runner import start_run
+    from agentrun.shell.runner import prepare_run, resume_run
 
     budgets = {k: v for k, v in (("max_rounds", max_rounds), ("wall_time_s", wall_time))
                if v is not None}
     overrides: dict[str, Any] = {"budgets": budgets} if budgets else {}
     if max_steps is not None:
         overrides["training"] = {"max_steps": max_steps}
-    with _bars():
-        run_, state = start_run(directory, cycles, max_examples, overrides, auto=auto or None,
-                                on_step=_step_line())
-    render.summary(console, run_, _answer_forks(run_, state))
+    run_ = prepare_run(directory, cycles, max_examples, overrides, auto=auto or None)
+    with _resumable(run_.root):
+        with _bars():
+            run_, state = resume_run(run_.root, on_step=_step_line())
+        render.summary(console, run_, _answer_forks(run_, state))
 
 
 @app.command()
@@ -262,10 +290,11 @@ def resume(
 
     if edit is not None and answer is None:
         raise AgentrunError("--edit needs --answer LABEL: the option your words replace")
-    with _bars():
-        run_, state = resume_run(run_dir, answer if edit is None else
-                                 {"choice": answer, "text": edit}, on_step=_step_line())
-    render.summary(console, run_, _answer_forks(run_, state))
+    with _resumable(run_dir):
+        with _bars():
+            run_, state = resume_run(run_dir, answer if edit is None else
+                                     {"choice": answer, "text": edit}, on_step=_step_line())
+        render.summary(console, run_, _answer_forks(run_, state))
 
 
 STEP_COUNTS = ("iteration", "round", "accepted", "rejected", "status")
@@ -358,17 +387,29 @@ def _list_runs(directory: Path) -> None:
     for column in ("run", "status", "waiting at", "accepted", "rejected"):
         table.add_column(column)
     for folder in sorted(p for p in (directory / "runs").iterdir() if p.is_dir()):
-        run_ = Run(folder)
-        meta = run_.shown_meta()
-        summary = folder / "summary.json"
-        counts = json.loads(summary.read_text()) if summary.exists() else {}
-        if not counts and run_.accepted_path.exists():
-            counts = {"accepted": run_.accepted_path.read_text().count("\n"),
-                      "rejected": run_.rejected_path.read_text().count("\n")
-                      if run_.rejected_path.exists() else 0}
-        table.add_row(esc(run_.id), meta.status.value, esc(meta.fork or "-"),
-                      str(counts.get("accepted", "-")), str(counts.get("rejected", "-")))
+        try:
+            table.add_row(*_run_row(Run(folder)))
+        except DamagedFileError as exc:  # one damaged run hides none of the others
+            err.print(f"[yellow]warning:[/] {esc(exc)}", highlight=False, soft_wrap=True)
+            table.add_row(esc(folder.name), "damaged", "-", "-", "-")
     console.print(table)
+
+
+def _run_row(run_: Run) -> tuple[str, ...]:
+    """Return a run's row in the list: id, status, fork waited at, examples."""
+    meta = run_.shown_meta()
+    summary = run_.root / "summary.json"
+    try:
+        counts = json.loads(summary.read_bytes()) if summary.exists() else {}
+    except ValueError as exc:
+        raise DamagedFileError(f"{summary}: damaged ({exc}); delete it, the counts are then "
+                               "read from the run's data") from None
+    if not counts and run_.accepted_path.exists():
+        counts = {"accepted": run_.accepted_path.read_bytes().count(b"\n"),
+                  "rejected": run_.rejected_path.read_bytes().count(b"\n")
+                  if run_.rejected_path.exists() else 0}
+    return (esc(run_.id), meta.status.value, esc(meta.fork or "-"),
+            str(counts.get("accepted", "-")), str(counts.get("rejected", "-")))
 
 
 @app.command()

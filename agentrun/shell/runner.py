@@ -6,6 +6,7 @@ run, state = start_run("examples/orvane", cycles=1)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from langgraph.types import Command
 from agentrun.agents.planning import plan_workspace
 from agentrun.agents.steering import check_answer
 from agentrun.config import AgentrunConfig
-from agentrun.errors import AgentrunError
+from agentrun.errors import AgentrunError, os_error_line, sqlite_file
 from agentrun.graphs.checkpoints import (
     SQLITE,
     check_checkpointer,
@@ -31,6 +32,8 @@ from agentrun.schemas import DatasetMap, RunMeta, RunStatus
 from agentrun.shell.studio import resume_on_server
 from agentrun.sources import read_sources
 from agentrun.workspace import Run, Workspace
+
+log = logging.getLogger(__name__)
 
 
 def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, AgentrunConfig]:
@@ -162,28 +165,35 @@ def _fork_of(snap: Any) -> dict[str, Any] | None:
 
 @contextmanager
 def checkpointed_graph(run: Run) -> Iterator[Any]:
-    """Yield the orchestrator compiled with the run's checkpointer (graphs/checkpoints.py)."""
-    with open_checkpointer(checkpointer_of(run), run) as saver:
+    """Yield the orchestrator compiled with the run's checkpointer (graphs/checkpoints.py).
+
+    A damaged SQLite file of checkpoints is one line naming it.
+    """
+    where = checkpointer_of(run)
+    if where == SQLITE and run.checkpoints.exists():
+        _check_sqlite(run.checkpoints)
+    with open_checkpointer(where, run) as saver:
         yield compile_graph(saver)
+
+
+def _check_sqlite(path: Path) -> None:
+    """Read the checkpoint file's schema: a file that is no database fails here, named."""
+    import sqlite3
+
+    with sqlite_file(path, "the run's checkpoint database", "move it aside and start a new "
+                     "run with `agentrun run` (or restore it from a backup)"):
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
 
 
 def _drive(run: Run, context: Context, graph_input: Any,
            should_stop: Callable[[], bool] | None = None,
            on_step: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    config = {"configurable": {"thread_id": run.id}, "recursion_limit": 200}
-    with checkpointed_graph(run) as graph:
-        try:
-            for update in graph.stream(graph_input, config, context=context, durability="sync",
-                                       stream_mode="updates"):
-                for node, values in update.items():
-                    if on_step is not None and not node.startswith("__"):
-                        on_step(node, dict(values or {}))
-                if should_stop is not None and should_stop():
-                    break  # the checkpoint of the last finished node is kept
-            snap = graph.get_state(config)
-        except BaseException as exc:
-            run.update_meta(status=RunStatus.failed, error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
+    with _recording_failure(run):
+        snap = _stream(run, context, graph_input, should_stop, on_step)
     state = dict(snap.values)
     fork = _fork_of(snap)
     if fork is not None:
@@ -198,6 +208,47 @@ def _drive(run: Run, context: Context, graph_input: Any,
     status = RunStatus.stopped if stopped else RunStatus.done
     run.update_meta(status=status, error=None, fork=None)
     return state
+
+
+def _stream(run: Run, context: Context, graph_input: Any,
+            should_stop: Callable[[], bool] | None,
+            on_step: Callable[[str, dict[str, Any]], None] | None) -> Any:
+    """Run the graph until it ends, waits at a fork or is asked to stop; return its snapshot."""
+    config = {"configurable": {"thread_id": run.id}, "recursion_limit": 200}
+    with checkpointed_graph(run) as graph:
+        for update in graph.stream(graph_input, config, context=context, durability="sync",
+                                   stream_mode="updates"):
+            for node, values in update.items():
+                if on_step is not None and not node.startswith("__"):
+                    on_step(node, dict(values or {}))
+            if should_stop is not None and should_stop():
+                break  # the checkpoint of the last finished node is kept
+        return graph.get_state(config)
+
+
+@contextmanager
+def _recording_failure(run: Run) -> Iterator[None]:
+    """Record in `run.json` why the run stopped (Ctrl-C: `interrupted`; an error: `failed`).
+
+    The exception goes on up unchanged. Where `run.json` cannot be written either (a full
+    disk), it is left as it was: no process drives the run, so it shows as `interrupted`.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        try:
+            run.update_meta(status=RunStatus.interrupted if interrupted else RunStatus.failed,
+                            error=None if interrupted else failure_line(exc))
+        except OSError as again:
+            log.warning("%s", os_error_line(again))
+        raise
+
+
+def failure_line(exc: BaseException) -> str:
+    """Return the line `run.json` keeps of the error a run failed on."""
+    line = os_error_line(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+    return line[:500]
 
 
 def run_state(run: Run) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrun.agents.steering import check_answer
-from agentrun.errors import AgentrunError
+from agentrun.errors import AgentrunError, DamagedFileError
 from agentrun.graphs.context import SERVER_ENV, THREADS_ENV, WORKSPACE_ENV
 from agentrun.graphs.served import started_by_cli, thread_of
 from agentrun.models.embedded import cache_root
@@ -149,7 +149,13 @@ def register_runs(url: str, ws: Workspace, known: set[str]) -> set[str]:
         run = Run(folder)
         if folder.name in known or not run.has_meta():  # a run being created: the next round
             continue
-        if started_by_cli(run):
+        try:
+            by_cli = started_by_cli(run)
+        except DamagedFileError as exc:  # said once; the other runs are served
+            print(f"warning: {exc}; not shown in Studio", file=sys.stderr, flush=True)
+            settled.add(run.id)
+            continue
+        if by_cli:
             cli.append(run.id)
         else:
             settled.add(run.id)
