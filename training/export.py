@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from agentrun.errors import AgentrunError
+from agentrun.errors import AgentrunError, DamagedFileError
 from agentrun.schemas import DatasetMap, Example, Preference, ReasonCode
 from agentrun.workspace import atomic_write_text, write_jsonl
 
@@ -180,6 +181,44 @@ def length_table(examples: list[Example]) -> str:
     return "\n".join(out) or "| (none) | | 0 | | | | |"
 
 
+CARD = "README.md"
+"""The dataset card's name, beside the data."""
+LEDGER = "written.json"
+"""The run's record of the files its exports wrote (`RUN/export/written.json`)."""
+
+
+def export_paths(run_root: Path, fmt: str, out: Path | None) -> tuple[Path, Path, Path]:
+    """Return where an export writes (data, card, ledger); refuse a bad place in one line.
+
+    Checked before any work, so a refused export writes nothing: the data may not take the
+    card's or the ledger's name, a folder may not stand where a file goes (nor a file where
+    a folder goes), and the folder must be writable.
+    """
+    target = out or run_root / "export" / f"{fmt}.jsonl"
+    card, ledger = target.with_name(CARD), run_root / "export" / LEDGER
+    if target.name == CARD or target.resolve() == ledger.resolve():
+        raise AgentrunError(f"--out {target}: export writes its own {target.name} there; name "
+                            f"the data file otherwise (e.g. {target.with_name(f'{fmt}.jsonl')})")
+    if target.is_dir():
+        raise AgentrunError(f"--out {target}: is a folder; --out names the data file (e.g. "
+                            f"{target / f'{fmt}.jsonl'})")
+    if card.is_dir():
+        raise AgentrunError(f"{card}: a folder is where the dataset card goes; move it aside "
+                            "or choose another --out")
+    _check_writable(target.parent)
+    return target, card, ledger
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse a folder that cannot be made or written in: a file in its way, or no access."""
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise AgentrunError(f"{existing}: a file is where export needs a folder; choose "
+                            "another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AgentrunError(f"{existing}: you cannot write there; choose another --out")
+
+
 def write_card(path: Path, text: str) -> None:
     """Write the dataset card (atomic)."""
     atomic_write_text(path, text)
@@ -191,7 +230,7 @@ def refuse_foreign(paths: list[Path], ledger: Path, force: bool = False) -> None
     `ledger` (a run's `export/written.json`) holds the hash of every file its exports wrote:
     a README.md or JSONL of the person's own beside `--out` is never replaced unless `force`.
     """
-    written = json.loads(ledger.read_text()) if ledger.exists() else {}
+    written = _read_ledger(ledger)
     for path in paths:
         if force or not path.exists():
             continue
@@ -202,9 +241,21 @@ def refuse_foreign(paths: list[Path], ledger: Path, force: bool = False) -> None
 
 def record_written(paths: list[Path], ledger: Path) -> None:
     """Add the files an export just wrote to the run's ledger of them."""
-    written = json.loads(ledger.read_text()) if ledger.exists() else {}
+    written = _read_ledger(ledger)
     written.update({str(p.resolve()): _digest(p) for p in paths})
     atomic_write_text(ledger, json.dumps(written, indent=1, sort_keys=True))
+
+
+def _read_ledger(ledger: Path) -> dict[str, str]:
+    """Return the ledger of a run's exports ({} before the first); damage is one line."""
+    if not ledger.exists():
+        return {}
+    try:
+        written = json.loads(ledger.read_bytes())
+    except ValueError as exc:
+        raise DamagedFileError(f"{ledger}: damaged ({exc}); delete it, then pass --force to "
+                               "replace the files an earlier export wrote") from None
+    return dict(written)
 
 
 def _digest(path: Path) -> str:

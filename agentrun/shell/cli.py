@@ -434,6 +434,7 @@ def export(
         FORMATS,
         dataset_card,
         export_dpo,
+        export_paths,
         preference_pairs,
         record_written,
         refuse_foreign,
@@ -444,9 +445,7 @@ def export(
     if fmt not in FORMATS:
         raise AgentrunError(f"--format {fmt}: unknown; choose one of {', '.join(FORMATS)}")
     run_ = Run.find(run_dir)
-    target = out or run_.root / "export" / f"{fmt}.jsonl"
-    card = target.with_name("README.md")
-    ledger = run_.root / "export" / "written.json"
+    target, card, ledger = export_paths(run_.root, fmt, out)
     refuse_foreign([target, card], ledger, force)
     accepted, rejected = load_examples(run_.accepted_path), load_examples(run_.rejected_path)
     dataset_map = load_map(run_.map_path)

@@ -1,7 +1,10 @@
 """Exports: DPO pairs from the checker's near-misses, and a dataset card beside every export."""
 
 import json
+import os
+from types import SimpleNamespace
 
+import pytest
 from typer.testing import CliRunner
 
 from agentrun.agents.checker import Checker
@@ -89,3 +92,39 @@ def test_export_never_replaces_a_file_it_did_not_write(tmp_path, embedder):
     forced = CliRunner().invoke(app, ["export", str(run), "--out", str(mine / "sft.jsonl"),
                                       "--force"])
     assert forced.exit_code == 0 and "Dataset card" in (mine / "README.md").read_text()
+
+
+@pytest.mark.parametrize("out, expected", [
+    ("share/README.md", "export writes its own README.md there; name the data file otherwise"),
+    ("ws/runs/r1/export/written.json", "export writes its own written.json there"),
+    ("share", "share: is a folder; --out names the data file (e.g. "),
+    ("notes.txt/sft.jsonl", "notes.txt: a file is where export needs a folder"),
+    ("card/sft.jsonl", "card/README.md: a folder is where the dataset card goes"),
+])
+def test_export_refuses_a_bad_out_before_writing_anything(tmp_path, out, expected):
+    run = a_run(tmp_path, example_map(), SimpleNamespace(accepted=[GOOD, GOOD2], rejected=[]))
+    (tmp_path / "share").mkdir()
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "card" / "README.md").mkdir(parents=True)
+    before = sorted(tmp_path.rglob("*"))
+    result = CliRunner().invoke(app, ["export", str(run), "--out", str(tmp_path / out)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and expected in text and len(result.output.splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even the ledger
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_export_refuses_a_folder_it_cannot_write(tmp_path):
+    run = a_run(tmp_path, example_map(), SimpleNamespace(accepted=[GOOD], rejected=[]))
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = CliRunner().invoke(app, ["export", str(run), "--out", str(locked / "sft.jsonl")])
+    assert result.exit_code == 2 and "you cannot write there" in result.output
+
+
+def test_a_damaged_export_ledger_is_one_line(tmp_path):
+    run = a_run(tmp_path, example_map(), SimpleNamespace(accepted=[GOOD], rejected=[]))
+    (run / "export").mkdir()
+    (run / "export" / "written.json").write_text('{"a": ')
+    result = CliRunner().invoke(app, ["export", str(run)])
+    assert result.exit_code == 2 and "written.json: damaged" in " ".join(result.output.split())
