@@ -58,7 +58,25 @@ class RoleSpec(_Section):
     max_concurrency: int = Field(default=16, ge=1)
     """Concurrent requests per server for the `openai` and `ray` backends."""
     timeout_s: float = Field(default=120.0, gt=0)
-    """Per-request timeout for the `openai` and `ray` backends."""
+    """Seconds the `openai` and `ray` backends wait for a server to connect and for each next
+    piece of a reply; a server silent that long is not answering (retried, and when retries
+    run out the batch stops)."""
+    deadline_s: float | None = Field(default=None, gt=0)
+    """Seconds one try of a request (connect, send, the whole reply) may take at most, however
+    the server sends it (a byte every half second, events without end); unset, 3 × `timeout_s`.
+    A reply not complete by then is retried like a timeout, but fails only its request, never
+    the batch. At least `timeout_s`."""
+    max_reply_bytes: int = Field(default=8_000_000, ge=1024)
+    """Largest reply the `openai` and `ray` backends read, in bytes; reading stops there and
+    that request fails alone, not retried (the same request would get the same reply)."""
+
+    @model_validator(mode="after")
+    def _deadline_after_timeout(self) -> RoleSpec:
+        """Refuse a deadline shorter than the read timeout it bounds."""
+        if self.deadline_s is not None and self.deadline_s < self.timeout_s:
+            raise ValueError(f"deadline_s ({self.deadline_s:g}) bounds a whole request: make "
+                             f"it at least timeout_s ({self.timeout_s:g})")
+        return self
     max_retries: int = Field(default=4, ge=0)
     """Retries on 429/5xx/timeouts (never on other 4xx)."""
     batch_size: int = Field(default=16, ge=1)

@@ -95,8 +95,9 @@ def chat_server(answer: Callable[[dict], tuple]) -> Iterator[tuple[str, list[dic
     """An OpenAI-compatible chat-completions endpoint on 127.0.0.1, stopped on exit.
 
     `answer(body)` gives the (status, assistant content) of each request, or (status, content,
-    (content type, raw body)) to send that body instead of a completion; yields the base URL
-    and the request bodies seen, in order.
+    (content type, raw body)) to send that body instead of a completion, or (status, content,
+    write) where `write(handler)` sends the whole reply itself (a trickle, a body without end);
+    yields the base URL and the request bodies seen, in order.
     """
     seen: list[dict] = []
 
@@ -105,6 +106,9 @@ def chat_server(answer: Callable[[dict], tuple]) -> Iterator[tuple[str, list[dic
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             seen.append(body)
             status, content, *raw = answer(body)
+            if raw and callable(raw[0]):
+                raw[0](self)
+                return
             payload = ({"id": "x", "object": "chat.completion", "created": 0,
                         "model": body["model"],
                         "choices": [{"index": 0, "finish_reason": "stop", "message": {

@@ -44,12 +44,14 @@ def _load(spec: RoleSpec, setting: str) -> Backend:
         from agentrun.models.openai_backend import OpenAIBackend
 
         return OpenAIBackend(spec.model, spec.base_url, spec.api_key_env, spec.max_concurrency,
-                             spec.timeout_s, spec.max_retries, setting)
+                             spec.timeout_s, spec.max_retries, setting,
+                             deadline_s=spec.deadline_s, max_reply_bytes=spec.max_reply_bytes)
     if spec.backend == "ray":
         from agentrun.models.ray_backend import RayBackend
 
         return RayBackend(spec.model, spec.base_url, spec.api_key_env, spec.max_concurrency,
-                          spec.timeout_s, spec.max_retries, spec.ray_address, setting)
+                          spec.timeout_s, spec.max_retries, spec.ray_address, setting,
+                          deadline_s=spec.deadline_s, max_reply_bytes=spec.max_reply_bytes)
     from agentrun.models.vllm_backend import VLLMBackend
 
     return VLLMBackend(spec.model, setting)

@@ -13,19 +13,29 @@ flight, below its `max_concurrency`, so no server idles while requests wait. A r
 meets a fault is sent again to another server at once; a server that does not answer is set
 aside for a while (doubling, up to a minute) and its requests go to the others. Backoff
 sleeps only when no other server is there to take the retry.
+
+Each try of a request ends by its deadline (`deadline_s`) and reads at most `max_reply_bytes`,
+whatever the server does: a reply that trickles, never ends or is huge fails that request
+with its reason, and the batch goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
+import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import httpcore2
+import httpx2
 import openai
 
 from agentrun.errors import BackendError
@@ -43,7 +53,15 @@ FATAL_STATUS = frozenset({401, 403, 404})
 
 
 class ReplyFault(Exception):
-    """A 200 reply that is not a usable chat completion (retried like a transient error)."""
+    """A reply that gives no usable chat completion (retried like a transient error)."""
+
+
+class ReplyTooSlow(ReplyFault):
+    """A reply not complete by the request's deadline (retried like a timeout)."""
+
+
+class ReplyTooLarge(ReplyFault):
+    """A reply past `max_reply_bytes`: reading stopped at the cap (not retried)."""
 
 
 class RequestFailed(Exception):
@@ -55,6 +73,127 @@ DOWN_S = 2.0
 MAX_DOWN_S = 60.0
 FAULTS_IN_ROW = 3
 """Faulty replies in a row (5xx, 429, not a completion) after which a server is set aside."""
+DEADLINE_TIMEOUTS = 3
+"""An unset `deadline_s` is this many `timeout_s`: a completion that is not streamed comes in
+one piece once generated, so a reply still coming after that is stuck, not slow."""
+MAX_REPLY_BYTES = 8_000_000
+"""Default `max_reply_bytes`: a completion of thousands of tokens is tens of kilobytes."""
+
+T = TypeVar("T")
+
+
+class ReplyBounds:
+    """Hold each request of a backend to a deadline and a reply size, whatever the server does.
+
+    httpx gives every socket read the read timeout afresh, so a server that sends a byte every
+    half second is never timed out, and it reads a reply whole into memory. Under `request()`
+    each connect, write and read waits at most what is left of the deadline, and the bytes read
+    count against the cap. The client sends a request in its caller's thread (connect, send,
+    every read of the reply), so the budget is kept per thread.
+    """
+
+    def __init__(self, deadline_s: float, max_bytes: int):
+        self.deadline_s = deadline_s
+        self.max_bytes = max_bytes
+        self._now = threading.local()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Bound the request this thread sends inside the block."""
+        self._now.deadline, self._now.read = time.monotonic() + self.deadline_s, 0
+        try:
+            yield
+        finally:
+            self._now.deadline = math.inf
+
+    def io(self, op: Callable[[float | None], T], timeout: float | None) -> T:
+        """Run a network operation for at most its timeout and what is left of the deadline."""
+        late = f"reply not complete within deadline_s ({self.deadline_s:g} s)"
+        left = getattr(self._now, "deadline", math.inf) - time.monotonic()
+        if left <= 0:
+            raise ReplyTooSlow(late)
+        if left == math.inf or (timeout is not None and timeout <= left):
+            return op(timeout)  # its own timeout ends first: a silence stays a timeout
+        try:
+            return op(left)
+        except httpcore2.TimeoutException as exc:
+            raise ReplyTooSlow(late) from exc
+
+    def count(self, data: bytes) -> bytes:
+        """Count bytes read by this thread's request; past the cap, stop reading."""
+        self._now.read = getattr(self._now, "read", 0) + len(data)
+        if self._now.read > self.max_bytes:
+            raise ReplyTooLarge(f"reply larger than max_reply_bytes ({self.max_bytes:,} bytes); "
+                                "reading stopped there")
+        return data
+
+
+class _BoundedStream(httpcore2.NetworkStream):
+    """A connection whose reads and writes keep to the sending request's `ReplyBounds`."""
+
+    def __init__(self, inner: httpcore2.NetworkStream, bounds: ReplyBounds):
+        self.inner, self.bounds = inner, bounds
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.bounds.count(self.bounds.io(lambda t: self.inner.read(max_bytes, t), timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.bounds.io(lambda t: self.inner.write(buffer, t), timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore2.NetworkStream:
+        return _BoundedStream(self.bounds.io(
+            lambda t: self.inner.start_tls(ssl_context, server_hostname, t), timeout), self.bounds)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _BoundedBackend(httpcore2.NetworkBackend):
+    """Network I/O whose connections keep to the sending request's `ReplyBounds`."""
+
+    def __init__(self, inner: httpcore2.NetworkBackend, bounds: ReplyBounds):
+        self.inner, self.bounds = inner, bounds
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore2.NetworkStream:
+        return _BoundedStream(self.bounds.io(lambda t: self.inner.connect_tcp(
+            host, port, t, local_address, socket_options), timeout), self.bounds)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore2.NetworkStream:
+        return _BoundedStream(self.bounds.io(lambda t: self.inner.connect_unix_socket(
+            path, t, socket_options), timeout), self.bounds)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def _refuse_compressed(response: httpx2.Response) -> None:
+    """Refuse a compressed reply: it was not asked for, and could unpack far past the cap."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        response.close()
+        raise ReplyFault(f"reply compressed ({encoding}) though none was asked")
+
+
+def bounded_http_client(timeout_s: float, bounds: ReplyBounds) -> httpx2.Client:
+    """Return the SDK's HTTP client, its requests kept to `bounds` under `bounds.request()`."""
+    client = openai.DefaultHttpx2Client(
+        timeout=timeout_s, headers={"accept-encoding": "identity"},
+        event_hooks={"response": [_refuse_compressed]})
+    # httpx takes no network backend of ours: the backend of each of its connection pools
+    # (a proxy's from the environment too) is wrapped in place
+    for transport in (client._transport, *client._mounts.values()):
+        if isinstance(transport, httpx2.HTTPTransport):
+            pool = transport._pool
+            pool._network_backend = _BoundedBackend(pool._network_backend, bounds)
+    return client
 
 
 @dataclass
@@ -143,6 +282,8 @@ class OpenAIBackend:
         max_retries: int = 4,
         setting: str = "roles.contractor",
         api_key: str | None = None,
+        deadline_s: float | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ):
         # `api_key`, when given, is used instead of `api_key_env`'s value: a Ray worker gets
         # the key from the driver, whose environment it may not share.
@@ -153,11 +294,13 @@ class OpenAIBackend:
         self.setting = setting
         key = api_key if api_key is not None else os.environ.get(api_key_env)
         remember_secret(key)  # sent as a Bearer token, never written anywhere
+        self.bounds = ReplyBounds(deadline_s or DEADLINE_TIMEOUTS * timeout_s, max_reply_bytes)
         self.replicas = Replicas([Replica(url, openai.OpenAI(
             base_url=url,
             api_key=key or "not-needed",
             timeout=timeout_s,
             max_retries=0,  # retries are ours: another server, or backoff
+            http_client=bounded_http_client(timeout_s, self.bounds),
         )) for url in urls], max_concurrency)
 
     def count_tokens(self, text: str) -> int:
@@ -233,7 +376,14 @@ class OpenAIBackend:
                     raise (BackendError if alone else RequestFailed)(
                         self._describe(exc, replica)) from exc
                 fault: Exception = exc
+            except ReplyTooLarge as exc:
+                # not retried: the same request would most likely get the same reply, each try
+                # reading up to the cap; the request fails alone
+                raise RequestFailed(self._describe(exc, replica)) from exc
             except (*TRANSIENT, ReplyFault) as exc:
+                # a reply past its deadline (ReplyTooSlow) is retried like a timeout, but fails
+                # only its request when retries run out, never the batch as "not reachable":
+                # the server did answer, slowly, and its other replies may be fine
                 if attempt == self.max_retries:
                     raise RequestFailed(self._describe(exc, replica)) from exc
                 fault = exc
@@ -251,9 +401,10 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     def _create(self, client: openai.OpenAI, kwargs: dict[str, Any]) -> Any:
-        """Send one request; a body the client cannot read as a completion is a ReplyFault."""
+        """Send one request held to `bounds`; a body that is no completion is a ReplyFault."""
         try:
-            return client.chat.completions.create(**kwargs)
+            with self.bounds.request():
+                return client.chat.completions.create(**kwargs)
         except openai.APIResponseValidationError as exc:
             raise ReplyFault(f"reply is not a chat completion: {exc.message[:120]}") from exc
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

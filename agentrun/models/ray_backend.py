@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from agentrun.errors import BackendError
 from agentrun.models.base import BatchFaults, GenRequest, OnResult
+from agentrun.models.openai_backend import MAX_REPLY_BYTES, OpenAIBackend
 from agentrun.redact import redact_url, remember_secret
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class RayBackend:
         max_retries: int = 4,
         address: str | None = None,
         setting: str = "roles.contractor",
+        deadline_s: float | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ):
         self.model_id = model
         self.setting = setting
@@ -121,7 +124,8 @@ class RayBackend:
         capacity = max(1, max_concurrency // self.actors)
         self.batch_size = max(1, math.ceil(capacity * len(self.urls) / BATCHES_PER_ACTOR))
         self._caller_args = dict(model=model, urls=self.urls, api_key=key, capacity=capacity,
-                                 timeout_s=timeout_s, max_retries=max_retries, setting=setting)
+                                 timeout_s=timeout_s, max_retries=max_retries, setting=setting,
+                                 deadline_s=deadline_s, max_reply_bytes=max_reply_bytes)
 
     def count_tokens(self, text: str) -> int:
         """Estimate tokens (servers do not expose their tokenizer): ~4 characters a token."""
@@ -183,12 +187,12 @@ class Caller:
     """
 
     def __init__(self, model: str, urls: list[str], api_key: str | None, capacity: int,
-                 timeout_s: float, max_retries: int, setting: str):
-        from agentrun.models.openai_backend import OpenAIBackend
-
+                 timeout_s: float, max_retries: int, setting: str, deadline_s: float | None,
+                 max_reply_bytes: int):
         remember_secret(api_key)
         self.backend = OpenAIBackend(model, urls, max_concurrency=capacity, timeout_s=timeout_s,
-                                     max_retries=max_retries, setting=setting, api_key=api_key)
+                                     max_retries=max_retries, setting=setting, api_key=api_key,
+                                     deadline_s=deadline_s, max_reply_bytes=max_reply_bytes)
 
     async def __call__(self, batch: Any) -> dict[str, list[Any]]:
         """Return each request's text, or its fault, and whether the fault stops the job."""

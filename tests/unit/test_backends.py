@@ -1,7 +1,11 @@
 """Backends: batched local generation on a tiny model, schema-constrained decoding, the
 response cache, and the OpenAI-compatible client's retry policy against a real HTTP server."""
 
+import gzip
+import json
 import random
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -231,3 +235,123 @@ def test_a_cache_written_by_an_earlier_version_is_read_and_extended(tmp_path):
     assert cache.get_many(["k1"])["k1"].text == "an old reply"
     cache.put("k2", "a new reply", 3, "run/1.1")
     assert cache.get_many(["k2"])["k2"] == ("a new reply", 3, "run/1.1")
+
+
+def completion(content: str) -> bytes:
+    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                           "role": "assistant", "content": content}}]}).encode()
+
+
+def trickle(phase: str, sent: list[int]):
+    """A reply that comes one byte every 0.5 s, from its status line or after its headers.
+
+    It stops after 6 s, so that a client without a deadline ends too (with a broken reply).
+    """
+    head = b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9999\r\n\r\n"
+
+    def write(handler):
+        if phase == "body":
+            handler.wfile.write(head)
+        rest = (head if phase == "headers" else b"") + b" " * 9999
+        try:
+            for byte in rest[:12]:
+                handler.wfile.write(bytes([byte]))
+                sent.append(1)
+                threading.Event().wait(0.5)
+        except OSError:  # the client hung up: what it should do
+            pass
+
+    return write
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_trickling_reply_ends_at_its_deadline_and_fails_alone(phase, no_backoff):
+    sent: list[int] = []
+
+    def answer(req):
+        if "fact 1" in req["messages"][-1]["content"]:
+            return 200, "", trickle(phase, sent)
+        return 200, '{"word": "kelp"}'
+
+    with chat_server(answer) as (url, seen):
+        backend = OpenAIBackend("m", url, timeout_s=1, deadline_s=1, max_retries=1)
+        failures: dict[int, str] = {}
+        start = time.monotonic()
+        out = generate_structured(backend, chats(4), Short, retries=0, failures=failures)
+        seconds = time.monotonic() - start
+    # retried once within the retry budget, each try cut at its 1 s deadline (a byte every
+    # 0.5 s never trips the 1 s read timeout), then the request fails alone with its reason
+    assert seconds < 2 * 1 + 1
+    assert len([b for b in seen if "fact 1" in b["messages"][-1]["content"]]) == 2
+    assert len(sent) <= 2 * 4  # of the 12 bytes it would send
+    assert list(failures) == [1] and "within deadline_s (1 s)" in failures[1]
+    assert [o.word for i, o in enumerate(out) if i != 1] == ["kelp"] * 3
+
+
+def test_a_huge_reply_is_read_no_further_than_the_cap_and_fails_alone(no_backoff):
+    """A 64 MB reply (a valid completion after 64 MB of blanks) against a 1 MB cap."""
+    sent, done = [0], threading.Event()
+
+    def huge(handler):
+        handler.send_response(200)
+        handler.send_header("content-type", "application/json")
+        handler.end_headers()
+        try:
+            for _ in range(64):
+                handler.wfile.write(b" " * 1_000_000)
+                sent[0] += 1_000_000
+            handler.wfile.write(completion('{"word": "huge"}'))
+        except OSError:  # the client hung up once it had read its cap
+            pass
+        finally:
+            done.set()
+
+    def answer(req):
+        if "fact 1" in req["messages"][-1]["content"]:
+            return 200, "", huge
+        return 200, '{"word": "kelp"}'
+
+    with chat_server(answer) as (url, seen):
+        backend = OpenAIBackend("m", url, max_reply_bytes=1_000_000, max_retries=2)
+        failures: dict[int, str] = {}
+        out = generate_structured(backend, chats(4), Short, retries=0, failures=failures)
+        assert done.wait(5)
+    assert list(failures) == [1] and "larger than max_reply_bytes (1,000,000" in failures[1]
+    # not retried: the same request would get the same reply
+    assert len([b for b in seen if "fact 1" in b["messages"][-1]["content"]]) == 1
+    # what left the server is the cap and what the sockets buffer (a few MB), not the 64 MB
+    assert sent[0] < 32_000_000, sent
+    assert [o.word for i, o in enumerate(out) if i != 1] == ["kelp"] * 3
+
+
+def test_a_compressed_reply_is_refused_before_it_is_unpacked(no_backoff):
+    asked: list[str] = []
+
+    def gzipped(handler):
+        asked.append(handler.headers["accept-encoding"])
+        body = gzip.compress(completion('{"word": "kelp"}'))
+        handler.send_response(200)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-encoding", "gzip")
+        handler.send_header("content-length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with chat_server(lambda req: (200, "", gzipped)) as (url, seen):
+        with pytest.raises(BatchFaults, match=r"reply compressed \(gzip\) though none was asked"):
+            OpenAIBackend("m", url, max_retries=1).generate(chats(1))
+    assert asked == ["identity", "identity"]  # retried like any reply that is no completion
+
+
+def test_a_role_s_deadline_and_reply_cap_reach_its_backend():
+    from agentrun.config import RoleSpec
+    from agentrun.models import load_model
+
+    spec = RoleSpec(backend="openai", model="m", timeout_s=5, max_reply_bytes=4096)
+    backend = load_model(spec, "checker")
+    assert (backend.bounds.deadline_s, backend.bounds.max_bytes) == (15, 4096)  # 3 × timeout_s
+    spec = RoleSpec(backend="openai", model="m", timeout_s=5, deadline_s=7)
+    assert load_model(spec).bounds.deadline_s == 7
+    with pytest.raises(ValueError, match=r"deadline_s \(4\) .* at least timeout_s \(5\)"):
+        RoleSpec(backend="openai", timeout_s=5, deadline_s=4)
