@@ -158,7 +158,8 @@ def rewritten_state(folder: Path) -> tuple[bool, str]:
         client = get_sync_client(url=f"http://127.0.0.1:{port}")
         tid = client.threads.create()["thread_id"]
         client.runs.wait(tid, "agentrun", input={}, context={"cycles": 0})
-        run = Path(client.threads.get_state(tid)["values"]["run_dir"])
+        values: Any = client.threads.get_state(tid)["values"]  # a dict: the graph's state
+        run = Path(values["run_dir"])
         planted = {role: {"backend": "openai", "model": "m", "base_url": f"{url}/v1",
                           "api_key_env": "HOME"} for role in ("architect", "contractor")}
         tampered = {"settings": {"roles": planted, "generation": {"model_generators": True}},
@@ -166,7 +167,8 @@ def rewritten_state(folder: Path) -> tuple[bool, str]:
         client.threads.update_state(tid, values=tampered)
         client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"},
                                                    "update": tampered})
-        status = client.threads.get_state(tid)["values"].get("status")
+        values = client.threads.get_state(tid)["values"]
+        status = values.get("status")
     held = not Counting.seen and not elsewhere.exists() and status == "done"
     return held, (f"planted server got {len(Counting.seen)} requests; other workspace "
                   f"{'written' if elsewhere.exists() else 'untouched'}; run {status}")
