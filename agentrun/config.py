@@ -154,6 +154,9 @@ class Planning(_Section):
     embedded 135M model."""
     max_split_facts: int = Field(default=24, ge=4)
     """A revision splits a node with more facts than this when its absorption probes fail."""
+    max_note_mb: float = Field(default=5.0, gt=0)
+    """A note larger than this (megabytes) is skipped with a problem naming it: a book-sized
+    file is better split into notes."""
 
 
 class Generation(_Section):

@@ -105,10 +105,11 @@ def no_collection_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def read_sources(sources_dir: Path) -> Sources:
+def read_sources(sources_dir: Path, max_note_mb: float | None = None) -> Sources:
     """Read and parse every note under `sources_dir`, sorted by path.
 
-    A file that cannot be read as text is skipped and reported; the others are kept. So is a
+    A file that cannot be read as text, or larger than `max_note_mb` (`planning.max_note_mb`),
+    is skipped and reported; the others are kept. So is a
     link (or a file under a linked folder) that leads outside `sources_dir`: what is planned is
     what the folder holds, never a file elsewhere on the machine.
 
@@ -135,7 +136,7 @@ def read_sources(sources_dir: Path) -> Sources:
                 continue
             try:
                 notes.append(parse_note(path.relative_to(sources_dir).as_posix(),
-                                        read_text(path)))
+                                        read_text(path, max_note_mb)))
             except SourceError as exc:
                 problems.append(f"{exc} (skipped)")
     for note in notes:
@@ -146,9 +147,17 @@ def read_sources(sources_dir: Path) -> Sources:
     return Sources(notes, problems)
 
 
-def read_text(path: Path) -> str:
-    """Read a source file as UTF-8 text; raise a SourceError naming the file otherwise."""
+def read_text(path: Path, max_mb: float | None = None) -> str:
+    """Read a source file as UTF-8 text; raise a SourceError naming the file otherwise.
+
+    A file over `max_mb` megabytes is not read at all.
+    """
     try:
+        size = path.stat().st_size
+        if max_mb is not None and size > max_mb * 1e6:
+            raise SourceError(f"{path}: {size / 1e6:,.1f} MB, over the {max_mb:g} MB a note may "
+                              "have (planning.max_note_mb); split it into smaller notes or raise "
+                              "the limit")
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror}); check its permissions") from exc
@@ -197,6 +206,7 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
         [(0, block.text)] if block.kind == "row" else language.sentences(block.text,
                                                                          note.language))
     owner: dict[int, str] = {}
+    spans = _Spans(source)
     for k, (offset, raw) in enumerate(pieces):
         nxt = pieces[k + 1][0] if k + 1 < len(pieces) else len(block.text) + 1
         said = [_clean(raw)]
@@ -212,7 +222,7 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                 continue
             if sentence and language.long_enough(sentence, note.language) \
                     and not URL_ONLY.match(sentence) and not sentence.endswith("?"):
-                found = source.find(sentence)
+                found = spans.find(sentence, offset)
                 span = (start + found, start + found + len(sentence)) if found >= 0 \
                     else (start, max(end, start))
                 note.sentences.append(Sentence(sentence, span[0], span[1], block.line,
@@ -225,6 +235,31 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                                start=start, sentence=owner.get(id(link), ""), line=link.line,
                                block=link.block, embed=link.embed,
                                attachment=link.attachment))
+
+
+SPAN_SLACK = 2000
+"""How far from where it is expected a sentence is looked for in its block's source (the
+markup between sentences): bounded, so a note of one giant paragraph is read in linear time."""
+
+
+class _Spans:
+    """Find a block's sentences in its source, in order, each near where it is expected."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.cursor = 0
+        """Where the last sentence found ends: the next one starts after it."""
+        self.shift = 0
+        """How far the source runs ahead of the plain text (its markup), at the last found."""
+
+    def find(self, sentence: str, offset: int) -> int:
+        """Return where `sentence`, at `offset` in the block's plain text, starts; -1 if not."""
+        expected = offset + self.shift
+        at = self.source.find(sentence, max(self.cursor, expected - SPAN_SLACK),
+                              expected + len(sentence) + SPAN_SLACK)
+        if at >= 0:
+            self.cursor, self.shift = at + len(sentence), at - offset
+        return at
 
 
 def _clean(raw: str) -> str:

@@ -379,7 +379,7 @@ def plan_workspace(ws: Workspace, cfg: AgentrunConfig,
     is planned from the sources, enriched by the `architect` model when there is one, and
     saved to `map.yaml`.
     """
-    sources = read_sources(ws.sources_dir)
+    sources = read_sources(ws.sources_dir, cfg.planning.max_note_mb)
     notes = sources.notes
     digest = sources_digest(notes)
     existing = load_map(ws.map_path) if ws.map_path.exists() else None

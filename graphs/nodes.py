@@ -39,7 +39,7 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """
     context = runtime.context
     ws = Workspace.open(context.workspace)
-    notes = read_sources(ws.sources_dir).notes
+    notes = read_sources(ws.sources_dir, context.resolve().planning.max_note_mb).notes
     run = ws.run_at(state["run_dir"]) if state.get("run_dir") else ws.new_run()
     run.create()
     if not run.has_meta():  # started by a LangGraph server (Studio, the SDK), not by the CLI

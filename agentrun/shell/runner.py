@@ -40,7 +40,7 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
     """Check everything a user can get wrong before any run folder is created."""
     ws = Workspace.open(workspace)
     cfg = context.resolve()
-    read_sources(ws.sources_dir)  # a folder without one readable note fails here, clearly
+    read_sources(ws.sources_dir, cfg.planning.max_note_mb)  # no readable note: fails here
     _ = Deps(cfg, ws).student_dir  # a missing student model fails here, in one line
     check_checkpointer(cfg.checkpointer)  # so does a database that cannot be reached
     if cfg.memory.server is not None:  # and a memory server that does not answer

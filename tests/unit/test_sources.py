@@ -1,3 +1,6 @@
+import random
+import time
+
 import pytest
 
 from agentrun.errors import SourceError
@@ -66,3 +69,39 @@ def test_line_numbers_and_paragraphs_of_a_long_note():
 def test_empty_sources_folder(tmp_path):
     with pytest.raises(SourceError, match="no source files"):
         read_sources(tmp_path)
+
+
+def test_a_note_over_the_size_limit_is_skipped_and_named(tmp_path):
+    (tmp_path / "good.md").write_text("A fine note with a sentence.")
+    big = tmp_path / "book.md"
+    big.write_text("The keeper trims the wick at dusk. " * 60_000)  # 2.1 MB
+    sources = read_sources(tmp_path, max_note_mb=2)
+    assert [n.path for n in sources.notes] == ["good.md"]
+    (problem,) = sources.problems
+    assert problem.startswith(f"{big}: 2.1 MB, over the 2 MB") and "planning.max_note_mb" in problem
+    (tmp_path / "good.md").unlink()
+    with pytest.raises(SourceError, match="over the 2 MB"):
+        read_sources(tmp_path, max_note_mb=2)
+    assert len(read_sources(tmp_path, max_note_mb=3).notes) == 1
+
+
+def _one_line(size: int) -> str:
+    rng = random.Random(0)
+    words = "keepers trade kelpwax with the fishermen of the reef every season".split()
+    sentences = []
+    while len(sentences) * 70 < size:
+        sentences.append(" ".join(rng.choice(words) for _ in range(10)).capitalize() + ".")
+    return " ".join(sentences)
+
+
+def test_a_one_line_note_is_read_in_linear_time():
+    parse_note("warm.md", "The language model loads once, before the clock starts.")
+    cost = []
+    for size in (250_000, 1_000_000):
+        text = _one_line(size)
+        start = time.process_time()
+        note = parse_note("big.md", text)
+        cost.append(time.process_time() - start)
+        s = note.sentences[-1]
+        assert text[s.start:s.end] == s.text  # spans stay exact
+    assert cost[1] / cost[0] < 7  # four times the text: about four times the time (was 12)
