@@ -131,6 +131,7 @@ def foreign_websockets(folder: Path) -> tuple[bool, str]:
     from langgraph_sdk import get_sync_client
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     ws = workspace(folder)
     with studio(ws) as port:
@@ -141,7 +142,8 @@ def foreign_websockets(folder: Path) -> tuple[bool, str]:
                             (f"ws://attacker.example:{port}{path}", None)):
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 try:
-                    connect(uri, sock=sock, origin=origin, open_timeout=10).close()
+                    connect(uri, sock=sock, origin=Origin(origin) if origin else None,
+                            open_timeout=10).close()
                     statuses.append(101)
                 except InvalidStatus as exc:
                     statuses.append(exc.response.status_code)
