@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,7 +25,7 @@ from agentrun.errors import AgentrunError, DamagedFileError, os_error_line
 from agentrun.redact import RedactingFilter
 from agentrun.schemas import RunStatus
 from agentrun.shell import render
-from agentrun.shell.render import esc
+from agentrun.shell.render import CleanLogs, SafeConsole, esc
 from agentrun.workspace import Run, check_map, load_examples, load_map
 
 app = typer.Typer(
@@ -36,8 +35,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=False)
-err = Console(stderr=True)
+console = SafeConsole(stderr=False)  # no control character of a note or a run reaches the
+err = SafeConsole(stderr=True)  # terminal: render.clean
 F = TypeVar("F", bound=Callable[..., Any])
 EXAMPLE = "orvane"
 
@@ -95,6 +94,7 @@ def _setup(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # no secret reaches the terminal or a log
         handler.addFilter(RedactingFilter())
+        handler.addFilter(CleanLogs())  # nor does a control character
     for noisy in ("httpx", "chromadb", "transformers", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -6,21 +6,60 @@ each printed to the console it is given.
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from agentrun.schemas import DatasetMap, EvalReport, Example, RunMeta
 from agentrun.workspace import Run, load_map
 
+CONTROL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # a terminal command (colour, clear)
+                     r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # a title, a link
+                     r"|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # any other C0/C1 control
+"""Escape sequences and C0/C1 control characters (tab and newline apart)."""
+
+
+def clean(value: object, lines: bool = False) -> str:
+    """Return a value as text a terminal shows as is: no escape sequence, no control character.
+
+    A note's file name or title, a model's words, a received run's record may carry codes
+    that recolour, retitle or clear the terminal: every string the CLI prints passes here
+    (`SafeConsole`). Newlines are kept where `lines`, else they become spaces.
+    """
+    text = CONTROL.sub("", str(value))
+    return text if lines else text.replace("\n", " ")
+
 
 def esc(value: object) -> str:
-    """Return a value as text that rich prints as is (a title like `Lamp [/] oil` is no tag)."""
-    return escape(str(value))
+    """Return a value as one line that rich prints as is (`Lamp [/] oil` is no tag)."""
+    return escape(clean(value))
+
+
+class SafeConsole(Console):
+    """A rich console that cleans every string it prints (`clean`), markup or not."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        """Render a string as rich does, once its control characters are gone."""
+        return super().render_str(clean(text, lines=True), **kwargs)
+
+
+class CleanLogs(logging.Filter):
+    """A logging filter that cleans each record's message (`clean`) before a handler prints it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render the record's message once, cleaned; always keep the record."""
+        message = record.getMessage()
+        shown = clean(message, lines=True)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 TREE_NODES = 60

@@ -34,6 +34,7 @@ from agentrun.graphs.context import SERVER_ENV, THREADS_ENV, WORKSPACE_ENV
 from agentrun.graphs.served import started_by_cli, thread_of
 from agentrun.models.embedded import cache_root
 from agentrun.schemas import RunMeta
+from agentrun.shell.render import clean
 from agentrun.shell.studio_guard import HOSTS_ENV, LOOPBACK_ORIGIN, STUDIO_ORIGINS
 from agentrun.workspace import Run, Workspace, atomic_write_text
 
@@ -101,7 +102,7 @@ def serve(directory: str | Path, port: int = 2024, host: str = "127.0.0.1",
     url = f"http://{connect}:{port}"
     folder = write_config(ws, url, host)
     cmd = dev_command(port, host, browser)
-    print(f"serving {ws.root} on http://{host}:{port}\n"
+    print(f"serving {clean(ws.root)} on http://{host}:{port}\n"
           f"open Studio: {STUDIO_URL.format(host=host, port=port)}", flush=True)
     proc = subprocess.Popen(cmd, cwd=folder, start_new_session=True, preexec_fn=_die_with_parent)
     stopping: list[int] = []
@@ -152,7 +153,7 @@ def register_runs(url: str, ws: Workspace, known: set[str]) -> set[str]:
         try:
             by_cli = started_by_cli(run)
         except DamagedFileError as exc:  # said once; the other runs are served
-            print(f"warning: {exc}; not shown in Studio", file=sys.stderr, flush=True)
+            print(clean(f"warning: {exc}; not shown in Studio"), file=sys.stderr, flush=True)
             settled.add(run.id)
             continue
         if by_cli:

@@ -1,5 +1,7 @@
 """Bad input gets one clear line naming the file or setting, exit code 2, and no run folder."""
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -132,3 +134,23 @@ def test_a_killed_run_shows_interrupted_and_status_creates_nothing(workspace):
     assert not run.checkpoints.exists()  # looking at a run writes nothing
     code, text = invoke("status", workspace)
     assert code == 0 and "interrupted" in text
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def test_escape_codes_in_notes_never_reach_the_terminal(tmp_path):
+    sources = tmp_path / "ws" / "sources"
+    sources.mkdir(parents=True)
+    (sources / "Oil\x1b[31m lamp\x1b[0m.md").write_text(
+        "The oil lamp burns kelpwax all night long. Keepers trim its wick at dusk.\n")
+    (sources / "wick.md").write_text(
+        "# Wick \x1b]0;pwned\x07trimming\x9b2J\n\nThe wick is trimmed every evening by hand. "
+        "It links to [[Gone\x1b[5m]] which does not exist.\n")
+    (sources / "empty\x1b[2J.md").write_text("")
+    code, text = invoke("plan", tmp_path / "ws", "--no-model")
+    assert code == 0, text
+    assert not CONTROL.search(text), repr(text)
+    flat = " ".join(text.split())
+    assert "Oil lamp" in flat and "Wick trimming" in flat  # the words are kept
+    assert "empty.md: empty file" in flat and "Gone" in flat  # so are the problems naming them
