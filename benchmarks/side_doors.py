@@ -221,7 +221,7 @@ def slow_and_huge_replies(folder: Path) -> tuple[bool, str]:
     import resource
 
     from agentrun.config import RoleSpec
-    from agentrun.models import load_model
+    from agentrun.models import RoleModel, load_model
     from agentrun.models.base import GenRequest
 
     def trickle(handler: BaseHTTPRequestHandler, endless: bool) -> None:
@@ -254,16 +254,17 @@ def slow_and_huge_replies(folder: Path) -> tuple[bool, str]:
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         spec = RoleSpec(backend="openai", model="m", max_retries=0, timeout_s=2.0,
+                        temperature=0.0, max_new_tokens=8,
                         base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1",
                         **DEADLINE)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         start = time.monotonic()
         try:
-            outcome = load_model(spec, "contractor").generate(
+            outcome = RoleModel.of(load_model(spec, "contractor"), spec).generate(
                 [GenRequest(messages=[{"role": "user", "content": "hi"}], max_new_tokens=8)])
             result = f"returned {outcome!r:.40}"
         except Exception as exc:  # noqa: BLE001 - the failure and its reason are the result
-            result = f"{type(exc).__name__}: {exc}"[:60]
+            result = f"{type(exc).__name__}: …{str(exc)[-60:]}"
         seconds = time.monotonic() - start
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         httpd.shutdown()
@@ -341,6 +342,8 @@ def damaged_files(folder: Path) -> tuple[bool, str]:
     results["checkpoints"] = one_line(*cli("resume", str(run)), "checkpoints.sqlite")[0]
     for db in (ws / "memory").rglob("chroma.sqlite3"):
         db.write_bytes(b"not a database" * 100)
+    (ws / "sources" / "Extra.md").write_text(  # new facts: the run must check, with memory
+        "# Extra\n\nThe tide bell of Orvane rings twice at dawn. It was cast in Lisk.\n")
     code, out = cli("run", str(ws), "--auto", "--cycles", "0")
     results["memory"] = one_line(code, out, "memory")[0]
     held = [k for k, v in results.items() if v]
@@ -375,13 +378,18 @@ def init_onto_a_file(folder: Path) -> tuple[bool, str]:
 
 def interrupted(folder: Path) -> tuple[bool, str]:
     """Ctrl-C in a run leaves it `interrupted` (resumable); in `plan`, no advice to resume."""
-    ws = workspace(folder / "run", notes=3)
+    ws = workspace(folder / "run", notes=3, config=CHEAP.replace(
+        "model_generators: false, ", ""))  # the embedded model writes: a run long enough
     results = []
     for args, check in ((["run", str(ws), "--auto", "--cycles", "0"], "run"),
                         (["plan", str(ws)], "plan")):
         proc = subprocess.Popen([sys.executable, "-m", "agentrun.shell.cli", *args], text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(12)
+        started = time.monotonic()  # a run: once it has its folder; plan: while it enriches
+        while check == "run" and not list(ws.glob("runs/*/run.json")) \
+                and time.monotonic() - started < 120:
+            time.sleep(0.2)
+        time.sleep(1 if check == "run" else 8)
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=120)[0]
         if check == "run":
