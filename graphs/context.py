@@ -42,6 +42,11 @@ def server_threads_file() -> str | None:
     return os.environ.get(THREADS_ENV) or None
 
 
+def named_server() -> str | None:
+    """Return the LangGraph server the environment names (`AGENTRUN_SERVER_URL`), or None."""
+    return os.environ.get(SERVER_ENV) or None
+
+
 @dataclass(kw_only=True)
 class Context:
     """Which workspace to work on and which settings to override for this run."""

@@ -23,7 +23,7 @@ from rich.table import Table
 from agentrun.config import load_config
 from agentrun.errors import AgentrunError, DamagedFileError, os_error_line
 from agentrun.redact import RedactingFilter
-from agentrun.schemas import RunStatus
+from agentrun.schemas import RunMeta, RunStatus
 from agentrun.shell import render
 from agentrun.shell.render import CleanLogs, SafeConsole, esc
 from agentrun.workspace import Run, check_map, load_examples, load_map
@@ -350,7 +350,6 @@ def status(
 ) -> None:
     """Show where a run stands (its fork, counts, scores), or list a workspace's runs."""
     from agentrun.shell.runner import pending_fork, run_state
-    from agentrun.shell.studio import server_fork
 
     if (run_dir / "runs").is_dir() and not (run_dir / "checkpoints.sqlite").exists():
         _list_runs(run_dir)
@@ -358,15 +357,7 @@ def status(
     run_ = Run.find(run_dir)
     meta = run_.shown_meta()
     if meta.driver == "langgraph server":  # its checkpoints live in the server
-        console.print(render.status_line(run_, meta))
-        pending = server_fork(meta) if meta.status == RunStatus.waiting else None
-        if pending is not None:
-            render.show_fork(console, pending)
-            console.print(f"answer in Studio, or with `agentrun resume {esc(run_.root)} "
-                          "--answer LABEL`")
-        summary = run_.root / "summary.json"
-        if summary.exists():
-            render.summary(console, run_, json.loads(summary.read_text()), header=False)
+        _server_status(run_, meta)
         return
     snap = run_state(run_)
     console.print(render.status_line(run_, meta, snap))
@@ -379,6 +370,24 @@ def status(
     render.summary(console, run_, snap["values"], header=False)
     if rejections:
         render.rejections(console, load_examples(run_.rejected_path))
+
+
+def _server_status(run_: Run, meta: RunMeta) -> None:
+    """Show a run a LangGraph server drives: its fork asked of that server, if settings name it."""
+    from agentrun.shell.studio import foreign_server, server_fork
+
+    console.print(render.status_line(run_, meta))
+    refused = foreign_server(run_, meta.server)
+    if refused is not None:
+        err.print(f"[yellow]{esc(refused)}[/]", highlight=False, soft_wrap=True)
+    pending = server_fork(run_) if meta.status == RunStatus.waiting and refused is None else None
+    if pending is not None:
+        render.show_fork(console, pending)
+        console.print(f"answer in Studio, or with `agentrun resume {esc(run_.root)} "
+                      "--answer LABEL`")
+    summary = run_.root / "summary.json"
+    if summary.exists():
+        render.summary(console, run_, json.loads(summary.read_text()), header=False)
 
 
 def _list_runs(directory: Path) -> None:

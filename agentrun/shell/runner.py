@@ -109,7 +109,7 @@ def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bo
     run = Run.find(ref)
     meta = _unfinished(run)
     if meta.driver == "langgraph server":  # its checkpoints live in the server
-        return run, resume_on_server(meta, answer, run.id)
+        return run, resume_on_server(run, answer)
     with run.writer(who):
         return run, _resume(run, answer, should_stop, on_step)
 

@@ -30,10 +30,9 @@ from typing import Any
 
 from agentrun.agents.steering import check_answer
 from agentrun.errors import AgentrunError, DamagedFileError
-from agentrun.graphs.context import SERVER_ENV, THREADS_ENV, WORKSPACE_ENV
+from agentrun.graphs.context import SERVER_ENV, THREADS_ENV, WORKSPACE_ENV, named_server
 from agentrun.graphs.served import started_by_cli, thread_of
 from agentrun.models.embedded import cache_root
-from agentrun.schemas import RunMeta
 from agentrun.shell.render import clean
 from agentrun.shell.studio_guard import HOSTS_ENV, LOOPBACK_ORIGIN, STUDIO_ORIGINS
 from agentrun.workspace import Run, Workspace, atomic_write_text
@@ -190,41 +189,72 @@ def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
         pass
 
 
-def server_thread(meta: RunMeta) -> tuple[Any, str]:
-    """Return an SDK client for a server run's thread and its id; one-line error if unreachable."""
+def trusted_servers(ws: Workspace) -> set[str]:
+    """Return the LangGraph servers the person's own setup names for a workspace.
+
+    The address `agentrun studio` last served it on (its config is in agentrun's cache, never
+    in the workspace) and `AGENTRUN_SERVER_URL`. A run's `run.json` names the server that
+    drove it, but a workspace someone sent may name any host there: only these are contacted.
+    """
+    named = [named_server()]
+    try:
+        named.append(json.loads((server_folder(ws) / "langgraph.json").read_text())["env"]
+                     [SERVER_ENV])
+    except (OSError, ValueError, KeyError, TypeError):  # never served here
+        pass
+    return {str(url).rstrip("/") for url in named if url}
+
+
+def foreign_server(run: Run, url: str | None) -> str | None:
+    """Return why a run's server is not contacted (one line), or None when it may be."""
+    if not url or url.rstrip("/") in trusted_servers(run.workspace):
+        return None
+    return (f"run {run.id} was driven by the LangGraph server {url}, which your settings do not "
+            f"name (`agentrun studio {run.workspace.root}`, {SERVER_ENV}); it was not contacted")
+
+
+def server_thread(run: Run) -> tuple[Any, str]:
+    """Return an SDK client for a server run's thread and its id; one-line error if unreachable.
+
+    Only a server the person's own setup names is contacted (`trusted_servers`).
+    """
     from langgraph_sdk import get_sync_client
 
+    meta = run.meta()
     url, thread = meta.server, meta.thread
     if not url or not thread:
         raise AgentrunError("this run was started on a LangGraph server that did not record its "
                             "address; steer it in Studio")
+    refused = foreign_server(run, url)
+    if refused is not None:
+        raise AgentrunError(refused)
     client = get_sync_client(url=url)
     try:
         client.threads.get(thread)
     except Exception as exc:  # noqa: BLE001 - connection refused, 404: one line either way
         raise AgentrunError(f"the LangGraph server at {url} does not answer for thread "
                             f"{thread} ({type(exc).__name__}); start it with `agentrun studio "
-                            f"{meta.workspace or 'DIR'}`") from None
+                            f"{run.workspace.root}`") from None
     return client, thread
 
 
-def server_fork(meta: RunMeta) -> dict[str, Any] | None:
+def server_fork(run: Run) -> dict[str, Any] | None:
     """Return the fork a server run's thread waits at, or None."""
-    client, thread = server_thread(meta)
+    client, thread = server_thread(run)
     interrupts = client.threads.get_state(thread).get("interrupts") or []
     return dict(interrupts[0]["value"]) if interrupts else None
 
 
-def resume_on_server(meta: RunMeta, answer: Any, run_id: str) -> dict[str, Any]:
+def resume_on_server(run: Run, answer: Any) -> dict[str, Any]:
     """Answer a server run's fork through the SDK (what Studio does) and wait for the run."""
-    client, thread = server_thread(meta)
-    fork = server_fork(meta)
+    client, thread = server_thread(run)
+    fork = server_fork(run)
     if fork is None:
         raise AgentrunError("this server run waits at no fork; continue it in Studio")
-    check_answer(fork, answer, run_id)
+    check_answer(fork, answer, run.id)
     client.runs.wait(thread, "agentrun", command={"resume": answer})
     state = dict(client.threads.get_state(thread)["values"])
-    waiting = server_fork(meta)
+    waiting = server_fork(run)
     if waiting is not None:
         state["pending_fork"] = waiting
     return state

@@ -1,6 +1,7 @@
 """What a hostile or unlucky input must not do: leak a secret to disk or screen."""
 
 import logging
+import threading
 
 import pytest
 from typer.testing import CliRunner
@@ -291,3 +292,54 @@ def test_a_caller_that_writes_the_state_moves_neither_the_settings_nor_the_run(w
         run.inside(tmp_path / "adapter")
     with pytest.raises(ValueError):
         run.adapter_dir("../../elsewhere")  # type: ignore[arg-type]
+
+
+def test_status_and_resume_contact_only_a_server_the_settings_name(workspace, tmp_path,
+                                                                     monkeypatch):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from agentrun.schemas import RunStatus
+    from agentrun.shell.studio import write_config
+
+    seen: list[str] = []
+
+    class Server(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(self.path)
+            self.send_response(404)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    monkeypatch.setenv("AGENTRUN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("AGENTRUN_SERVER_URL", raising=False)
+    ws = Workspace.open(workspace)
+    run = ws.new_run()  # a received workspace: its run names a server the person never set up
+    run.update_meta(workspace=str(workspace), status=RunStatus.waiting, driver="langgraph server",
+                    server=url, thread="t-1", fork="plan:v1:abc")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["status", str(run.root)])
+    flat = " ".join(shown.output.split())
+    assert shown.exit_code == 0 and f"driven by the LangGraph server {url}" in flat
+    assert "it was not contacted" in flat and "Traceback" not in flat
+    answered = runner.invoke(app, ["resume", str(run.root), "--answer", "A"])
+    flat = " ".join(answered.output.split())
+    assert answered.exit_code == 2 and "it was not contacted" in flat
+    assert len(answered.output.strip().splitlines()) == 1 and seen == []  # one line, no request
+    # the server `agentrun studio` set up for this workspace, or the environment's, is asked
+    for trust in (lambda: monkeypatch.setenv("AGENTRUN_SERVER_URL", url),
+                  lambda: write_config(ws, url)):
+        monkeypatch.delenv("AGENTRUN_SERVER_URL", raising=False)
+        trust()
+        count = len(seen)
+        shown = runner.invoke(app, ["status", str(run.root)])
+        assert shown.exit_code == 2 and "does not answer" in shown.output
+        assert len(seen) > count
+    httpd.shutdown()
