@@ -280,31 +280,35 @@ DEADLINE: dict[str, Any] = {"deadline_s": 6.0, "max_reply_bytes": 8 << 20}
 
 
 def huge_note(folder: Path) -> tuple[bool, str]:
-    """A 50 MB one-line note: `plan` refuses it in one line, at once."""
+    """A 50 MB one-line note: `plan` sets it aside in one line naming it, at once."""
     ws = workspace(folder, notes=1)
     (ws / "sources" / "huge.md").write_text("word " * (10 << 20))
     start = time.monotonic()
     code, out = cli("plan", str(ws), "--no-model", timeout=300)
     seconds = time.monotonic() - start
-    held, detail = one_line(code, out, "huge.md")
-    return held and seconds < 60, f"{seconds:.0f} s, {detail}"
+    named = [line.strip() for line in out.splitlines() if "huge.md" in line]
+    held = "Traceback" not in out and len(named) == 1 and seconds < 60
+    return held, f"{seconds:.0f} s, exit {code}: {named[0][:80] if named else 'not named'}"
 
 
 def planning_is_linear(folder: Path) -> tuple[bool, str]:
-    """`plan --no-model` on a 1 MB and a 4 MB one-line note: time ratio near 4, not 16."""
+    """Time `plan --no-model` on a 1 MB and a 4 MB one-line note, less a tiny note's time."""
     times = []
-    for mb in (1, 4):
+    for mb in (0, 1, 4):
         ws = workspace(folder / f"{mb}mb", notes=0,
-                       config=CHEAP + "sources: {max_note_bytes: 10000000}\n")
-        words = " ".join(f"w{i % 9973}" for i in range(mb * 180_000))
-        (ws / "sources" / "long.md").write_text(f"# Long\n\n{words}\n")
+                       config=CHEAP + "planning: {max_note_mb: 20}\n")
+        line = " ".join(f"Keeper K{i} lit lamp L{i % 997} at dusk." for i in
+                        range(max(mb * 28_000, 2)))  # one paragraph of many sentences
+        (ws / "sources" / "long.md").write_text(f"# Long\n\n{line}\n")
         start = time.monotonic()
         code, out = cli("plan", str(ws), "--no-model", timeout=900)
         times.append(time.monotonic() - start)
         if code != 0:
             return False, out.strip().splitlines()[-1][:90]
-    ratio = times[1] / times[0]
-    return ratio < 6, f"1 MB {times[0]:.0f} s, 4 MB {times[1]:.0f} s: ratio {ratio:.1f}"
+    one, four = times[1] - times[0], times[2] - times[0]
+    ratio = four / max(one, 0.1)
+    return ratio < 6, (f"beyond a tiny note's {times[0]:.0f} s: 1 MB {one:.1f} s, 4 MB "
+                       f"{four:.1f} s: ratio {ratio:.1f} (linear: 4)")
 
 
 def two_writers(folder: Path) -> tuple[bool, str]:
@@ -412,7 +416,7 @@ PROBES: list[tuple[str, Probe]] = [
      export_onto_its_card),
     ("a trickling or endless model reply ends by its deadline, memory bounded",
      slow_and_huge_replies),
-    ("a 50 MB note is refused in one line, at once", huge_note),
+    ("a 50 MB note is set aside in one line naming it, at once", huge_note),
     ("planning is linear in a note's size", planning_is_linear),
     ("two runs on one workspace: no lock error, nothing accepted twice", two_writers),
     ("damaged ledger, run.json, checkpoints, memory: one line each, other runs go on",
