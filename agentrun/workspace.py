@@ -17,7 +17,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +84,22 @@ class Workspace:
                 seen.setdefault(ex.id, ex)
         return list(seen.values())
 
+    @contextmanager
+    def memory_writer(self, who: str) -> Iterator[None]:
+        """Hold the writer lock of the workspace's local memory (`memory/`) while a run writes it.
+
+        A local Chroma takes one writer process: two runs at once would each accept what the
+        other just did (their indexes are per process), or die on its locked database. A
+        memory on a Chroma server (`memory.server`) takes several and needs no lock.
+        """
+        self.memory_dir.mkdir(parents=True, exist_ok=True)
+        with _hold(self.memory_dir / "writer.lock", who,
+                   lambda holder: f"{self.root}: the workspace's memory already has a writer "
+                                  f"({holder}); wait for it to end or stop it first, nothing "
+                                  "was changed (a memory on a Chroma server, memory.server, "
+                                  "takes several)"):
+            yield
+
     def new_run(self) -> Run:
         """Create a fresh run folder with a sortable, unique id (never an existing folder's)."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +140,7 @@ FORKS = "forks.json"
 """The round's example forks as first found (answers replay against the same list)."""
 
 _HELD: dict[str, list[int]] = {}
-"""Run folders whose writer lock this process holds: [file descriptor, depth]."""
+"""Lock files (a run's, the workspace memory's) this process holds: [file descriptor, depth]."""
 
 
 ORPHAN_WAIT_S = 30.0
@@ -162,6 +178,51 @@ def _alive(pid: int) -> bool:
 def held_lock_fds() -> tuple[int, ...]:
     """Return the descriptors of the writer locks this process holds (the trainer keeps them)."""
     return tuple(fd for fd, _ in _HELD.values())
+
+
+@contextmanager
+def _hold(path: Path, who: str, refusal: Callable[[str], str]) -> Iterator[None]:
+    """Hold the writer lock of `path`, recording who holds it; re-entrant within a process.
+
+    Another process holding it gets one line, `refusal(its record)`, naming the holder.
+    """
+    key = str(path)
+    if key not in _HELD:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _lock(fd, path):
+            holder = path.read_text().strip() or "another process"
+            os.close(fd)
+            raise AgentrunError(refusal(holder)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: {who}".encode())
+        _HELD[key] = [fd, 0]
+    _HELD[key][1] += 1
+    try:
+        yield
+    finally:
+        _HELD[key][1] -= 1
+        if _HELD[key][1] == 0:
+            fd = _HELD.pop(key)[0]
+            os.ftruncate(fd, 0)
+            os.close(fd)  # closing releases the lock
+
+
+def _held(path: Path) -> bool:
+    """Whether a process holds `path`'s writer lock (this one included)."""
+    import fcntl
+
+    if str(path) in _HELD:
+        return True
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the shared lock taken to look
+    return False
 
 
 @dataclass(frozen=True)
@@ -301,21 +362,7 @@ class Run:
 
     def has_writer(self) -> bool:
         """Whether a process holds the run's writer lock (this one included)."""
-        import fcntl
-
-        if str(self.root) in _HELD:
-            return True
-        path = self.root / "run.lock"
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing releases the shared lock taken to look
-        return False
+        return _held(self.root / "run.lock")
 
     def update_meta(self, **fields: Any) -> RunMeta:
         """Merge fields into `run.json` (validated, written atomically) and return the result."""
@@ -343,32 +390,10 @@ class Run:
         Re-entrant within a process; another process holding it gets a one-line error that
         names the holder (`run.lock` records its pid and what it is).
         """
-        key = str(self.root)
-        if key in _HELD:
-            _HELD[key][1] += 1
-            try:
-                yield
-            finally:
-                _HELD[key][1] -= 1
-            return
-        path = self.root / "run.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _lock(fd, path):
-            holder = path.read_text().strip() or "another process"
-            os.close(fd)
-            raise AgentrunError(f"{self.id} already has a writer ({holder}); wait for it to "
-                                "end or stop it first, nothing was changed") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: {who}".encode())
-        _HELD[key] = [fd, 1]
-        try:
+        with _hold(self.root / "run.lock", who,
+                   lambda holder: f"{self.id} already has a writer ({holder}); wait for it to "
+                                  "end or stop it first, nothing was changed"):
             yield
-        finally:
-            _HELD[key][1] -= 1
-            if _HELD[key][1] == 0:
-                del _HELD[key]
-                os.ftruncate(fd, 0)
-                os.close(fd)  # closing releases the lock
 
     @classmethod
     def find(cls, ref: str | Path) -> Run:

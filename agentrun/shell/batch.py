@@ -1,7 +1,8 @@
 """Batch autonomy: several workspaces or configurations, one after another, never waiting.
 
 ```yaml
-parallel: 1                         # jobs at a time (each job is a child process)
+parallel: 1                         # jobs at a time (each job is a child process; jobs on one
+                                    # workspace whose memory is local run one after another)
 defaults: {training: {preset: cpu-tiny}}   # settings for every job, nested like agentrun.yaml
 jobs:
   - name: orvane-small
@@ -93,6 +94,8 @@ class Job:
     workspace: Path
     overrides: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
+    local_memory: bool = True
+    """Its workspace's memory is the folder's (one writer at a time), not a Chroma server's."""
 
 
 @dataclass
@@ -138,10 +141,10 @@ def load_batch(path: str | Path) -> Batch:
         try:
             load_config(None, overrides)  # a mistake in this file is named as this file's
             ws = Workspace.open(path.parent / js.workspace)
-            load_config(ws.root, overrides)
+            server = load_config(ws.root, overrides).memory.server
         except AgentrunError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        jobs.append(Job(js, ws.root, overrides))
+        jobs.append(Job(js, ws.root, overrides, local_memory=server is None))
     batch = Batch(path, spec.parallel, jobs)
     if batch.queue_path.exists():
         try:
@@ -157,6 +160,25 @@ def load_batch(path: str | Path) -> Batch:
 def pending(batch: Batch) -> list[Job]:
     """Return the jobs still to run, in file order (done and stopped ones are not)."""
     return [j for j in batch.jobs if j.state.get("status") not in FINAL]
+
+
+def one_at_a_time(jobs: list[Job]) -> list[list[str]]:
+    """Return the names of the jobs that share a workspace's local memory, per workspace.
+
+    Such jobs run one after another whatever `parallel` says: a local memory takes one
+    writer (a memory on a Chroma server, `memory.server`, takes several).
+    """
+    groups: dict[Path, list[str]] = {}
+    for job in jobs:
+        if job.local_memory:
+            groups.setdefault(job.workspace, []).append(job.spec.name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _next_job(todo: list[Job], running: list[Job]) -> Job | None:
+    """Return the first job that may start now: none whose local memory a running job writes."""
+    busy = {job.workspace for job in running if job.local_memory}
+    return next((j for j in todo if not (j.local_memory and j.workspace in busy)), None)
 
 
 def _start(batch: Batch, job: Job) -> subprocess.Popen[bytes]:
@@ -225,8 +247,11 @@ def run_batch(batch: Batch, on_tick: Any = None, tick_s: float = 1.0) -> list[Jo
     running: dict[str, tuple[Job, subprocess.Popen[bytes]]] = {}
     try:
         while todo or running:
-            while todo and len(running) < batch.parallel:
-                job = todo.pop(0)
+            while len(running) < batch.parallel:
+                job = _next_job(todo, [j for j, _ in running.values()])
+                if job is None:
+                    break
+                todo.remove(job)
                 try:
                     running[job.spec.name] = (job, _start(batch, job))
                 except AgentrunError as exc:  # the workspace changed since the batch was read

@@ -575,7 +575,13 @@ def batch(
     _setup(verbose)
     from rich.live import Live
 
-    from agentrun.shell.batch import load_batch, pending, progress_line, run_batch
+    from agentrun.shell.batch import (
+        load_batch,
+        one_at_a_time,
+        pending,
+        progress_line,
+        run_batch,
+    )
 
     loaded = load_batch(jobs_file)
     todo = pending(loaded)
@@ -583,6 +589,9 @@ def batch(
     console.print(f"{len(loaded.jobs)} jobs, {len(todo)} to run"
                   + (f" ({done} done before: skipped)" if done else "")
                   + f", {loaded.parallel} at a time; logs in {esc(loaded.logs_dir)}")
+    for names in one_at_a_time(todo) if loaded.parallel > 1 else []:
+        console.print(f"one after another, as they share a workspace's local memory (a Chroma "
+                      f"server, memory.server, takes several writers): {esc(', '.join(names))}")
 
     def table(b: Any) -> Table:
         t = Table(show_edge=False)

@@ -26,7 +26,7 @@ from agentrun.graphs.checkpoints import (
     open_checkpointer,
 )
 from agentrun.graphs.context import Context
-from agentrun.graphs.deps import Deps
+from agentrun.graphs.deps import Deps, settings_of
 from agentrun.graphs.orchestrator import compile_graph
 from agentrun.schemas import DatasetMap, RunMeta, RunStatus
 from agentrun.shell.studio import resume_on_server
@@ -40,6 +40,9 @@ def preflight(workspace: str | Path, context: Context) -> tuple[Workspace, Agent
     """Check everything a user can get wrong before any run folder is created."""
     ws = Workspace.open(workspace)
     cfg = context.resolve()
+    if cfg.memory.server is None:  # a local memory another run writes: one line naming it
+        with ws.memory_writer("agentrun, starting a run"):
+            pass
     read_sources(ws.sources_dir, cfg.planning.max_note_mb)  # no readable note: fails here
     _ = Deps(cfg, ws).student_dir  # a missing student model fails here, in one line
     check_checkpointer(cfg.checkpointer)  # so does a database that cannot be reached
@@ -76,7 +79,7 @@ def start_run(workspace: str | Path, cycles: int | None = None, max_examples: in
     receives each node's name and update as it finishes.
     """
     run = prepare_run(workspace, cycles, max_examples, overrides, auto)
-    return resume_run(run.root, on_step=on_step)
+    return resume_run(run.root, on_step=on_step, who="agentrun run")
 
 
 def prepare_run(workspace: str | Path, cycles: int | None = None,
@@ -110,8 +113,22 @@ def resume_run(ref: str | Path, answer: Any = None, should_stop: Callable[[], bo
     meta = _unfinished(run)
     if meta.driver == "langgraph server":  # its checkpoints live in the server
         return run, resume_on_server(run, answer)
-    with run.writer(who):
+    with run.writer(who), _memory_writer(run, meta, who):
         return run, _resume(run, answer, should_stop, on_step)
+
+
+@contextmanager
+def _memory_writer(run: Run, meta: RunMeta, who: str) -> Iterator[None]:
+    """Hold the workspace memory's writer lock while the run writes a local memory.
+
+    Runs of one workspace share its memory; a local one takes one writer at a time (a second
+    run is refused in one line naming the first), a Chroma server (`memory.server`) several.
+    """
+    if settings_of({"run_dir": str(run.root)}, _context_of(run, meta)).memory.server is not None:
+        yield
+        return
+    with run.workspace.memory_writer(f"{who}, run {run.id}"):
+        yield
 
 
 def _unfinished(run: Run) -> RunMeta:
@@ -129,17 +146,22 @@ def _resume(run: Run, answer: Any, should_stop: Callable[[], bool] | None,
     snap = _snapshot(run)
     fork = _fork_of(snap)
     check_answer(fork, answer, run.id)
-    extra = meta.model_extra or {}
-    started = meta.context or {  # older runs
-        "cycles": extra.get("cycles"), "auto": extra.get("auto"),
-        "max_examples": extra.get("max_examples"), "overrides": extra.get("overrides", {})}
-    # the workspace is the copy this run folder is in (another machine's copy may resume it)
-    context = Context(**{**started, "workspace": str(run.workspace.root)})
+    context = _context_of(run, meta)
     graph_input: Any = None if fork is None else Command(resume=answer)
     if not snap.values:  # no checkpoint yet: the graph begins at ingest
         graph_input = {"run_dir": str(run.root)}
     run.update_meta(status=RunStatus.running)
     return _drive(run, context, graph_input, should_stop, on_step)
+
+
+def _context_of(run: Run, meta: RunMeta) -> Context:
+    """Return the context a run started with, in the workspace copy its folder is in."""
+    extra = meta.model_extra or {}
+    started = meta.context or {  # older runs
+        "cycles": extra.get("cycles"), "auto": extra.get("auto"),
+        "max_examples": extra.get("max_examples"), "overrides": extra.get("overrides", {})}
+    # the workspace is the copy this run folder is in (another machine's copy may resume it)
+    return Context(**{**started, "workspace": str(run.workspace.root)})
 
 
 def pending_fork(run: Run) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ queue resumes where it stopped, and the summary reads from each run's files."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,34 @@ def test_batch_runs_jobs_records_failures_and_resumes_the_queue(fast_workspace, 
     queue2 = json.loads((root / "jobs.queue.json").read_text())["jobs"]
     assert queue2["small"] == queue["small"] and queue2["no-student"]["status"] == "done"
     assert len(list((root / "one" / "runs").iterdir())) == 2  # nothing re-ran
+
+
+ONE_MEMORY = """
+parallel: 2
+defaults: {generation: {model_generators: false}}
+jobs:
+  - {name: first, workspace: one, budgets: {cycles: 0}}
+  - {name: second, workspace: one, budgets: {cycles: 0}}
+"""
+
+
+def test_jobs_on_one_local_memory_run_in_turn_and_accept_nothing_twice(fast_workspace,
+                                                                       tmp_path):
+    from agentrun.workspace import Run, load_examples
+
+    root = tmp_path / "batch"
+    root.mkdir()
+    shutil.copytree(fast_workspace, root / "one")
+    jobs = root / "jobs.yaml"
+    jobs.write_text(ONE_MEMORY)
+    proc = agentrun("batch", str(jobs))
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "one after another" in out and "writers): first, second" in " ".join(out.split())
+    queue = json.loads((root / "jobs.queue.json").read_text())["jobs"]
+    first, second = queue["first"], queue["second"]
+    assert first["status"] == second["status"] == "done"
+    assert second["started"] >= first["ended"]  # never two writers of one local memory
+    accepted = [{ex.id for ex in load_examples(Run(Path(job["run"])).accepted_path)}
+                for job in (first, second)]
+    assert accepted[0] and not accepted[0] & accepted[1]  # no example accepted twice

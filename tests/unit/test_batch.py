@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from agentrun.errors import ConfigError
-from agentrun.shell.batch import load_batch, pending
+from agentrun.shell.batch import _next_job, load_batch, one_at_a_time, pending
 from tests.conftest import EXAMPLE
 
 
@@ -53,3 +53,20 @@ def test_settings_merge_and_the_queue_says_what_is_left(root):
     batch.queue_path.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="not a queue file"):
         load_batch(path)
+
+
+def test_jobs_sharing_a_local_memory_run_one_after_another(root):
+    shutil.copytree(root / "ws", root / "other")
+    path = root / "jobs.yaml"
+    path.write_text("parallel: 4\njobs:\n  - {name: a, workspace: ws}\n"
+                    "  - {name: b, workspace: ws}\n"
+                    "  - {name: c, workspace: ws, settings: {memory: {server: "
+                    "'http://127.0.0.1:8000'}}}\n"
+                    "  - {name: d, workspace: other}\n")
+    batch = load_batch(path)
+    a, b, c, d = batch.jobs
+    assert one_at_a_time(batch.jobs) == [["a", "b"]]
+    assert _next_job([b, c, d], [a]) is c  # b waits for a; c's memory is on a server
+    assert _next_job([b, d], [a, c]) is d
+    assert _next_job([b], [a, c, d]) is None
+    assert _next_job([b], [c, d]) is b  # a ended

@@ -1,6 +1,8 @@
 """Bad input gets one clear line naming the file or setting, exit code 2, and no run folder."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -154,3 +156,44 @@ def test_escape_codes_in_notes_never_reach_the_terminal(tmp_path):
     flat = " ".join(text.split())
     assert "Oil lamp" in flat and "Wick trimming" in flat  # the words are kept
     assert "empty.md: empty file" in flat and "Gone" in flat  # so are the problems naming them
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from agentrun.workspace import Workspace
+with Workspace(Path(sys.argv[1])).memory_writer("agentrun run, run 20260101-000000-aaaaaa"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_writer_of_a_local_memory_is_refused_in_one_line(workspace):
+    from agentrun.schemas import RunStatus
+    from agentrun.shell.runner import _memory_writer
+    from agentrun.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    run = ws.new_run()  # a run prepared before the other process started writing
+    run.update_meta(workspace=str(workspace), status=RunStatus.created, driver="cli",
+                    context={"workspace": str(workspace), "cycles": 0})
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(workspace)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        record = f"pid {holder.pid}: agentrun run, run 20260101-000000-aaaaaa"
+        code, text = invoke("run", workspace, "--cycles", "0")
+        assert code == 2 and len(text.splitlines()) == 1, text
+        assert "memory already has a writer" in text and record in text
+        assert [p.name for p in ws.runs_dir.iterdir()] == [run.id]  # no run folder more
+        code, text = invoke("resume", run.root)
+        assert code == 2 and record in text and run.meta().status == RunStatus.created
+        # a memory on a Chroma server takes several writers: nothing waits for the holder
+        run.freeze_settings({"memory": {"server": "http://127.0.0.1:8000"}})
+        with _memory_writer(run, run.meta(), "agentrun resume"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with ws.memory_writer("agentrun run"):  # the holder is gone: the memory is free again
+        pass
