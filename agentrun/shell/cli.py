@@ -269,7 +269,7 @@ def run(
     run_ = prepare_run(directory, cycles, max_examples, overrides, auto=auto or None)
     with _resumable(run_.root):
         with _bars():
-            run_, state = resume_run(run_.root, on_step=_step_line())
+            run_, state = resume_run(run_.root, on_step=_step_line(), who="agentrun run")
         render.summary(console, run_, _answer_forks(run_, state))
 
 
