@@ -14,16 +14,17 @@ thread of the server with its state and its pending fork, and whatever the serve
 A server's thread ids are UUIDs: a CLI run's is `thread_of(run id)` (a name-based UUID), and
 the saver speaks to the checkpoints underneath in the run id, as the CLI does.
 
-While the server drives a CLI run it holds the run's writer lock (`graph`, the factory the
-server calls for every run), so a CLI resume of the same run is refused in one line, and the
-server refuses to run a thread whose run the CLI drives.
+While the server drives a run it holds the writer lock of the workspace's local memory, and of
+a CLI run the run's own (`graph`, the factory the server calls for every run), so a CLI run or
+resume beside it is refused in one line, and the server refuses to run a thread while the CLI
+writes.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from agentrun.errors import ConfigError
 from agentrun.graphs.checkpoints import SQLITE, owner_only
 from agentrun.graphs.context import THREADS_ENV, served_workspace, server_threads_file
 from agentrun.graphs.orchestrator import compile_graph
-from agentrun.workspace import Run
+from agentrun.workspace import Run, Workspace
 
 RUN_THREADS = uuid.UUID("5b0d7c38-54a1-4b0e-9b44-4f6a2b9f1e07")
 """Namespace of the thread ids of CLI runs: a LangGraph server's thread ids are UUIDs."""
@@ -190,10 +191,16 @@ async def graph(config: RunnableConfig, runtime: ServerRuntime) -> AsyncIterator
 
 @contextmanager
 def driving(thread_id: str | None) -> Iterator[None]:
-    """Hold a CLI run's writer lock (one line naming the holder if another process has it)."""
-    run = cli_run(thread_id)
-    if run is None:
-        yield
-        return
-    with run.writer("agentrun studio"):
+    """Hold what a run on the server writes: a CLI run's writer lock, a local memory's.
+
+    One line naming the holder if another process has either: a CLI run of the workspace
+    writing its local memory refuses the server's run, as it refuses a second CLI run.
+    """
+    root = Path(served_workspace() or ".").resolve()
+    with ExitStack() as held:
+        run = cli_run(thread_id, root)
+        if run is not None:
+            held.enter_context(run.writer("agentrun studio"))
+        if load_config(root).memory.server is None:
+            held.enter_context(Workspace(root).memory_writer("agentrun studio"))
         yield

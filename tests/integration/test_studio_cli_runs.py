@@ -9,7 +9,7 @@ import time
 import pytest
 
 from agentrun.graphs.served import thread_of
-from agentrun.workspace import Run
+from agentrun.workspace import Run, Workspace
 from tests.integration.conftest import FAST_CONFIG, agentrun
 from tests.integration.test_studio import free_port, serve, stop
 
@@ -68,6 +68,11 @@ def test_studio_opens_and_answers_a_cli_run(fast_workspace):
         # a run whose writer lock another process holds is refused, and nothing moves
         with Run(run_dir).writer("a test holding the run"):
             with pytest.raises(Exception, match="AgentrunError"):  # the server hides the line
+                client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"}},
+                                 raise_error=True)
+        # so is any run while another process writes the workspace's local memory
+        with Workspace(fast_workspace).memory_writer("a test writing the memory"):
+            with pytest.raises(Exception, match="AgentrunError"):
                 client.runs.wait(tid, "agentrun", command={"resume": {"choice": "A"}},
                                  raise_error=True)
         assert not (run_dir / "data" / "rounds").exists()
