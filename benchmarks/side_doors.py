@@ -319,12 +319,17 @@ def two_writers(folder: Path) -> tuple[bool, str]:
                               stderr=subprocess.STDOUT) for _ in range(2)]
     outs = [p.communicate(timeout=900)[0] for p in procs]
     locked = sum("database is locked" in o or "Traceback" in o for o in outs)
-    ids = [json.loads(line)["id"] for run in (ws / "runs").iterdir()
-           for line in (run / "data" / "accepted.jsonl").read_text().splitlines()
-           if (run / "data" / "accepted.jsonl").exists()]
+    ledgers = [run / "data" / "accepted.jsonl" for run in (ws / "runs").iterdir()]
+    ids = [json.loads(line)["id"] for path in ledgers if path.exists()
+           for line in path.read_text().splitlines()]
     twice = len(ids) - len(set(ids))
-    codes = [p.returncode for p in procs]
-    return not locked and not twice, f"exits {codes}, tracebacks {locked}, accepted twice {twice}"
+    codes = sorted(p.returncode for p in procs)
+    refused = [o.strip().splitlines()[-1] for p, o in zip(procs, outs, strict=True)
+               if p.returncode]
+    one_line_refusal = all("already has a writer" in line for line in refused)
+    held = not locked and not twice and codes[0] == 0 and one_line_refusal
+    return held, (f"exits {codes}, tracebacks or lock errors {locked}, accepted twice {twice}"
+                  + (f"; the second: {refused[0][:70]}" if refused else ""))
 
 
 # --- one line, not a traceback --------------------------------------------------------------
