@@ -58,10 +58,10 @@ OS_FIXES = {
 
 def os_error_line(exc: OSError) -> str:
     """Return an OS error as one line: the file, the system's reason, and the fix."""
-    where = exc.filename if exc.filename is not None else "a file"
     reason = exc.strerror or str(exc) or type(exc).__name__
     fix = OS_FIXES.get(exc.errno or 0)
-    return redact(f"{where}: {reason}" + (f"; {fix}" if fix else ""))
+    where = f"{exc.filename}: " if exc.filename is not None else ""  # a socket, a pipe: no file
+    return redact(f"{where}{reason}" + (f"; {fix}" if fix else ""))
 
 
 @contextmanager

@@ -311,12 +311,18 @@ class Run:
         return self.root / "adapters" / f"iter-{int(iteration)}"
 
     def inside(self, path: str | Path) -> Path:
-        """Return `path` resolved, if it lies in this run's folder; else a one-line error.
+        """Return `path` as a path in this run's folder; else a one-line error.
 
         Paths a run keeps in its graph state (its adapter, its report) are read back only
-        from its own folder: a server's caller can write the state.
+        from its own folder: a server's caller can write the state. A path recorded in
+        another working copy of the run (`…/runs/<id>/reports/x.json`, resumed elsewhere from
+        shared checkpoints) is the same place in this copy.
         """
-        resolved = Path(path).resolve()
+        given = Path(path)
+        parts = given.parts
+        if not given.is_relative_to(self.root) and self.id in parts:
+            given = self.root.joinpath(*parts[len(parts) - parts[::-1].index(self.id):])
+        resolved = given.resolve()
         if not resolved.is_relative_to(self.root.resolve()):
             raise AgentrunError(f"{path}: not in run {self.id}'s folder; refusing to read it")
         return resolved

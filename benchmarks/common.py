@@ -156,6 +156,15 @@ def postgres_cluster(password: str) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def serve_http(answer: Callable[[dict[str, Any]], tuple[int, str, bytes]]) -> tuple[Any, str]:
     """Serve `answer(body) -> (status, content type, bytes)` for POSTs on 127.0.0.1.
 

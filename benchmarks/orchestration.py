@@ -150,15 +150,16 @@ def fake_run(workdir: Path, total: int, where: str = "sqlite") -> dict[str, floa
         "budgets": {"cycles": 0, "max_rounds": total // BATCH + 1, "max_examples": total}})))
     timer = Timed()
     timer.install(fakes(total))
-    run = Run(Path(tempfile.mkdtemp(prefix=f"fake-{total}-", dir=workdir)))
+    ws = Path(tempfile.mkdtemp(prefix=f"fake-{total}-", dir=workdir))
+    run = Run(ws / "runs" / "run")  # nodes and routers find a run in its workspace's runs/
+    run.root.mkdir(parents=True)
     try:
         with open_checkpointer(where, run) as saver:
             graph = compile_graph(saver)
             config = {"configurable": {"thread_id": run.root.name},
                       "recursion_limit": 10 * total}
             start = time.perf_counter()
-            graph.invoke({"run_dir": str(workdir / "run")}, config,
-                         context=Context(workspace=str(ROOT / "examples" / "orvane")),
+            graph.invoke({"run_dir": str(run.root)}, config, context=Context(workspace=str(ws)),
                          durability="sync")
             wall = time.perf_counter() - start
     finally:

@@ -23,6 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CHEAP = """\
 generation: {model_generators: false, quotas: {exercise: 2}}
@@ -93,12 +97,6 @@ def listener() -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -269,8 +267,9 @@ def slow_and_huge_replies(folder: Path) -> tuple[bool, str]:
         grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         httpd.shutdown()
         rows.append((seconds, grown_mb, result))
-    deadline = float(DEADLINE.get("deadline_s", 0) or 0)
-    held = all(s <= deadline + 5 and mb < 200 for s, mb, _ in rows) and deadline > 0
+    deadline = float(DEADLINE["deadline_s"])
+    held = (all(s <= deadline + 5 and mb < 200 for s, mb, _ in rows)
+            and "deadline_s" in rows[0][2] and "max_reply_bytes" in rows[1][2])
     return held, "; ".join(f"{'endless' if i else 'trickle'}: {s:.1f} s, +{mb:.0f} MB, {r}"
                            for i, (s, mb, r) in enumerate(rows))
 
@@ -341,7 +340,7 @@ def damaged_files(folder: Path) -> tuple[bool, str]:
     ledger = run / "data" / "accepted.jsonl"
     ledger.write_text(ledger.read_text()[:-40])
     code, out = cli("run", str(ws), "--auto", "--cycles", "0")
-    results["ledger: a new run"] = code == 0 and "Traceback" not in out
+    results["accepted.jsonl: a new run"] = code == 0 and "Traceback" not in out
     (run / "run.json").write_text('{"status": "runn')
     results["run.json: status"] = one_line(*cli("status", str(run)), "run.json")[0]
     code, out = cli("status", str(ws))
@@ -366,7 +365,7 @@ def full_disk(folder: Path) -> tuple[bool, str]:
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
-        return True, "not measured here (a small tmpfs needs root); unit tests simulate ENOSPC"
+        return True, "not measured: a small tmpfs needs root (unit tests simulate ENOSPC)"
     try:
         ws = workspace(mount / "ws", notes=1)
         code, out = cli("run", str(ws), "--auto", "--cycles", "0")
@@ -442,6 +441,22 @@ def audit(work: Path) -> list[list[object]]:
             held, detail = probe(folder)
         except Exception as exc:  # noqa: BLE001 - a probe that crashes is a break, reported
             held, detail = False, f"{type(exc).__name__}: {exc}"[:100]
-        rows.append([promise, "held" if held else "broke", detail.replace("|", "/")])
-        print(f"{'held ' if held else 'BROKE'} {promise}: {detail}", flush=True)
+        result = "not measured" if detail.startswith("not measured") else \
+            "held" if held else "broke"
+        rows.append([promise, result, detail.replace("|", "/")])
+        print(f"{result}: {promise}: {detail}", flush=True)
     return rows
+
+
+def main() -> None:
+    """Run the probes and print one line each (`reliability.py --probes-only` also records)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AGENTRUN_CACHE"] = str(Path(tmp) / "cache")
+        broke = sum(row[1] == "broke" for row in audit(Path(tmp)))
+    sys.exit(1 if broke else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,24 @@ from agentrun.redact import redact
 from agentrun.workspace import Run
 
 SQLITE = "sqlite"
+
+RUN_THREADS = uuid.UUID("5b0d7c38-54a1-4b0e-9b44-4f6a2b9f1e07")
+"""Namespace of the thread ids of CLI runs: a LangGraph server's thread ids are UUIDs."""
+
+
+def thread_of(run_id: str) -> str:
+    """Return the server's thread id of a CLI run (the same on every server and machine)."""
+    return str(uuid.uuid5(RUN_THREADS, run_id))
+
+
+def threads_of(run: Run) -> set[str]:
+    """Return the thread ids that may drive a run.
+
+    Its id (the CLI's thread), its thread on a server (`thread_of`), and the thread a LangGraph
+    server started it in (`run.json`).
+    """
+    meta = run.meta() if run.has_meta() else None
+    return {run.id, thread_of(run.id)} | ({meta.thread} if meta and meta.thread else set())
 
 
 @contextmanager

@@ -17,9 +17,11 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from langgraph.config import get_config
+
 from agentrun.config import AgentrunConfig, frozen_config
 from agentrun.errors import AgentrunError, ConfigError
-from agentrun.graphs.checkpoints import SQLITE
+from agentrun.graphs.checkpoints import SQLITE, threads_of
 from agentrun.graphs.context import Context
 from agentrun.memory.cache import CachedBackend, open_cache
 from agentrun.memory.embeddings import Embedder, load_embedder
@@ -112,7 +114,23 @@ def run_of(state: Mapping[str, Any], context: Context | None = None) -> Run:
     run = ws.run_at(ws.runs_dir / started.name)
     if not run.root.is_dir():
         raise AgentrunError(f"run_dir {started}: no run {started.name!r} in {ws.runs_dir}")
-    return run
+    return owned(run)
+
+
+def owned(run: Run) -> Run:
+    """Return `run` if the thread running this node may drive it; else a one-line error.
+
+    A caller can write `run_dir` into a thread's state: naming another run of the workspace
+    would have this thread write that run's files past its writer lock.
+    """
+    try:
+        thread = get_config().get("configurable", {}).get("thread_id")
+    except RuntimeError:  # outside a graph step (the CLI reading a run): nothing to check
+        return run
+    if thread is None or str(thread) in threads_of(run):
+        return run
+    raise AgentrunError(f"run {run.id} is driven by another thread than {thread}; a thread "
+                        "works on its own run only")
 
 
 def settings_of(state: Mapping[str, Any], context: Context | None = None) -> AgentrunConfig:
@@ -185,5 +203,5 @@ def _thaw(frozen: str) -> AgentrunConfig:
 
 
 def freeze(context: Context) -> dict[str, Any]:
-    """Resolve a context's settings into the JSON the run's state keeps (no credentials)."""
+    """Resolve a context's settings into the JSON a run keeps (`settings.json`, no credentials)."""
     return redact_data(context.resolve().model_dump(mode="json"))

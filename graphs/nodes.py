@@ -22,7 +22,7 @@ from agentrun.agents.revision import revise_run
 from agentrun.agents.steering import review_plan, steer_round
 from agentrun.agents.trainer import export_run, train_run
 from agentrun.graphs.context import Context
-from agentrun.graphs.deps import deps_for, freeze, run_of
+from agentrun.graphs.deps import deps_for, freeze, owned, run_of
 from agentrun.graphs.state import State
 from agentrun.schemas import RunStatus
 from agentrun.sources import read_sources
@@ -41,6 +41,8 @@ def ingest(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ws = Workspace.open(context.workspace)
     notes = read_sources(ws.sources_dir, context.resolve().planning.max_note_mb).notes
     run = ws.run_at(state["run_dir"]) if state.get("run_dir") else ws.new_run()
+    if run.has_meta():  # an existing run: only the thread that drives it
+        owned(run)
     run.create()
     if not run.has_meta():  # started by a LangGraph server (Studio, the SDK), not by the CLI
         thread = get_config().get("configurable", {}).get("thread_id")

@@ -22,7 +22,6 @@ writes.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -40,18 +39,10 @@ from langgraph_sdk.runtime import ServerRuntime
 
 from agentrun.config import load_config
 from agentrun.errors import ConfigError
-from agentrun.graphs.checkpoints import SQLITE, owner_only
+from agentrun.graphs.checkpoints import SQLITE, owner_only, thread_of
 from agentrun.graphs.context import THREADS_ENV, served_workspace, server_threads_file
 from agentrun.graphs.orchestrator import compile_graph
 from agentrun.workspace import Run, Workspace
-
-RUN_THREADS = uuid.UUID("5b0d7c38-54a1-4b0e-9b44-4f6a2b9f1e07")
-"""Namespace of the thread ids of CLI runs: a LangGraph server's thread ids are UUIDs."""
-
-
-def thread_of(run_id: str) -> str:
-    """Return the server's thread id of a CLI run (the same on every server and machine)."""
-    return str(uuid.uuid5(RUN_THREADS, run_id))
 
 
 def cli_run(thread_id: str | None, root: str | Path | None = None) -> Run | None:

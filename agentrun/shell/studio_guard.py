@@ -99,10 +99,10 @@ class Guard:
         elif kind == "http":
             await self._answer(send, *refused)
         elif kind == "websocket":  # closed before accepting: the handshake gets 403
-            log.warning("refused a WebSocket: %s", refused[1])
+            log.warning("refused a WebSocket: %r", refused[1])  # %r: a header's escapes stay inert
             await send({"type": "websocket.close", "code": 1008, "reason": refused[1][:120]})
         else:
-            log.warning("refused a connection: %s", refused[1])
+            log.warning("refused a connection: %r", refused[1])
 
     @staticmethod
     async def _answer(send: Any, status: int, reason: str) -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from agentrun.graphs.served import thread_of
 from agentrun.workspace import Run, Workspace
-from tests.integration.conftest import FAST_CONFIG, agentrun
-from tests.integration.test_studio import free_port, serve, stop
+from tests.integration.conftest import FAST_CONFIG, agentrun, free_port
+from tests.integration.test_studio import serve, stop
 
 pytestmark = pytest.mark.integration
 

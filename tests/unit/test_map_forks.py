@@ -66,7 +66,7 @@ def test_the_review_node_asks_after_the_plan_and_writes_the_map(tmp_path):
     run.create()
     save_map(load_map(ws.map_path), run.map_path)
     graph = one_node_graph("review", review_node)
-    config = {"configurable": {"thread_id": "t"}}
+    config = {"configurable": {"thread_id": run.id}}  # a run's thread is its own
     context = Context(workspace=str(root))
     out = graph.invoke({"run_dir": str(run.root), "iteration": 1}, config, context=context)
     assert out["__interrupt__"][0].value["fork"]["kind"] == "plan"

@@ -288,6 +288,8 @@ def test_a_caller_that_writes_the_state_moves_neither_the_settings_nor_the_run(w
         with pytest.raises(AgentrunError, match="no run|not a run folder"):
             deps_for({"run_dir": str(elsewhere)}, context)
     assert run.inside(run.adapter_dir(1)) == run.adapter_dir(1).resolve()
+    copy = tmp_path / "copy" / "runs" / run.id / "reports" / "eval-1.json"  # another machine's
+    assert run.inside(copy) == run.root.resolve() / "reports" / "eval-1.json"
     with pytest.raises(AgentrunError, match="not in run"):
         run.inside(tmp_path / "adapter")
     with pytest.raises(ValueError):
@@ -343,3 +345,34 @@ def test_status_and_resume_contact_only_a_server_the_settings_name(workspace, tm
         assert shown.exit_code == 2 and "does not answer" in shown.output
         assert len(seen) > count
     httpd.shutdown()
+
+
+def test_a_thread_works_on_its_own_run_only(workspace):
+    """A caller that names another run of the workspace in its thread's state (a CLI run,
+    another thread's) gets a refusal, not that run's settings and files."""
+    from langgraph.graph import END, START, StateGraph
+
+    from agentrun.errors import AgentrunError
+    from agentrun.graphs.checkpoints import thread_of
+    from agentrun.graphs.deps import run_of
+    from agentrun.graphs.state import State
+
+    ws = Workspace.open(workspace)
+    mine, other = ws.new_run(), ws.new_run()
+    g = StateGraph(State, context_schema=Context)
+    g.add_node("look", lambda state, runtime: {"report": str(run_of(state, runtime.context).root)})
+    g.add_edge(START, "look")
+    g.add_edge("look", END)
+    graph = g.compile()
+    context = Context(workspace=str(workspace))
+    for thread in (mine.id, thread_of(mine.id)):  # the CLI's thread, the server's for it
+        done = graph.invoke({"run_dir": str(mine.root)}, {"configurable": {"thread_id": thread}},
+                            context=context)
+        assert done["report"] == str(mine.root)
+    with pytest.raises(AgentrunError, match="driven by another thread"):
+        graph.invoke({"run_dir": str(other.root)}, {"configurable": {"thread_id": mine.id}},
+                     context=context)
+    other.update_meta(thread="a-studio-thread")  # a run a LangGraph server started
+    assert graph.invoke({"run_dir": str(other.root)},
+                        {"configurable": {"thread_id": "a-studio-thread"}},
+                        context=context)["report"] == str(other.root)

@@ -103,7 +103,7 @@ def test_answers_are_labels_numbers_or_none():
 def test_a_person_answers_a_fork_and_the_choice_becomes_a_preference(workspace):
     run, examples = a_round(workspace)
     graph = one_node_graph("steer", steer_node)
-    config = {"configurable": {"thread_id": "t"}}
+    config = {"configurable": {"thread_id": run.id}}  # a run's thread is its own
     context = Context(workspace=str(workspace), overrides={"steering": {"max_questions": 1}})
     out = graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1}, config,
                        context=context)
@@ -146,7 +146,7 @@ def test_auto_mode_never_waits_and_records_why(workspace):
     run, examples = a_round(workspace)
     graph = one_node_graph("steer", steer_node)
     out = graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1},
-                       {"configurable": {"thread_id": "t"}},
+                       {"configurable": {"thread_id": run.id}},
                        context=Context(workspace=str(workspace), auto=True))
     assert "__interrupt__" not in out and out["asked"] == 0
     decisions = [json.loads(line) for line in (run.data_dir / "decisions.jsonl").read_text()
@@ -162,7 +162,7 @@ def test_plan_review_stops_the_run_or_goes_on(workspace):
     save_map(example_map(), Workspace.open(workspace).map_path)
     for answer, status in (("B", "stopped at plan review"), ("A", None)):
         graph = one_node_graph("review", review_node)
-        config = {"configurable": {"thread_id": answer}}
+        config = {"configurable": {"thread_id": run.id}}  # a fresh graph and saver each time
         out = graph.invoke({"run_dir": str(run.root), "iteration": 1}, config,
                            context=Context(workspace=str(workspace)))
         fork = out["__interrupt__"][0].value["fork"]
@@ -183,7 +183,7 @@ def test_a_person_keeps_an_option_in_their_own_words(workspace, embedder):
 
     run, examples = a_round(workspace, embedder)
     graph = one_node_graph("steer", steer_node)
-    config = {"configurable": {"thread_id": "t"}}
+    config = {"configurable": {"thread_id": run.id}}  # a run's thread is its own
     context = Context(workspace=str(workspace), overrides={"steering": {"max_questions": 1}})
     graph.invoke({"run_dir": str(run.root), "iteration": 1, "round": 1}, config, context=context)
     # an edit needs an option to rewrite and some words: asked again otherwise
