@@ -240,6 +240,8 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
 SPAN_SLACK = 2000
 """How far from where it is expected a sentence is looked for in its block's source (the
 markup between sentences): bounded, so a note of one giant paragraph is read in linear time."""
+WIDER = 32
+"""A sentence not found near where it is expected is looked for this many slacks further on."""
 
 
 class _Spans:
@@ -257,6 +259,9 @@ class _Spans:
         expected = offset + self.shift
         at = self.source.find(sentence, max(self.cursor, expected - SPAN_SLACK),
                               expected + len(sentence) + SPAN_SLACK)
+        if at < 0:  # more markup than the slack before it (a long link, a comment): further on
+            at = self.source.find(sentence, self.cursor,
+                                  expected + len(sentence) + SPAN_SLACK * WIDER)
         if at >= 0:
             self.cursor, self.shift = at + len(sentence), at - offset
         return at

@@ -189,12 +189,15 @@ def _hold(path: Path, who: str, refusal: Callable[[str], str]) -> Iterator[None]
     key = str(path)
     if key not in _HELD:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _lock(fd, path):
-            holder = path.read_text().strip() or "another process"
-            os.close(fd)
-            raise AgentrunError(refusal(holder)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}: {who}".encode())
+        try:
+            if not _lock(fd, path):
+                holder = path.read_text().strip() or "another process"
+                raise AgentrunError(refusal(holder)) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()}: {who}".encode())
+        except BaseException:
+            os.close(fd)  # a lock not taken, or not recorded, is not kept
+            raise
         _HELD[key] = [fd, 0]
     _HELD[key][1] += 1
     try:
@@ -203,8 +206,10 @@ def _hold(path: Path, who: str, refusal: Callable[[str], str]) -> Iterator[None]
         _HELD[key][1] -= 1
         if _HELD[key][1] == 0:
             fd = _HELD.pop(key)[0]
-            os.ftruncate(fd, 0)
-            os.close(fd)  # closing releases the lock
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)  # closing releases the lock, even when the record cannot be cleared
 
 
 def _held(path: Path) -> bool:

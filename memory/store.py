@@ -233,6 +233,8 @@ def _open_folder(folder: Path, settings: Any, collection: str,
         client = chromadb.PersistentClient(path=str(folder), settings=settings)
         return client, client.get_or_create_collection(collection, metadata=space)
     except (ChromaError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, full: not damage, not to move
+            raise
         raise DamagedFileError(
             f"{folder}: the memory's Chroma database cannot be opened ({exc}); move the folder "
             "aside and run again (a new, empty memory starts: earlier runs' examples are no "

@@ -105,3 +105,16 @@ def test_a_one_line_note_is_read_in_linear_time():
         s = note.sentences[-1]
         assert text[s.start:s.end] == s.text  # spans stay exact
     assert cost[1] / cost[0] < 7  # four times the text: about four times the time (was 12)
+
+
+def test_a_sentence_after_long_markup_keeps_its_span(tmp_path):
+    """A link whose address is longer than the span search's slack does not lose the sentence
+    after it its place in the note."""
+    from agentrun.sources import SPAN_SLACK, read_sources
+
+    url = "https://example.org/" + "a" * (SPAN_SLACK + 500)
+    text = f"# Lamp\n\nSee [the manual]({url}) first. The keeper trims the wick at dusk.\n"
+    (tmp_path / "Lamp.md").write_text(text)
+    (note,) = read_sources(tmp_path).notes
+    (trim,) = [s for s in note.sentences if "trims the wick" in s.text]
+    assert text[trim.start:trim.end] == "The keeper trims the wick at dusk."
