@@ -443,7 +443,8 @@ def audit(work: Path) -> list[list[object]]:
             held, detail = False, f"{type(exc).__name__}: {exc}"[:100]
         result = "not measured" if detail.startswith("not measured") else \
             "held" if held else "broke"
-        rows.append([promise, result, detail.replace("|", "/")])
+        detail = detail.replace(str(folder), "…").replace("|", "/")  # no machine's paths
+        rows.append([promise, result, detail])
         print(f"{result}: {promise}: {detail}", flush=True)
     return rows
 
