@@ -308,7 +308,7 @@ class Run:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise AgentrunError(f"{self.settings_path}: unreadable ({exc}); the run cannot go "
+            raise DamagedFileError(f"{self.settings_path}: unreadable ({exc}); the run cannot go "
                                 "on without its settings: start a new run") from None
 
     def adapter_dir(self, iteration: int) -> Path:
@@ -374,6 +374,11 @@ class Run:
     def has_writer(self) -> bool:
         """Whether a process holds the run's writer lock (this one included)."""
         return _held(self.root / "run.lock")
+
+    def summary(self) -> dict[str, Any]:
+        """Return the run's `summary.json` (counts, loss, scores; {} before the run ends)."""
+        return read_json_object(self.root / "summary.json",
+                                "delete it, the counts are then read from the run's data")
 
     def update_meta(self, **fields: Any) -> RunMeta:
         """Merge fields into `run.json` (validated, written atomically) and return the result."""
@@ -472,6 +477,19 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 RESTORE = "; restore the file, or delete that line to go on without it"
+
+
+def read_json_object(path: Path, fix: str) -> dict[str, Any]:
+    """Return a JSON file that holds an object ({} if it does not exist); damage is one line."""
+    if not path.exists():
+        return {}
+    try:
+        value = json.loads(path.read_bytes())
+    except ValueError as exc:
+        raise DamagedFileError(f"{path}: damaged ({exc}); {fix}") from None
+    if not isinstance(value, dict):
+        raise DamagedFileError(f"{path}: damaged (not a JSON object); {fix}")
+    return value
 
 
 def damaged_line(path: Path, number: int, exc: ValueError) -> str:

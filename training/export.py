@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from agentrun.errors import AgentrunError, DamagedFileError
+from agentrun.errors import AgentrunError
 from agentrun.schemas import DatasetMap, Example, Preference, ReasonCode
-from agentrun.workspace import atomic_write_text, write_jsonl
+from agentrun.workspace import atomic_write_text, read_json_object, write_jsonl
 
 Row = dict[str, Any]
 
@@ -248,14 +248,8 @@ def record_written(paths: list[Path], ledger: Path) -> None:
 
 def _read_ledger(ledger: Path) -> dict[str, str]:
     """Return the ledger of a run's exports ({} before the first); damage is one line."""
-    if not ledger.exists():
-        return {}
-    try:
-        written = json.loads(ledger.read_bytes())
-    except ValueError as exc:
-        raise DamagedFileError(f"{ledger}: damaged ({exc}); delete it, then pass --force to "
-                               "replace the files an earlier export wrote") from None
-    return dict(written)
+    return read_json_object(ledger, "delete it, then pass --force to replace the files an "
+                                    "earlier export wrote")
 
 
 def _digest(path: Path) -> str:

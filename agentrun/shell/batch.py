@@ -213,8 +213,7 @@ def _finish(job: Job, code: int) -> None:
 
 def results_of(run: Run) -> dict[str, Any]:
     """Return a run's headline numbers: examples, tokens, loss, log-prob gains per kind."""
-    summary_path = run.root / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = run.summary()
     gains = {kind: round(s["logprob_after"] - s["logprob_before"], 3)
              for kind, s in (summary.get("scores") or {}).items()}
     return {"accepted": summary.get("accepted"), "rejected": summary.get("rejected"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -385,9 +384,9 @@ def _server_status(run_: Run, meta: RunMeta) -> None:
         render.show_fork(console, pending)
         console.print(f"answer in Studio, or with `agentrun resume {esc(run_.root)} "
                       "--answer LABEL`")
-    summary = run_.root / "summary.json"
-    if summary.exists():
-        render.summary(console, run_, json.loads(summary.read_text()), header=False)
+    summary = run_.summary()
+    if summary:
+        render.summary(console, run_, summary, header=False)
 
 
 def _list_runs(directory: Path) -> None:
@@ -407,12 +406,7 @@ def _list_runs(directory: Path) -> None:
 def _run_row(run_: Run) -> tuple[str, ...]:
     """Return a run's row in the list: id, status, fork waited at, examples."""
     meta = run_.shown_meta()
-    summary = run_.root / "summary.json"
-    try:
-        counts = json.loads(summary.read_bytes()) if summary.exists() else {}
-    except ValueError as exc:
-        raise DamagedFileError(f"{summary}: damaged ({exc}); delete it, the counts are then "
-                               "read from the run's data") from None
+    counts = run_.summary()
     if not counts and run_.accepted_path.exists():
         counts = {"accepted": run_.accepted_path.read_bytes().count(b"\n"),
                   "rejected": run_.rejected_path.read_bytes().count(b"\n")

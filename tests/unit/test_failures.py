@@ -226,3 +226,14 @@ def test_ctrl_c_while_planning_changes_nothing(workspace, monkeypatch):
     code, text = invoke("plan", workspace, "--no-model")
     assert code == 130 and text.startswith("plan interrupted; map.yaml was not changed")
     assert "resume" not in text and (workspace / "map.yaml").read_bytes() == before
+
+
+@pytest.mark.parametrize("content", ['{"accepted": 3', "[1]", "5"])
+def test_a_summary_that_is_not_an_object_is_one_line(workspace, content):
+    damaged, fine = new_run(workspace), new_run(workspace)
+    (damaged.root / "summary.json").write_text(content)
+    with pytest.raises(DamagedFileError, match="summary.json: damaged"):
+        damaged.summary()
+    code, text = invoke("status", workspace)  # the workspace lists both, the damage named
+    assert code == 0 and f"{damaged.root / 'summary.json'}: damaged" in text
+    assert fine.id in text and "Traceback" not in text
