@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import torch
 
 from agentrun.errors import BackendError
+from agentrun.languages import names_in_order
 
 
 def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
@@ -49,17 +50,26 @@ class ProbeScore:
     answer: str
 
 
+ARTICLES = frozenset({"a", "an", "the"})
+
+
 def normalize_answer(text: str) -> str:
     """Lower-case, drop punctuation and articles, collapse spaces."""
     text = re.sub(r"[^\w\s]", " ", text.lower())
-    return " ".join(w for w in text.split() if w not in {"a", "an", "the"})
+    return " ".join(w for w in text.split() if w not in ARTICLES)
 
 
 def contains_target(answer: str, target: str) -> bool:
-    """Return whether the normalized answer contains the normalized target as whole words.
+    """Return whether the answer names the target: its words in order, in any of their forms.
 
-    Whole words: "0" is not found in "18.000", nor "cat" in "category".
+    Whole words: "0" is not found in "18.000", nor "cat" in "category"; «Таллисе» names
+    «Таллис» and "forged" names "forge" (lemmas, agentrun.languages); numbers only as written.
     """
+    return strictly_contains(answer, target) or names_in_order(answer, target, ARTICLES)
+
+
+def strictly_contains(answer: str, target: str) -> bool:
+    """Return whether the normalized answer contains the normalized target word for word."""
     t = normalize_answer(target)
     return bool(t) and f" {t} " in f" {normalize_answer(answer)} "
 

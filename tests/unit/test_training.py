@@ -124,6 +124,38 @@ def test_contains_target_normalizes():
     assert contains_target("It freezes at 0 degrees.", "0")
 
 
+@pytest.mark.parametrize("answer, target, names", [
+    ("Она родилась в Таллисе.", "Таллис", True),  # another case of the same name
+    ("Маяк построили инженеры из Браска.", "Браск", True),
+    ("Масло получают из красной водоросли.", "красная водоросль", True),  # agreement
+    ("Письмо написал Браско.", "Браск", False),  # another name sharing the stem
+    ("Он интересовался инженерией.", "инженер", False),  # another word
+    ("Маяк построили в 1821 году.", "1820", False),  # numbers only as written
+    ("She forged the bell herself.", "forge", True),
+    ("I always forget the date.", "forge", False),
+    ("Tollis's harbour froze.", "Tollis", True),
+    ("The kelp turned red.", "red kelp", False),  # the words, out of order
+])
+def test_an_answer_names_the_target_in_any_inflection(answer, target, names):
+    assert contains_target(answer, target) is names
+
+
+def test_the_labelled_answers_are_matched_as_a_person_grades_them():
+    """The project's labelled set (benchmarks/answer_matching.py reports it): no false hit,
+    and most inflected hits found, in Russian and in English."""
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" /
+                                          "answer_matching.jsonl").read_text().splitlines()]
+    for language in ("en", "ru"):
+        mine = [r for r in rows if r["language"] == language]
+        said = [contains_target(r["answer"], r["target"]) for r in mine]
+        hits = sum(s and r["names_target"] for s, r in zip(said, mine, strict=True))
+        assert hits / sum(said) >= 0.98  # precision
+        assert hits / sum(r["names_target"] for r in mine) >= 0.8  # recall (goal 0.95)
+
+
 def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_path):
     # examples of very different lengths: padded batches would be mostly padding
     varied = corpus()[:4] + [Example(
