@@ -1,7 +1,7 @@
 """Read a workspace's source material: Markdown and Obsidian notes, plain text.
 
 Each note is parsed with a real Markdown parser (agentrun/markdown.py), its language detected
-and its text cut into sentences for that language (agentrun/language.py): a sentence is clean
+and its text cut into sentences for that language (agentrun/languages): a sentence is clean
 text a person would write, with where it stands in the file. Reading reports what a person can
 fix (an empty, binary or non-UTF-8 file, broken front-matter) with its location and goes on
 with the rest. Only a folder without a single readable note is an error.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from agentrun import language
+from agentrun import languages as language
 from agentrun.config import load_yaml
 from agentrun.errors import SourceError
 from agentrun.injection import addressed_to_model

@@ -42,7 +42,7 @@ from agentrun.agents.probes import probe_support  # noqa: E402
 from agentrun.agents.text import slug  # noqa: E402
 from agentrun.config import AgentrunConfig  # noqa: E402
 from agentrun.examples.synthetic import write_vault  # noqa: E402
-from agentrun.language import detect  # noqa: E402
+from agentrun.languages import detect  # noqa: E402
 from agentrun.markdown import ATTACHMENT  # noqa: E402
 from agentrun.schemas import DatasetMap, ProbeKind, Relation  # noqa: E402
 from agentrun.sources import Note, read_sources  # noqa: E402

@@ -7,7 +7,8 @@ from typing import Any
 
 
 @lru_cache(maxsize=1)
-def _analyzer() -> Any:
+def analyzer() -> Any:
+    """Return the one pymorphy3 analyzer (its dictionaries load once, on first use)."""
     import pymorphy3
 
     return pymorphy3.MorphAnalyzer()
@@ -15,4 +16,4 @@ def _analyzer() -> Any:
 
 def lemmas(word: str) -> set[str]:
     """Return the normal forms pymorphy3 gives a lower-case Russian word (names guessed)."""
-    return {parse.normal_form for parse in _analyzer().parse(word)}
+    return {parse.normal_form for parse in analyzer().parse(word)}
