@@ -22,6 +22,7 @@ from agentrun import languages as language
 from agentrun.config import load_yaml
 from agentrun.errors import SourceError
 from agentrun.injection import addressed_to_model
+from agentrun.languages.chat import is_filler
 from agentrun.markdown import Block, Code, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")
@@ -189,16 +190,23 @@ def parse_note(rel_path: str, text: str) -> Note:
     readable = [b for b in parsed.blocks if b.kind != "footnote"]
     note.language = language.detect(" ".join(b.text for b in readable))
     line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
+    filler: list[tuple[int, str]] = []
     for paragraph, block in enumerate(parsed.blocks):
-        _read_block(note, block, paragraph, parsed.footnotes, line_starts)
+        _read_block(note, block, paragraph, parsed.footnotes, line_starts, filler)
+    if filler:
+        note.problems.append(_filler_problem(rel_path, filler))
     if not note.sentences and not note.links:
         raise SourceError(f"{rel_path}: no text to learn from outside code and markup")
     return note
 
 
 def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, str],
-                line_starts: list[int]) -> None:
-    """Add a block's sentences (its footnotes' text after the sentence citing them) and links."""
+                line_starts: list[int], filler: list[tuple[int, str]]) -> None:
+    """Add a block's sentences (its footnotes' text after the sentence citing them) and links.
+
+    Chat filler (an offer, a question to the reader, a pleasantry) goes to `filler` with its
+    line instead.
+    """
     start = line_starts[min(block.line, len(line_starts)) - 1]
     end = line_starts[block.end_line] - 1 if block.end_line < len(line_starts) else len(note.text)
     source = note.text[start:end]
@@ -220,6 +228,9 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                     f"\"{sentence[:80]}\"; kept out of the facts (add it to the node's facts "
                     "in map.yaml to keep it)")
                 continue
+            if sentence and is_filler(sentence, note.language):
+                filler.append((block.line, sentence))
+                continue
             if sentence and language.long_enough(sentence, note.language) \
                     and not URL_ONLY.match(sentence) and not sentence.endswith("?"):
                 found = spans.find(sentence, offset)
@@ -235,6 +246,15 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                                start=start, sentence=owner.get(id(link), ""), line=link.line,
                                block=link.block, embed=link.embed,
                                attachment=link.attachment))
+
+
+def _filler_problem(rel_path: str, filler: list[tuple[int, str]]) -> str:
+    """Say, once per note, which sentences were chat filler and kept out of the facts."""
+    line, first = filler[0]
+    lines = ", ".join(str(n) for n in dict.fromkeys(n for n, _ in filler))
+    return (f"{rel_path}:{line}: {len(filler)} sentences of chat filler (offers, questions to "
+            f"the reader, pleasantries), not facts, e.g. \"{first[:80]}\" (lines {lines}); "
+            "kept out of the facts (add one to the node's facts in map.yaml to keep it)")
 
 
 SPAN_SLACK = 2000

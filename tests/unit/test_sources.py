@@ -118,3 +118,50 @@ def test_a_sentence_after_long_markup_keeps_its_span(tmp_path):
     (note,) = read_sources(tmp_path).notes
     (trim,) = [s for s in note.sentences if "trims the wick" in s.text]
     assert text[trim.start:trim.end] == "The keeper trims the wick at dusk."
+
+
+CHAT_RU = """>[!nexus_agent] **Assistant** - 01.02.2025 at 10:00
+> Маяк на мысе Орр построили в 1821 году.
+>
+> Хочешь — я помогу тебе:
+> - составить карту сигналов,
+> - написать расписание смен.
+>
+> Да, ты прав.
+> Если хочешь, я могу описать линзу подробнее.
+> Скажи, какой вариант тебе ближе.
+"""
+
+CHAT_EN = """>[!nexus_agent] **Assistant** - 01.02.2025 at 10:00
+> The lighthouse on Cape Orr was built in 1821.
+> Want me to draft the keepers' rota?
+> If you want, I can describe the lens in more detail.
+> Let me know which signal chart you prefer.
+> Hope this helps!
+"""
+
+
+@pytest.mark.parametrize(("text", "fact", "filler"), [
+    (CHAT_RU, "Маяк на мысе Орр построили в 1821 году.", 5),  # each list item an offer
+    (CHAT_EN, "The lighthouse on Cape Orr was built in 1821.", 4),
+])
+def test_chat_filler_is_no_fact_and_is_counted_as_a_problem(tmp_path, text, fact, filler):
+    (tmp_path / "chat.md").write_text(text, encoding="utf-8")
+    sources = read_sources(tmp_path)
+    (note,) = sources.notes
+    assert [s.text for s in note.sentences] == [fact]
+    (problem,) = sources.problems  # one line per note, counting every filler sentence
+    assert problem.startswith("chat.md:") and f" {filler} sentences of chat filler" in problem
+
+
+def test_filler_words_open_the_sentence_or_are_the_whole_of_it():
+    from agentrun.languages.chat import is_filler
+
+    assert is_filler("✅ Да, ты прав.", "ru") and is_filler("Shall I go on?", "en")
+    # the same words inside a fact, or a word that only starts like one, are no filler
+    for sentence, language in [("Смотритель говорит, что ты прав.", "ru"),
+                               ("Могущество гильдии росло сто лет.", "ru"),
+                               ("The keeper hopes this helps the ships.", "en"),
+                               ("Surely the lamp burns all night.", "en"),
+                               ("Хочешь — я помогу тебе.", "de")]:
+        assert not is_filler(sentence, language), sentence

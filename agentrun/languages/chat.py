@@ -1,0 +1,48 @@
+"""Chat filler: sentences of a chat export that talk to the reader instead of stating a fact.
+
+An assistant's reply ends with offers ("Want me to draft the spec?", «Хочешь — я помогу
+тебе: …»), questions to the reader and pleasantries ("Hope this helps!", «Да, ты прав.»). Read
+as facts they become probes such as «Хочешь — я помогу тебе что?». Each language's words are
+its own module (`chat_en`, `chat_ru`); a language without one has no filler.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from types import ModuleType
+
+from agentrun.languages import chat_en, chat_ru
+
+FILLER: dict[str, ModuleType] = {"en": chat_en, "ru": chat_ru}
+"""The module of filler words of each language, by ISO 639-1 code."""
+
+LEAD = re.compile(r"^[\W_]+", re.U)
+"""What a sentence may open with before its words (an emoji, a bullet, a dash)."""
+
+
+@lru_cache(maxsize=8)
+def _patterns(language: str) -> tuple[re.Pattern[str], frozenset[str]] | None:
+    """Return a language's offer openings as one pattern, and its pleasantries."""
+    module = FILLER.get(language)
+    if module is None:
+        return None
+    openings = sorted((_fold(o) for o in module.OFFERS), key=len, reverse=True)
+    # a word opening ends at a word's end ("могу", not "могущество")
+    pattern = "|".join(re.escape(o) + (r"\b" if o[-1].isalnum() else "") for o in openings)
+    return re.compile(rf"^(?:{pattern})"), frozenset(_fold(p) for p in module.PLEASANTRIES)
+
+
+def _fold(text: str) -> str:
+    """Lower-case, ё as е, typographic apostrophes as plain ones."""
+    return text.lower().replace("ё", "е").replace("’", "'")
+
+
+def is_filler(sentence: str, language: str) -> bool:
+    """Tell whether a sentence is an offer, a question to the reader or a pleasantry."""
+    patterns = _patterns(language)
+    if patterns is None:
+        return False
+    openings, pleasantries = patterns
+    text = _fold(LEAD.sub("", sentence.strip()))
+    return bool(openings.match(text)) or text.rstrip(" .!…)") in pleasantries
