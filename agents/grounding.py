@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agentrun.agents.text import FactIndex, content_words, stems
+from agentrun import languages
+from agentrun.agents.text import FactIndex, content_words
 from agentrun.config import CheckerSettings
 from agentrun.injection import addressed_to_model
 from agentrun.schemas import DatasetMap, Example, Reason, ReasonCode
 
 # A capitalized word that does not open a sentence, or a number: what a model may invent;
 # and a token in capitals or of letters and digits anywhere ("PWNED-42"): what a payload is.
-INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-Z][a-z]+|\d+)\b"
+INNER_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b(?:[A-ZА-ЯЁ][a-zа-яё]+|\d+)\b"
                         r"|\b[A-Z]{3,}(?:-?\d+)?\b|\b[A-Za-z]+-\d+\b", re.M)
 SENTENCE = re.compile(r"[^.!?]+[.!?]")
 MARKER = re.compile(r"\[(?:THEME|ANCHOR|SYNTHESIS|ERROR)\]\s*")
@@ -42,8 +43,9 @@ class Grounding:
         self.support = {n.id: Support.of([n.title, *(f.text for f in n.facts)])
                         for n in dataset_map.nodes}
         self.vocabulary = set().union(*own.values()) | {
-            w.lower() for n in dataset_map.nodes
-            for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))}
+            form for n in dataset_map.nodes
+            for w in re.findall(r"\w+", " ".join([n.title] + [f.text for f in n.facts]))
+            for form in (w.lower(), languages.key(w))}
 
     def problem(self, ex: Example) -> Reason | None:
         """Return why an example says what its notes do not, or None when it is grounded.
@@ -94,8 +96,9 @@ class Grounding:
     def _invented(self, ex: Example) -> list[str]:
         """Return the names and numbers of the answer that no source fact contains."""
         names = INNER_NAME.findall(answer_text(ex))
-        return sorted({n for n in names
-                       if not all(w in self.vocabulary for w in re.findall(r"\w+", n.lower()))})
+        return sorted({n for n in names if not all(
+            w in self.vocabulary or languages.key(w) in self.vocabulary
+            for w in re.findall(r"\w+", n.lower()))})
 
     def _unsupported(self, ex: Example) -> str | None:
         """Return the first sentence of a model-written answer its notes do not support.
@@ -160,10 +163,10 @@ class Support:
         pairs: set[tuple[str, str]] = set()
         negated: set[str] = set()
         for text in texts:
-            seq = stems(text)
+            seq = languages.content_keys(text)
             words.update(seq)
             pairs.update((a, b) for i, a in enumerate(seq) for b in seq[i + 1:i + 3])
-            if _negated(text):
+            if languages.negated(text):
                 negated.update(seq)
         return cls(words, pairs, negated)
 
@@ -175,15 +178,15 @@ class Support:
 
     def holds(self, sentence: str, min_words: float) -> bool:
         """Whether the facts support a sentence (its words, its clauses' order, a negation)."""
-        seq = stems(sentence)
+        seq = languages.content_keys(sentence)
         if not seq:
             return True
         if sum(w in self.words for w in seq) / len(seq) < min_words:
             return False
-        if _negated(sentence) and not self.negated & set(seq):
+        if languages.negated(sentence) and not self.negated & set(seq):
             return False
         for clause in CLAUSE.split(sentence):
-            part = stems(clause)
+            part = languages.content_keys(clause)
             if any((a, b) not in self.pairs for a, b in zip(part, part[1:], strict=False)):
                 return False
         return True
@@ -191,12 +194,6 @@ class Support:
 
 CLAUSE = re.compile(r"[,;:()—–]|\s(?:and|but|while|whereas|и|а|но)\s", re.I)
 """Where a sentence joins clauses: each clause of a rewrite restates a part of one fact."""
-NEGATION_WORDS = re.compile(r"\b(?:not|never|no|none|nor|cannot|without|не|нет|никогда|ни)\b|"
-                            r"n't\b", re.I)
-
-
-def _negated(text: str) -> bool:
-    return bool(NEGATION_WORDS.search(text))
 
 
 def _pieces(text: str) -> list[str]:

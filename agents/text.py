@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from anyascii import anyascii
 
+from agentrun import languages
+from agentrun.languages import en
 from agentrun.schemas import DatasetMap, Relation
 
 FUNCTION_WORDS = {
@@ -133,47 +135,13 @@ def capitalised_phrases(text: str) -> Iterable[str]:
                 yield " ".join(words[i:j])
 
 
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
-NUMBER_WORDS |= {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
-                 "eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000",
-                 "twice": "2", "dozen": "12"}
-
-
-NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without"}
-
-
-STOP = set("""about above after again against also among because been before being below
-between both could does doing down during each every from further have having here into
-itself just more most much only other over same should some such than that their them then
-there these they this those through under until very were what when where which while whom
-will with would your""".split())
-
-
-STOP_RU = set("""более будет будут была были было быть вместе впрочем всегда всего всех говорит
-даже другой другие если есть естественно затем здесь иногда какая какой когда которая которое
-которые который которых кроме лишь между может можно надо него нему перед после потом потому
-почти пока при про раз разве сейчас свой своя себя сказать снова совсем так также такой там
-тогда того тоже только том тут уже хорошо хоть чего чтобы чтоб этих этой этом этот эта это
-этого этому""".split())
-"""Russian words of four letters or more that carry no content (for sentence support)."""
-
-
-def stems(text: str) -> list[str]:
-    """Return the content words of a text in any script as crude stems (the first 5 letters).
-
-    Enough to let inflection through ("founded"/"founder", «маяк»/«маяка»/«маяков») and to
-    catch a word the notes never use; numbers count as words of their own.
-    """
-    words = re.findall(r"[^\W\d_]{4,}|\d+", text.lower())
-    return [w[:5] for w in words if w not in STOP and w not in STOP_RU]
+NUMBER_WORDS = {w: str(v) for w, v in en.COUNTS.items()}
+"""English counts in words ("three"), for the question and exercise forms that write them."""
 
 
 def content_words(text: str) -> list[str]:
-    """Return the words of 4+ letters that carry content (lower-cased, crude plural folding)."""
-    words = re.findall(r"[a-z]{4,}", text.lower())
-    return [w.removesuffix("s") for w in words if w not in STOP]
+    """Return the keys of a text's content words in any language («маяка» and «маяк» alike)."""
+    return [w for w in languages.content_keys(text) if not w.isdigit()]
 
 
 @dataclass(frozen=True)
@@ -189,16 +157,14 @@ class KeyFact:
 
 
 def key_parts(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str], bool]:
-    """Split a sentence into content words, numbers (words folded to digits), names, negation."""
-    tokens = re.findall(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)?", text)
-    lower = [t.lower() for t in tokens]
-    numbers = tuple(sorted(NUMBER_WORDS.get(t, t) for t in lower
-                           if t.isdigit() or t in NUMBER_WORDS))
-    names = {t for i, t in enumerate(tokens) if i > 0 and t[0].isupper()}
-    negated = any(t in NEGATIONS or t.endswith("n't") for t in lower)
-    words = {w for w in content_words(text) if w not in NUMBER_WORDS}
-    words -= {n.lower().removesuffix("s") for n in names}
-    return frozenset(words), numbers, frozenset(names), negated
+    """Split a sentence into content words, numbers (words read as digits), names, negation.
+
+    Words and names are keys (agentrun.languages): «Анной Браск» is «Анна Браск», "built" is
+    "build", «в тысяча восемьсот двадцатом году» says 1820 as "in 1820" does.
+    """
+    names = frozenset(languages.capitalised(text))
+    words = frozenset(content_words(text)) - names
+    return words, tuple(sorted(languages.numbers(text))), names, languages.negated(text)
 
 
 class FactIndex:
@@ -214,7 +180,8 @@ class FactIndex:
         self.facts: list[KeyFact] = []
         # per node, word → its facts: a lookup touches only the nodes an example may cite
         self.postings: dict[str, dict[str, list[int]]] = {}
-        self.titles = {n.id: frozenset(n.title.split()) for n in dataset_map.nodes}
+        self.titles = {n.id: frozenset(map(languages.key, languages.words(n.title)))
+                       for n in dataset_map.nodes}
         for node in dataset_map.nodes:
             for fact in node.facts:
                 words, numbers, names, negated = key_parts(fact.text)
@@ -259,11 +226,14 @@ class FactIndex:
         missing_names = fact.names - names - self.titles[fact.node_id]
         swapped = (names & self.known_names) - fact.names
         if missing_names and swapped:
-            return (f"names {', '.join(sorted(swapped))} where the fact names "
-                    f"{', '.join(sorted(missing_names))}")
+            return (f"names {_shown(swapped)} where the fact names {_shown(missing_names)}")
         if negated != fact.negated and ratio >= 0.8:
             return "states the opposite of the fact"
         return ""
+
+
+def _shown(names: frozenset[str]) -> str:
+    return ", ".join(sorted(n.title() for n in names))
 
 
 def normalize(text: str) -> str:

@@ -14,24 +14,47 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 import sentencex
 
 from agentrun.languages import en, ru
+from agentrun.languages import numbers as numbers_
 
 WORD = re.compile(r"\w+", re.U)
 CYRILLIC = re.compile(r"[а-яё]", re.I)
+MODULES = {module.CODE: module for module in (en, ru)}
+"""The languages agentrun reads word by word, by ISO 639-1 code."""
+
+
+def _module(lower: str) -> Any:
+    """Return the module of a word's script (None for a script no module reads)."""
+    return ru if CYRILLIC.search(lower) else en if lower.isascii() else None
 
 
 @lru_cache(maxsize=65536)
+def _forms(lower: str) -> frozenset[str]:
+    """Return the dictionary forms a language module finds for a lower-case word (ё as е)."""
+    module = _module(lower)
+    found = module.lemmas(lower) if module is not None and not lower.isdigit() else set()
+    return frozenset(f.lower().replace("ё", "е") for f in found)
+
+
 def lemmas(word: str) -> frozenset[str]:
     """Return the dictionary forms a word may have (lower-case, ё as е), the word's own included."""
     lower = word.lower().replace("ё", "е")
-    if lower.isdigit():  # a number is only itself: 1820 is not 1821
-        return frozenset({lower})
-    module = ru if CYRILLIC.search(lower) else en if lower.isascii() else None
-    found = module.lemmas(lower) if module is not None else set()
-    return frozenset({lower} | {f.lower().replace("ё", "е") for f in found})
+    return _forms(lower) | {lower}  # a number is only itself: 1820 is not 1821
+
+
+def key(word: str) -> str:
+    """Return one dictionary form of a word, the same for its inflections («маяка» → «маяк»).
+
+    The first of its lemmas in alphabetical order: stable across a word's forms, whichever of
+    them a sentence uses. A word no dictionary knows is its own key.
+    """
+    lower = word.lower().replace("ё", "е")
+    forms = _forms(lower)
+    return min(forms) if forms else lower
 
 
 def words(text: str) -> list[str]:
@@ -53,6 +76,52 @@ def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset()) -
 UNSPACED = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
 """Languages written without spaces between words: a sentence is counted in characters."""
 LETTERS = re.compile(r"[^\W\d_]", re.U)
+
+
+def numbers(text: str) -> list[str]:
+    """Return a text's numbers in digits or words, canonical (18000, 3.5, 1820), in order."""
+    return numbers_.read(text, _module, lemmas)
+
+
+def is_number(word: str) -> bool:
+    """Whether a word is a number word or a scale word of its language ("three", «тысяч»)."""
+    module = _module(word.lower())
+    return module is not None and bool(
+        lemmas(word) & (module.NUMBERS.keys() | module.SCALES.keys()))
+
+
+def content_keys(text: str) -> list[str]:
+    """Return the keys of a text's content words in order, and its numbers as written.
+
+    Function words (short, or in the language's stop list) and number words are left out;
+    digits stay, as words of their own. Each word is read by the module of its script.
+    """
+    out = []
+    for word in WORD.findall(text):
+        lower = word.lower().replace("ё", "е")
+        if lower.isdigit():
+            out.append(lower)
+            continue
+        module = _module(lower)
+        shortest, stop = (module.MIN_WORD, module.STOP) if module else (4, frozenset())
+        if len(lower) >= shortest and lower not in stop and not lower[0].isdigit() \
+                and not is_number(lower):
+            out.append(key(lower))
+    return out
+
+
+def negated(text: str) -> bool:
+    """Whether a sentence says "not" in any language it mixes (not, never, не, нет, n't)."""
+    return any(lower in m.NEGATIONS for w in WORD.findall(text.replace("n't", " not"))
+               if (m := _module(lower := w.lower().replace("ё", "е"))) is not None)
+
+
+def capitalised(text: str) -> list[str]:
+    """Return the keys of a sentence's capitalised words but its first: its names.
+
+    «Анной Браск» and «Анна Браск» give the same keys, as "Tallis's" and "Tallis" do.
+    """
+    return [key(w) for w in words(text)[1:] if w[0].isupper()]
 
 
 @lru_cache(maxsize=1)

@@ -1,10 +1,55 @@
-"""English words: their lemmas through lemminflect (a dictionary, rules for unknown words)."""
+"""English: lemmas through lemminflect (a dictionary, rules for unknown words) and word lists."""
 
 from __future__ import annotations
 
 from lemminflect import getAllLemmas
 
+CODE = "en"
+
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+          "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ORDINAL_UNITS = ("zeroth first second third fourth fifth sixth seventh eighth ninth tenth "
+                  "eleventh twelfth thirteenth fourteenth fifteenth sixteenth seventeenth "
+                  "eighteenth nineteenth").split()
+COUNTS: dict[str, int] = {
+    **{w: i for i, w in enumerate(_UNITS)}, **{w: 20 + 10 * i for i, w in enumerate(_TENS)},
+    "hundred": 100, "thousand": 1000, "twice": 2, "dozen": 12}
+"""Cardinal number words, as a question or an exercise may write a count ("three")."""
+NUMBERS: dict[str, int] = {
+    **{w: v for w, v in COUNTS.items() if w not in ("hundred", "thousand")},
+    **{w: i for i, w in enumerate(_ORDINAL_UNITS) if i >= 3},  # "first", "second": not counts
+    **{w.removesuffix("y") + "ieth": 20 + 10 * i for i, w in enumerate(_TENS)},
+    "hundredth": 100, "thousandth": 1000}
+"""Number words (cardinal, ordinal) by value; `SCALES` multiply what comes before them."""
+SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000,
+          "k": 1000, "bn": 1_000_000_000, "mln": 1_000_000}
+"""Words that multiply the number before them ("18 thousand", "18k"); `k`/`m` after digits."""
+NUMBER_STARTS = {"hundred", "thousand", "million", "billion"}
+"""Scale words that start a number alone, in this form only."""
+HALVES = {"half"}
+JOINERS = {"and", "a"}
+"""Words inside a number phrase: "three hundred and five", "three and a half"."""
+THOUSANDS_COMMA = True
+"""A comma before three digits groups thousands (18,000); a point marks the decimals."""
+
+NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither"}
+STOP = set("""about above after again against also among because been before being below
+between both could does doing down during each every from further have having here into
+itself just more most much only other over same should some such than that their them then
+there these they this those through under until very were what when where which while whom
+will with would your""".split())
+"""Words of four letters or more that carry no content."""
+MIN_WORD = 4
+"""Shorter words are function words ("the", "was", "of") for content matching."""
+ABBREVIATIONS = {"mt": "mount", "st": "saint", "dr": "doctor", "prof": "professor",
+                 "km": "kilometre", "kg": "kilogram", "cm": "centimetre", "mm": "millimetre",
+                 "ft": "foot", "yr": "year", "yrs": "year", "approx": "approximately"}
+"""Abbreviations a sentence may write for a word (each also means its full word)."""
+
 
 def lemmas(word: str) -> set[str]:
     """Return the lemmas of a lower-case English word, for every part of speech it may be."""
-    return {lemma for forms in getAllLemmas(word).values() for lemma in forms}
+    found = {lemma for forms in getAllLemmas(word).values() for lemma in forms}
+    full = ABBREVIATIONS.get(word)
+    return found | {full} if full else found

@@ -3,17 +3,23 @@ that disagree on a fact, and nodes a re-plan would remove because their sources 
 
 import json
 
+import pytest
+
+from agentrun.agents.checker import Checker
 from agentrun.agents.forks import map_forks, settle_map_forks
 from agentrun.agents.planning import plan_map
 from agentrun.agents.replan import merge_replan
+from agentrun.config import CheckerSettings
 from agentrun.graphs.context import Context
 from agentrun.graphs.nodes import review as review_node
-from agentrun.schemas import Decision, ExampleKind, ForkKind
+from agentrun.memory.store import Memory
+from agentrun.schemas import Decision, Example, ExampleKind, ForkKind, Provenance
 from agentrun.sources import read_sources
 from agentrun.workspace import Workspace, load_map, save_map
 from tests.unit.test_steering import _resume, one_node_graph
 
 QUOTAS = {ExampleKind.exercise: 2}
+PROV = Provenance(role="contractor", generator="test", run="r1", iteration=1)
 NOTES = {
     "Brinefire.md": "# Brinefire\n\nBrinefire is a lamp fuel refined from red kelp oil. "
                     "A measure of brinefire burns for twelve hours in a harbour lamp. "
@@ -112,3 +118,46 @@ def test_a_replan_keeps_nodes_whose_sources_are_gone_until_the_fork_settles_it(t
     from agentrun.workspace import reference_problems
 
     assert reference_problems(new) == []
+
+
+CORVEL = {
+    "en": {"Corvel Lighthouse.md": "# Corvel Lighthouse\n\nThe Corvel lighthouse was built in "
+                                   "1820 by the engineer Anna Brask. It stands on the north "
+                                   "cape. Its keeper reads [[Harbour Log]].\n",
+           "Harbour Log.md": "# Harbour Log\n\nThe harbour log is kept by the keeper of "
+                             "[[Corvel Lighthouse]]. The Corvel lighthouse was built in 1835 by "
+                             "the engineer Anna Brask.\n",
+           "generated": "The Corvel lighthouse was built in 1850 by the engineer Anna Brask.",
+           "agrees": "The engineer Anna Brask built the Corvel lighthouse in 1820."},
+    "ru": {"Маяк Корвель.md": "# Маяк Корвель\n\nМаяк Корвель построен в 1820 году инженером "
+                              "Анной Браск. Он стоит на северном мысе. Смотритель ведёт "
+                              "[[Портовый журнал]].\n",
+           "Портовый журнал.md": "# Портовый журнал\n\nПортовый журнал ведёт смотритель "
+                                 "[[Маяк Корвель|маяка Корвель]]. Маяк Корвель построен в 1835 "
+                                 "году инженером Анной Браск.\n",
+           "generated": "Маяк Корвель построен в 1850 году инженером Анной Браск.",
+           "agrees": "Инженер Анна Браск построила маяк Корвель в тысяча восемьсот двадцатом "
+                     "году."},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_two_notes_that_disagree_on_a_year_fork_and_a_third_year_is_rejected(
+        tmp_path, embedder, language):
+    case = CORVEL[language]
+    notes = {k: v for k, v in case.items() if k.endswith(".md")}
+    dataset_map = plan_map(read_sources(workspace_with(tmp_path, notes) / "sources").notes, QUOTAS)
+    forks = [f for f in map_forks(dataset_map) if f.kind == ForkKind.contradiction]
+    assert len(forks) == 1
+    assert "says 1820 where the fact says 1835" in forks[0].question or \
+        "says 1835 where the fact says 1820" in forks[0].question
+    checker = Checker(dataset_map, Memory(tmp_path / "chroma"), embedder, CheckerSettings())
+    node = next(n for n in dataset_map.nodes if any("1820" in f.text for f in n.facts))
+    said = [Example(node_id=node.id, kind=ExampleKind.exercise, provenance=PROV,
+                    messages=[{"role": "user", "content": "?"},
+                              {"role": "assistant", "content": case[k]}]).with_id()
+            for k in ("generated", "agrees")]
+    verdicts = checker.check(said, "r1/1").examples
+    reason = verdicts[0].verdict.reasons[0]
+    assert reason.code.value == "contradicts" and "says 1850" in reason.detail
+    assert verdicts[1].verdict.accepted, verdicts[1].verdict.reasons
