@@ -16,9 +16,10 @@ whose shape is not recognised gets no question, and the caller falls back to a c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from agentrun.agents.questions_en import ask_en
-from agentrun.agents.questions_ru import ask_ru
+from agentrun.agents.questions_en import ask_en, person_en
+from agentrun.agents.questions_ru import ask_ru, person_ru
 from agentrun.agents.text import Question, normalize
 from agentrun.schemas import Node, ProbeKind
 
@@ -33,13 +34,15 @@ def ask(fact: str, title: str, language: str = "en", person: bool = False) -> li
     node is about a person (its backward question asks *who*, not *what*).
     """
     words = fact.strip().rstrip(".!?…").split()
-    if len(words) < 3 or len(words) > 40 or TABLE_ROW.match(fact):
+    asker = ASKERS.get(language)
+    if asker is None or len(words) < 3 or len(words) > 40 or TABLE_ROW.match(fact):
         return []
-    if language == "ru":
-        return ask_ru(words, title, person)
-    if language == "en":
-        return ask_en(words, title, person)
-    return []
+    return asker(words, title, person)
+
+
+ASKERS: dict[str, Callable[[list[str], str, bool], list[Question]]] = {"en": ask_en,
+                                                                       "ru": ask_ru}
+"""Each language's grammar of questions: a fact's words, its node's title, whether a person."""
 
 
 ECHO_WORDS = {"en": ("who", "what", "where", "when")}
@@ -66,20 +69,14 @@ def echo(question: Question, fact: str, language: str) -> str:
 def person_node(title: str, texts: list[str], language: str = "en") -> bool:
     """Tell whether a node is about a person (its backward questions ask *who*).
 
-    English calls a person she or he. Russian gives every noun a gender (a tower is «она»),
-    so there a person is a title of capitalised words: a first name and a surname.
+    Each language tells it its own way (`PERSONS`); a language without a way says no.
     """
-    if language == "ru":
-        words = title.split()
-        return len(words) >= 2 and all(w[:1].isupper() for w in words)
-    # a note that calls its subject she or he, or says what only a person does
-    return any(t.split()[0].lower().strip(",") in {"she", "he", "her", "his"}
-               or t.startswith(tuple(f"{title} {verb} " for verb in PERSON_VERBS))
-               for t in texts if t.split())
+    tell = PERSONS.get(language)
+    return tell is not None and tell(title, texts)
 
 
-PERSON_VERBS = ("was born", "lives", "lived", "works", "worked", "died", "married", "studied")
-"""What a note says of its subject that only a person does ("Bruno Vale lives in …")."""
+PERSONS: dict[str, Callable[[str, list[str]], bool]] = {"en": person_en, "ru": person_ru}
+"""Whether a node is about a person, per language: its title and its facts' texts."""
 
 
 def teachable(node: Node, text: str) -> list[Question]:

@@ -398,3 +398,17 @@ def _backward_en(words: list[str], subject: list[str], v: int, title: str,
         rest = [_inflect(verb, "VBZ"), *rest[1:]]
     text = finish_question(" ".join(["Who" if who else "What", *rest]))
     return Question(text, answer, "subject", _clause(text))
+
+
+PERSON_VERBS = ("was born", "lives", "lived", "works", "worked", "died", "married", "studied")
+"""What a note says of its subject that only a person does ("Bruno Vale lives in …")."""
+
+
+def person_en(title: str, texts: list[str]) -> bool:
+    """Tell whether an English node is about a person.
+
+    A note that calls its subject she or he, or says what only a person does, is.
+    """
+    return any(t.split()[0].lower().strip(",") in {"she", "he", "her", "his"}
+               or t.startswith(tuple(f"{title} {verb} " for verb in PERSON_VERBS))
+               for t in texts if t.split())

@@ -1,13 +1,20 @@
 """Russian questions: the question word first, the sentence's own order after it.
 
 «Где родилась Ада Морроу?», «Когда её построили?», «Сколько часов длится смена?». Russian
-needs no inversion, so no morphology either; a place is a capitalised Cyrillic name after
-«в»/«на», a time a year or a time word, a count a number word outside a preposition.
+needs no inversion; a place is a capitalised Cyrillic name after «в»/«на», a time a year or
+a time word, a count a number word outside a preposition. Where the question word stands for
+a phrase, pymorphy3 reads the phrase's case and the verb's form: the object is asked in its
+case («Чего модель не формирует?», «К чему приводит задержка?»), and a verb after кто or что
+agrees with it, masculine or neuter singular («Кто родился …», «Что было построено …»).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from agentrun.agents.text import YEAR, Question, finish_question, subject_of
+from agentrun.languages import ru
 
 RU_PLACE = {"в", "во", "на"}
 RU_TIME_WORDS = {"году", "годах", "веке", "века", "месяце", "январе", "феврале", "марте",
@@ -27,6 +34,9 @@ RU_LINKS = {"это", "—", "является", "являются", "был", "
 
 def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
     """Return the role questions of a Russian fact's words, then its backward question."""
+    words = _unlabelled(words)
+    if len(words) < 3:
+        return []
     end = next((i for i, w in enumerate(words) if i and w.lower() in RU_BREAKS), len(words))
     end = next((i + 1 for i, w in enumerate(words[:end]) if w.endswith((",", ";", ":"))), end)
     out: list[Question] = []
@@ -72,17 +82,49 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
     definition = None if person else _definition_ru(words, title)  # «Кто такая» needs a gender
     if definition:
         out.append(definition)
+    # a dash after the verb starts another thought («… вызывает недоумение — почему …»)
+    tight = next((i for i in range(1, end) if words[i] in DASHES), end)
+    out += _asked_in_case(words, tight, title)
+    backward = _backward_ru(words, tight, title, person)
+    if backward:
+        out.append(backward)
+    return out
+
+
+def _backward_ru(words: list[str], end: int, title: str, person: bool) -> Question | None:
+    """The fact asked backwards: its subject is the answer to кто or что.
+
+    A name, the title or a pronoun for it, when the rest names something («Кто — сестра
+    Бориса Линда?»); or the noun phrase the clause opens with («Что приводит к задержке?»).
+    The verb agrees with the question word («Кто родился …», «Что было построено …»).
+    """
     subject = _subject_ru(words, title)
     if subject is not None:
         answer, start = subject
         rest = words[start:]
-        if any(w[0].isupper() for w in rest) or rest and rest[0].lower() in RU_LINKS:
-            wh = "Кто" if person else "Что"
-            if rest[:2] == ["—", "это"]:  # "А — это Б" → "Что — Б?"
-                rest = ["—", *rest[2:]]
-            text = finish_question(" ".join([wh, *rest]))
-            out.append(Question(text, answer, "subject", _clause_ru(text)))
-    return out
+        if not (any(w[0].isupper() for w in rest) or rest and rest[0].lower() in RU_LINKS):
+            return None
+        wh = "Кто" if person else "Что"
+    else:
+        found = _subject_phrase_ru(words, end)
+        if found is None or end - found[1] < 3:
+            return None
+        answer, start = found
+        rest = words[start:end]
+        wh = "Кто" if "anim" in _head(words[:start]).tag else "Что"
+    if rest[:2] == ["—", "это"]:  # "А — это Б" → "Что — Б?"
+        rest = ["—", *rest[2:]]
+    text = finish_question(" ".join([wh, *agree_ru(rest, wh)]))
+    return Question(text, answer, "subject", _clause_ru(text))
+
+
+def _unlabelled(words: list[str]) -> list[str]:
+    """Drop what opens a fact before its words: an emoji, a bullet, a label («📌 Вывод:»)."""
+    k = 0
+    while k < len(words) and not any(ch.isalnum() for ch in words[k]):
+        k += 1
+    label = next((i + 1 for i in range(k, min(k + 2, len(words))) if words[i].endswith(":")), k)
+    return words[label:] if len(words) - label >= 3 else words[k:]
 
 
 DASHES = {"—", "–"}
@@ -187,3 +229,159 @@ def _lower_ru(words: list[str], title: str) -> str:
     if first[1:].islower() and not named and first.lower() != title.lower():
         first = first.lower()
     return " ".join([first, *words[1:]])
+
+
+def person_ru(title: str, texts: list[str]) -> bool:
+    """Tell whether a Russian node is about a person.
+
+    Russian gives every noun a gender (a tower is «она»), so a person is a title of
+    capitalised words: a first name and a surname.
+    """
+    words = title.split()
+    return len(words) >= 2 and all(w[:1].isupper() for w in words)
+
+
+# ---------------------------------------------------------------- morphology (pymorphy3)
+
+PUNCT = ",;:.!?…«»\"“”()"
+WHAT = {"nomn": "что", "accs": "что", "gent": "чего", "datv": "чему", "ablt": "чем",
+        "loct": "чём"}
+WHO = {"nomn": "кто", "accs": "кого", "gent": "кого", "datv": "кому", "ablt": "кем",
+       "loct": "ком"}
+"""Что and кто in each case: the question word that stands for a phrase in that case."""
+AGREE = {"кто": "masc", "что": "neut"}
+"""The gender a past verb or a short form takes after кто or что («Кто родился»)."""
+RU_CHAT_SUBJECTS = {"я", "ты", "мы", "вы", "это", "всё", "все", "что", "кто", "который"}
+"""Subjects that name no thing of the notes: the speakers of a chat, a pointer back."""
+PHRASE_WORDS = {"NOUN", "ADJF", "PRTF", "NUMR", "NPRO"}
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse(word: str) -> Any:
+    """Return pymorphy3's likeliest reading of a word (its punctuation aside)."""
+    return ru.analyzer().parse(word.lower().strip(PUNCT))[0]
+
+
+def _finite(word: str) -> bool:
+    """Whether a word is a finite verb or a short participle («формирует», «построена»)."""
+    tag = _parse(word).tag
+    return (tag.POS == "VERB" and "indc" in tag) or tag.POS == "PRTS"
+
+
+def agree_ru(words: list[str], wh: str) -> list[str]:
+    """Put the predicate opening `words` in agreement with кто or что.
+
+    Singular and 3rd person; masculine after кто, neuter after что in the past and in short
+    forms: «родилась в Солтмире» after кто is «родился в Солтмире»; «были построены» after что is
+    «было построено»; «живут» is «живёт». Adverbs and «не» in the predicate are kept.
+    """
+    gender = AGREE[wh.lower()]
+    out = list(words)
+    for k, word in enumerate(words[:5]):
+        parse = _parse(word)
+        if word.lower() == "не" or parse.tag.POS == "ADVB":
+            continue
+        if parse.tag.POS not in {"VERB", "PRTS", "ADJS"}:
+            break
+        past = parse.tag.POS != "VERB" or "past" in parse.tag
+        form = parse.inflect({"sing", gender} if past else {"sing", "3per"})
+        if form is not None:
+            out[k] = form.word + word[len(word.rstrip(PUNCT)):]
+    return out
+
+
+def _phrase_end(words: list[str], start: int, end: int) -> int:
+    """Return where a noun phrase from `start` ends, or `start` if it runs past eight words.
+
+    It ends at punctuation, a preposition, a clause word or a verb; a longer one is not cut,
+    as its tail would dangle in the question.
+    """
+    j = start
+    while j < end and words[j].lower() not in RU_PREPS | RU_BREAKS | DASHES \
+            and _parse(words[j]).tag.POS in PHRASE_WORDS | {"CONJ", None}:
+        j += 1
+        if words[j - 1][-1] in PUNCT:
+            break
+    return start if j - start > 8 else j
+
+
+def _head(words: list[str]) -> Any:
+    """The reading of a phrase's first noun or pronoun (its case is the phrase's case)."""
+    return next((p for w in words if (p := _parse(w)).tag.POS in {"NOUN", "NPRO"}), None)
+
+
+def _reading_ru(words: list[str], end: int) -> tuple[int, int, int] | None:
+    """Find a clause's subject, predicate and verb: (predicate start, verb, after verb).
+
+    The subject is a noun phrase in the nominative before the verb («Отсутствие
+    архитектурного подхода»); the predicate is the verb with the «не» and adverbs before it.
+    """
+    verb = next((i for i in range(1, min(end, 8)) if _finite(words[i])), None)
+    if verb is None or words[0].lower() in RU_PREPS | RU_BREAKS | RU_NOT_TERMS:
+        return None
+    start = verb
+    while start > 1 and (words[start - 1].lower() == "не"
+                         or _parse(words[start - 1]).tag.POS == "ADVB"):
+        start -= 1
+    subject = words[:start]
+    head = _head(subject)
+    if head is None or head.tag.case != "nomn" or any(w[-1] in PUNCT + "—–" for w in subject) \
+            or subject[0].lower() in RU_CHAT_SUBJECTS or not subject[0][:1].isalpha() \
+            or not all(_parse(w).tag.POS in PHRASE_WORDS | {"PREP", "CONJ"} for w in subject):
+        return None
+    after = verb + 1
+    while after < end and _parse(words[after]).tag.POS == "PRTS":  # «было построено»
+        after += 1
+    return start, verb, after
+
+
+def _asked_in_case(words: list[str], end: int, title: str) -> list[Question]:
+    """Ask for a clause's object or its first phrase after a preposition, in its case.
+
+    «Модель не формирует глубокого мышления» → «Чего модель не формирует?»;
+    «Задержка приводит к недооценке проекта» → «К чему задержка приводит?». The clause form
+    says the predicate before the subject («чего не формирует модель»).
+    """
+    reading = _reading_ru(words, end)
+    if reading is None:
+        return []
+    start, verb, after = reading
+    k, prep = after, ""
+    while k < end and _parse(words[k]).tag.POS == "ADVB":
+        k += 1
+    if k < end and words[k].lower() in RU_PREPS:
+        prep, k = words[k].lower(), k + 1
+    j = _phrase_end(words, k, end)
+    head = _head(words[k:j])
+    if head is None or head.tag.case not in WHAT or j == k or (
+            not prep and head.tag.case in {"nomn", "accs"} and "tran" not in _parse(
+                words[verb]).tag) or head.normal_form in RU_CHAT_SUBJECTS:
+        return []
+    table = WHO if "anim" in head.tag else WHAT
+    wh = " ".join(filter(None, [prep, table[head.tag.case]]))
+    subject, predicate = _subject_text_ru(words[:start], title), words[start:k - bool(prep)]
+    rest = words[j:end]
+    answer = " ".join(words[k:j]).strip(PUNCT)
+    text = finish_question(" ".join([wh, subject, *predicate, *rest]))
+    told = _clause_ru(finish_question(" ".join([wh, *predicate, subject, *rest])))
+    return [Question(text, answer, "what", told)] if len(answer) >= 2 else []
+
+
+NAME_TAGS = {"Name", "Surn", "Patr", "Geox", "Orgn", "Trad"}
+
+
+def _subject_text_ru(words: list[str], title: str) -> str:
+    """A subject inside a question: lower-cased first unless a name (pymorphy3 knows names)."""
+    if NAME_TAGS & _parse(words[0]).tag.grammemes or not words[0][:1].isalpha() \
+            or words[0][:1].isascii():
+        return " ".join(words)
+    return _lower_ru(words, title)
+
+
+def _subject_phrase_ru(words: list[str], end: int) -> tuple[str, int] | None:
+    """The noun phrase a clause opens with, as the answer to кто or что, and where it ends."""
+    reading = _reading_ru(words, end)
+    if reading is None:
+        return None
+    start = reading[0]
+    return " ".join(words[:start]), start

@@ -52,10 +52,13 @@ QUOTAS = AgentrunConfig().generation.quotas
 MARKUP = re.compile(r"\*\*|\[\^|\[\[|!\[|`|\[!|^\s*\||\|\s*$|%%|<!--")
 MISSING = re.compile(r"\[\[(.+?)\]\] links to a note that does not exist")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+RU_PREPS = "в|во|на|из|от|для|с|со|к|ко|по|о|об|при|под|над|за|у|до|через|между|без"
 QUESTION_WORD = re.compile(r"(?:(?:tell me|скажите,) )?(?:Where|When|Who|What|How many|By whom|"
-                           r"Где|Когда|Кто|Что|Сколько|Откуда)\b", re.I)
+                           rf"Где|Когда|Сколько|Откуда|(?:(?:{RU_PREPS}) )?"
+                           r"(?:Кто|Кого|Кому|Кем|Ком|Что|Чего|Чему|Чем|Чём))\b", re.I)
 """A question a person asks: its question word first, or after "tell me" (not a statement
-with "what?" glued on)."""
+with "what?" glued on). Russian кто and что take the case of what they ask for, and its
+preposition before them («Чего модель не формирует?», «К чему приводит задержка?»)."""
 ENGLISH_FRAME = re.compile(r"\b(?:Complete this statement|About|The notes on|say:)|\bwhat\?")
 """The English probe templates' words: in a prompt about a note in another language, the
 prompt is not in that language."""
@@ -88,7 +91,8 @@ def m1_row(name: str, folder: Path) -> list[object]:
     chaining = [a for a in m.anchors if a.relation != Relation.part_of
                 and m.node(a.src).facts and m.node(a.dst).facts]
     generalization = [p for _, p in probes if p.kind == ProbeKind.generalization]
-    by_role = [p for p in generalization if QUESTION_WORD.match(p.prompt.rsplit(": ", 1)[-1])]
+    by_role = [p for n, p in probes if p.kind == ProbeKind.generalization
+               and QUESTION_WORD.match(asked_of(p.prompt, n.title))]
     untested = [a for a in chaining if not any(
         p.kind == ProbeKind.transfer and any(owner.get(f) == a.dst for f in p.fact_ids)
         for p in m.node(a.src).probes)]
@@ -100,6 +104,17 @@ def m1_row(name: str, folder: Path) -> list[object]:
             f"{len(no_abs)} / {len(no_gen)} of {len(with_facts)}",
             f"{len(by_role)}/{len(generalization)}",
             f"{len(untested)}/{len(chaining)}"]
+
+
+def asked_of(prompt: str, title: str) -> str:
+    """Return what a probe asks, without its frame ("About Orvane: ", «…»: , "From the notes: ").
+
+    Cut after the title, not at the last colon: a fact's own label («Вывод: …») stays in.
+    """
+    for frame in (f"About {title}: ", f"«{title}»: "):
+        if frame in prompt:
+            return prompt.split(frame, 1)[1]
+    return prompt.rsplit(": ", 1)[-1]
 
 
 def fictional_notes(path: Path, count: int, folder: Path) -> tuple[Path, list[dict[str, object]]]:
