@@ -3,8 +3,11 @@
 The run goes on in a worker thread while the person types: `status`, `weak`, `why ID`,
 `rejected`, `pause`, `go`, an answer to the fork the run waits at (`A`, `none`, `edit B: …`),
 or an instruction in plain words that the architect turns into a map edit, shown as a diff and
-applied only when approved (between two nodes if the run is going). The chat holds the run's
-writer lock: a second chat, or `agentrun resume`, on the same run is refused in one line.
+applied only when approved (between two nodes if the run is going). The same in Russian
+(`статус`, `слабые`, `почему ID`, `больше диалогов для узла X`, …): each message is read in
+its own language and answered in it (the words live in `agentrun/languages/steer_*.py`).
+The chat holds the run's writer lock: a second chat, or `agentrun resume`, on the same run is
+refused in one line.
 """
 
 from __future__ import annotations
@@ -18,31 +21,31 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from agentrun.agents.instructions import InstructionError, apply_edit, map_diff, understand
-from agentrun.agents.steering import check_answer
+from agentrun.agents.instructions import InstructionError, MapEdit, apply_edit, map_diff
+from agentrun.agents.steering import (
+    DEFAULT_LANGUAGE,
+    WORDS,
+    NotUnderstood,
+    UnknownNode,
+    describe,
+    message_language,
+    parse_answer,
+    read_request,
+    request_edit,
+)
 from agentrun.errors import AgentrunError
 from agentrun.graphs.checkpoints import SQLITE
 from agentrun.graphs.deps import Deps, settings_of
-from agentrun.schemas import NodeStatus, RunStatus
+from agentrun.schemas import Fork, ForkKind, NodeStatus, RunStatus
 from agentrun.shell import render
 from agentrun.shell.runner import pending_fork, prepare_run, resume_run, run_state
 from agentrun.workspace import REJECTED, Run, load_examples, load_map, save_map
 
-HELP = """commands:
-  status            where the run is: node, cycle, round, counts, the fork it waits at
-  weak              the map's weak nodes after the last evaluation
-  go | pause        continue the run | stop it after the current step (resumable)
-  A, B, none        answer the fork the run waits at (none: reject every alternative)
-  edit B: TEXT      keep option B of an examples fork with your own wording
-  why ID            why an example was rejected (an id or its first characters)
-  rejected          rejections by reason
-  quit              leave; the run stays resumable (`agentrun chat RUN` comes back)
-anything else is an instruction for the map, e.g. "more dialogues on Kelpwax",
-"merge Kelpwax and Brinefire", "stop generating for Fenwick Reef", "focus on transfer"."""
-ANSWER = re.compile(r"(?i)^(?:answer |pick |keep |choose )?([a-z]|\d|none|reject)$")
-EDIT = re.compile(r"(?is)^edit ([a-z]|\d)\s*:\s*(.+)$")
 DIFF_LINES = 60
-WHY = re.compile(r"(?i)^why(?: was| is)?(?: example)? ([\w:-]+)(?: rejected)?\??$")
+EDIT = re.compile(WORDS[DEFAULT_LANGUAGE].edit)
+"""`edit B: TEXT`, as `agentrun run` reads it at a fork."""
+YES = frozenset().union(*(w.yes for w in WORDS.values()))
+STEP_COUNTS = ("accepted", "rejected", "round", "iteration")
 
 
 class Chat:
@@ -54,10 +57,12 @@ class Chat:
         self.ask = ask
         self.worker: threading.Thread | None = None
         self.pause_flag = threading.Event()
-        self.edits: list[tuple[Any, str]] = []
+        self.edits: list[tuple[MapEdit, str]] = []
         self.edits_lock = threading.Lock()
         self.state: dict[str, Any] = {}
         self.last_node = ""
+        self.language = DEFAULT_LANGUAGE
+        """The language of the person's last message that had words: replies are in it."""
 
     # ------------------------------------------------------------ the run
 
@@ -76,6 +81,16 @@ class Chat:
         """Print a line (rich markup) to the person's console."""
         self.out.print(text, highlight=False)
 
+    def words(self, key: str, **values: object) -> str:
+        """Return a reply in the person's language, its values escaped for rich."""
+        return WORDS[self.language].replies[key].format(
+            **{k: render.esc(v) for k, v in values.items()})
+
+    def tell(self, key: str, style: str = "", **values: object) -> None:
+        """Print a reply in the person's language (`style`: rich markup around it)."""
+        text = self.words(key, **values)
+        self.say(f"[{style}]{text}[/]" if style else text)
+
     def _drive(self, answer: Any) -> None:
         try:
             _, self.state = resume_run(self.run.root, answer, should_stop=self.pause_flag.is_set,
@@ -84,26 +99,23 @@ class Chat:
             self.say(f"[red]{escape(str(exc))}[/]")
             return
         except Exception as exc:  # noqa: BLE001 - reported in one line, the run stays resumable
-            self.say(f"[red]the run stopped on an error: {escape(type(exc).__name__)}: "
-                     f"{escape(str(exc))}[/] "
-                     f"(status: `agentrun status {self.run.root}`; `go` retries)")
+            self.tell("error", "red", error=f"{type(exc).__name__}: {exc}", root=self.run.root)
             return
         self._report_end()
 
     def _step(self, node: str, update: dict[str, Any]) -> None:
         """Report a finished node; apply approved map edits before the next one starts."""
         self.last_node = node
-        counts = ", ".join(f"{k} {update[k]}" for k in ("accepted", "rejected", "round",
-                                                         "iteration") if k in update)
-        self.say(f"[dim]· {node}{': ' + counts if counts else ''}[/]")
+        counts = ", ".join(f"{k} {update[k]}" for k in STEP_COUNTS if k in update)
+        self.tell("step", "dim", node=node, counts=f": {counts}" if counts else "")
         self._apply_queued()
 
     def _report_end(self) -> None:
         if self.state.get("pending_fork"):
             render.show_fork(self.out, self.state["pending_fork"])
-            self.say("answer with a label (or `none`), or keep talking")
+            self.tell("answer_fork")
         elif self.state.get("paused_before"):
-            self.say(f"paused before {', '.join(self.state['paused_before'])}; `go` goes on")
+            self.tell("paused_before", nodes=", ".join(self.state["paused_before"]))
         else:
             render.summary(self.out, self.run, self.state)
 
@@ -111,87 +123,93 @@ class Chat:
         """Pause a going run and wait for it to stop between two nodes."""
         if self.running:
             self.pause_flag.set()
-            self.say(f"pausing after the current step (last done: {self.last_node or '-'})…")
+            self.tell("pausing_wait", last=self.last_node or "-")
             assert self.worker is not None
             self.worker.join()
 
     # ------------------------------------------------------------ commands
 
     def handle(self, line: str) -> bool:
-        """Act on one line; False when the person leaves."""
-        text = line.strip()
-        low = text.lower()
-        if not text:
+        """Act on one line, answering in its language; False when the person leaves."""
+        if not line.strip():
             return True
-        if low in ("quit", "exit", "bye", "q"):
+        self.language = message_language(line, self.language)
+        request = read_request(line, self.language)
+        if request.action == "quit":
             return False
-        if low in ("help", "?", "h"):
-            self.say(HELP)
-        elif low in ("status", "s", "where are we"):
-            self.status()
-        elif low == "weak":
-            self.weak()
-        elif low in ("go", "resume", "continue", "run"):
-            self.go_on()
-        elif low in ("pause", "wait", "hold"):
-            if self.running:
-                self.pause_flag.set()
-                self.say("pausing after the current step")
-            else:
-                self.say("the run is not going")
-        elif low == "rejected":
-            render.rejections(self.out, self.rejected())
-        elif WHY.match(text):
-            self.why(WHY.match(text).group(1))  # type: ignore[union-attr]
-        elif EDIT.match(text):
-            m = EDIT.match(text)
-            assert m is not None
-            self.answer({"choice": m.group(1), "text": m.group(2).strip()})
-        elif ANSWER.match(text):
-            self.answer(ANSWER.match(text).group(1))  # type: ignore[union-attr]
-        else:
-            self.instruct(text)
+        actions: dict[str, Callable[[], None]] = {
+            "help": lambda: self.say(escape(WORDS[self.language].help)),
+            "status": self.status, "weak": self.weak, "go": self.go_on, "pause": self.pause,
+            "rejected": lambda: render.rejections(self.out, self.rejected()),
+            "why": lambda: self.why(str(request.arg)),
+            "edit": lambda: self.answer({"choice": request.arg, "text": request.text}),
+            "answer": lambda: self.answer(request.arg),
+            "instruct": lambda: self.instruct(str(request.text)),
+        }
+        actions[request.action]()
         return True
+
+    def pause(self) -> None:
+        """`pause`: stop a going run after its current step."""
+        if self.running:
+            self.pause_flag.set()
+            self.tell("pausing")
+        else:
+            self.tell("not_going")
 
     def go_on(self) -> None:
         """`go`: continue a paused or interrupted run."""
         meta = self.run.meta()
         if self.running:
-            self.say("the run is going; `pause` stops it after the current step")
+            self.tell("going")
         elif meta.status == RunStatus.waiting:
-            self.say(f"the run waits at fork {meta.fork}: answer it first (`status` shows it)")
+            self.tell("waits_at", fork=meta.fork)
         elif meta.finished:
-            self.say(f"the run is {meta.status}; start another with `agentrun chat "
-                     f"{self.run.workspace.root}`")
+            self.tell("finished", status=self.status_name(meta.status),
+                      workspace=self.run.workspace.root)
         else:
             self.go()
 
     def answer(self, answer: Any) -> None:
         """Settle the fork the run waits at; an answer that is no option changes nothing."""
         if self.running:
-            self.say("the run is going; no fork waits for an answer")
+            self.tell("going_no_fork")
             return
         pending = pending_fork(self.run)
         if pending is None:
-            self.say("no fork waits for an answer (`status` shows where the run is)")
+            self.tell("no_fork")
             return
+        fork = Fork.model_validate(pending["fork"])
         try:
-            check_answer(pending, answer, self.run.id)
-        except AgentrunError as exc:
-            self.say(f"[red]{escape(str(exc))}[/]; nothing changed")
+            parse_answer(fork, answer)
+        except ValueError:
+            said = answer.get("choice") if isinstance(answer, dict) else answer
+            options = ", ".join(o.label for o in fork.options) + (
+                self.words("or_none") if fork.kind == ForkKind.examples else "")
+            self.refuse(self.words("not_an_option", fork=fork.id, answer=said, options=options))
             return
         self.go(answer)
+
+    def status_name(self, status: str) -> str:
+        """Return a run status's name in the person's language."""
+        return WORDS[self.language].status_names.get(str(status), str(status))
 
     def status(self) -> None:
         """Print where the run is and the fork it waits at."""
         meta = self.run.meta()
         if self.running:
-            self.say(f"run {self.run.id}: going (last step done: {self.last_node or '-'})")
+            self.tell("status_going", run=self.run.id, last=self.last_node or "-")
             return
-        self.say(render.status_line(self.run, meta, run_state(self.run)))
+        snap = run_state(self.run)
+        values = snap["values"]
+        self.tell("status", run=self.run.id, status=self.status_name(meta.status),
+                  next=self.words("status_next", nodes=", ".join(snap["next"]))
+                  if snap["next"] else "", cycle=values.get("iteration", "-"),
+                  round=values.get("round", "-"), accepted=values.get("accepted", 0),
+                  rejected=values.get("rejected", 0))
         weak = self._weak_nodes()
         if weak:
-            self.say(f"weak nodes: {', '.join(n.id for n in weak)}")
+            self.tell("weak_nodes", nodes=", ".join(n.id for n in weak))
         if meta.status == RunStatus.waiting:
             pending = pending_fork(self.run)
             if pending is not None:
@@ -206,12 +224,13 @@ class Chat:
         """Print the weak nodes with their log-prob gain per probe kind."""
         weak = self._weak_nodes()
         if not weak:
-            self.say("no weak node (no evaluation yet, or every node learned)")
+            self.tell("no_weak")
+        kinds = WORDS[self.language].kind_names
         for node in weak:
             gains = ", ".join(f"{k} {node.metrics.after[k] - node.metrics.before[k]:+.2f}"
                               for k in node.metrics.after) if node.metrics else "-"
-            quota = ", ".join(f"{k} {v}" for k, v in node.quota.items())
-            self.say(escape(f"{node.id} ({node.title}): gain {gains}; quota {quota}"))
+            quota = ", ".join(f"{kinds.get(k, k)} {v}" for k, v in node.quota.items())
+            self.tell("weak_node", node=node.id, title=node.title, gains=gains, quota=quota)
 
     def rejected(self) -> list[Any]:
         """Every example the run's checker or forks rejected, once each."""
@@ -229,13 +248,13 @@ class Chat:
         if not matches:
             accepted = self.run.accepted_path.exists() and any(
                 e.id.startswith(ref) for e in load_examples(self.run.accepted_path))
-            self.say(f"{ref}: accepted, not rejected" if accepted
-                     else f"{ref}: no rejected example of this run has that id")
+            self.tell("why_accepted" if accepted else "why_unknown", ref=ref)
             return
         ex = matches[0]
-        self.say(f"{ex.id} ({ex.kind} on {ex.node_id}) was rejected:")
+        kind = WORDS[self.language].kind_names.get(str(ex.kind), str(ex.kind))
+        self.tell("why_rejected", id=ex.id, kind=kind, node=ex.node_id)
         for reason in ex.verdict.reasons if ex.verdict else []:
-            other = f" (see {reason.other})" if reason.other else ""
+            other = f" (→ {reason.other})" if reason.other else ""
             self.say(escape(f"  {reason.code}: {reason.detail}{other}"))
         body = ex.text or "\n".join(f"{m['role']}: {m['content']}" for m in ex.messages or [])
         self.say(escape(body[:600]))
@@ -244,31 +263,47 @@ class Chat:
         """Turn words into a map edit, show the diff, apply it once approved."""
         ws = self.run.workspace
         if not ws.map_path.exists():
-            self.say("the map is not planned yet; wait for the plan fork")
+            self.tell("not_planned")
             return
         before = load_map(ws.map_path)
         try:
-            edit = understand(text, before, self._architect())
+            edit = request_edit(text, self.language, before, self._architect())
             after = before.model_copy(deep=True)
             revision = apply_edit(after, edit, text)
         except (InstructionError, KeyError) as exc:
-            self.say(f"[red]{escape(str(exc))}[/]; nothing changed")
+            self.refuse(self._refusal(exc))
             return
-        diff = map_diff(before, after).rstrip().splitlines() or ["(the map would not change)"]
-        shown = diff[:DIFF_LINES] + ([f"… {len(diff) - DIFF_LINES} more lines"]
+        diff = map_diff(before, after).rstrip().splitlines() or [self.words("no_change")]
+        shown = diff[:DIFF_LINES] + ([self.words("more_lines", n=len(diff) - DIFF_LINES)]
                                      if len(diff) > DIFF_LINES else [])
         self.say(escape("\n".join(shown)))
-        for change in revision.changes:
+        for change in describe(edit, revision, self.language):
             self.say(f"  {escape(change)}")
-        if self.ask("apply this edit? [y/N]").strip().lower() not in ("y", "yes"):
-            self.say("not applied")
+        if self.ask(self.words("apply")).strip().lower() not in YES:
+            self.tell("not_applied")
             return
         with self.edits_lock:
             self.edits.append((edit, text))
         if self.running:
-            self.say("approved: applied before the run's next step")
+            self.tell("queued")
         else:
             self._apply_queued()
+
+    def refuse(self, error: str) -> None:
+        """Print, in red, why nothing changed (`error`: rich markup, values escaped)."""
+        self.say(f"[red]{WORDS[self.language].replies['failed'].format(error=error)}[/]")
+
+    def _refusal(self, exc: Exception) -> str:
+        """Return why words made no edit, in the person's language where the reason is known."""
+        if isinstance(exc, UnknownNode):
+            hint = self.words("did_you_mean" if exc.hints else "nodes",
+                              ids=", ".join(exc.hints or exc.ids))
+            error = self.words("unknown_node", name=exc.name, hint="") + hint
+        elif isinstance(exc, NotUnderstood):
+            error = self.words("not_understood", text=str(exc))
+        else:  # the architect's or the map's own words
+            error = escape(str(exc))
+        return error
 
     def _architect(self) -> Any:
         """The architect model for instructions the rules do not cover (never the embedded)."""
@@ -293,12 +328,13 @@ class Chat:
             try:
                 revision = apply_edit(dataset_map, edit, text)
             except KeyError as exc:  # the map changed meanwhile (a revision split or merged)
-                self.say(f"[red]not applied: {exc}[/]")
+                self.tell("not_applied_error", "red", error=exc)
                 continue
             save_map(dataset_map, ws.map_path)
             if self.run.map_path.exists():
                 save_map(dataset_map, self.run.map_path)
-            self.say(escape(f"applied: map v{revision.version} ({'; '.join(revision.changes)})"))
+            self.tell("applied", version=revision.version,
+                      changes="; ".join(describe(edit, revision, self.language)))
 
 
 def open_chat(target: str | Path) -> tuple[Run, bool]:
@@ -320,8 +356,8 @@ def chat(target: str | Path, out: Console, ask: Callable[[str], str]) -> Run:
                             "there")
     with run.writer("agentrun chat"):
         session = Chat(run, out, ask)
-        session.say(f"run {run.id} ({'new' if new else meta.status}); `help` lists what you "
-                    "can say")
+        session.tell("greet", run=run.id,
+                     status=session.words("new") if new else session.status_name(meta.status))
         if new:
             session.go()
         elif meta.status == RunStatus.waiting:
@@ -337,6 +373,6 @@ def chat(target: str | Path, out: Console, ask: Callable[[str], str]) -> Run:
         except KeyboardInterrupt:
             pass
         session.stop()
-    session.say(f"left run {run.id} ({run.meta().status}); come back with `agentrun chat "
-                f"{run.root}`")
+    session.tell("left", run=run.id, status=session.status_name(run.meta().status),
+                 root=run.root)
     return run
