@@ -84,7 +84,8 @@ def ask_ru(words: list[str], title: str, person: bool) -> list[Question]:
         out.append(definition)
     # a dash after the verb starts another thought («… вызывает недоумение — почему …»)
     tight = next((i for i in range(1, end) if words[i] in DASHES), end)
-    out += _asked_in_case(words, tight, title)
+    answered = {q.answer for q in out}  # «в Солтмире» is asked where, not «в чём»
+    out += [q for q in _asked_in_case(words, tight, title) if q.answer not in answered]
     backward = _backward_ru(words, tight, title, person)
     if backward:
         out.append(backward)
@@ -124,7 +125,9 @@ def _unlabelled(words: list[str]) -> list[str]:
     while k < len(words) and not any(ch.isalnum() for ch in words[k]):
         k += 1
     label = next((i + 1 for i in range(k, min(k + 2, len(words))) if words[i].endswith(":")), k)
-    return words[label:] if len(words) - label >= 3 else words[k:]
+    k = label if len(words) - label >= 3 else k
+    # a leading «А», «И», «Но» ties the fact to the one before; alone, it says the same
+    return words[k + 1:] if len(words) - k > 3 and words[k] in {"А", "И", "Но"} else words[k:]
 
 
 DASHES = {"—", "–"}
@@ -305,6 +308,11 @@ def _phrase_end(words: list[str], start: int, end: int) -> int:
     return start if j - start > 8 else j
 
 
+def _nominative(word: str) -> bool:
+    """Whether a word may be in the nominative (an inanimate noun's reads alike accusative)."""
+    return any(p.tag.case == "nomn" for p in ru.analyzer().parse(word))
+
+
 def _head(words: list[str]) -> Any:
     """The reading of a phrase's first noun or pronoun (its case is the phrase's case)."""
     return next((p for w in words if (p := _parse(w)).tag.POS in {"NOUN", "NPRO"}), None)
@@ -325,13 +333,14 @@ def _reading_ru(words: list[str], end: int) -> tuple[int, int, int] | None:
         start -= 1
     subject = words[:start]
     head = _head(subject)
-    if head is None or head.tag.case != "nomn" or any(w[-1] in PUNCT + "—–" for w in subject) \
-            or subject[0].lower() in RU_CHAT_SUBJECTS or not subject[0][:1].isalpha() \
+    if head is None or not _nominative(head.word) or any(w.strip("“”«»\"")[-1:] in PUNCT + "—–"
+                                                      for w in subject) \
+            or head.normal_form in RU_CHAT_SUBJECTS or not subject[0].strip("“«\"")[:1].isalpha() \
             or not all(_parse(w).tag.POS in PHRASE_WORDS | {"PREP", "CONJ"} for w in subject):
         return None
     after = verb + 1
-    while after < end and _parse(words[after]).tag.POS == "PRTS":  # «было построено»
-        after += 1
+    while after < end and _parse(words[after]).tag.POS in {"PRTS", "INFN"}:
+        after += 1  # «было построено», «могут быть»
     return start, verb, after
 
 

@@ -222,3 +222,64 @@ def test_no_probe_holds_its_own_answer():
     for p in m.probes():
         if p.kind != ProbeKind.absorption:
             assert f" {normalize(p.answer)} " not in f" {normalize(p.prompt)} ", p
+
+
+@pytest.mark.parametrize(("fact", "title", "person", "role", "question", "answer"), [
+    # кто takes a masculine singular verb, что a neuter singular one, whatever the subject's
+    ("Ада Морроу родилась в Солтмире.", "Ада Морроу", True, "subject",
+     "Кто родился в Солтмире?", "Ада Морроу"),
+    ("Старые маяки были построены из серого гранита.", "Маяк", False, "subject",
+     "Что было построено из серого гранита?", "Старые маяки"),
+    ("Смотрители зажигают огни на закате.", "Маяк", False, "subject",
+     "Кто зажигает огни на закате?", "Смотрители"),
+    # the object and a phrase after a preposition are asked in their case
+    ("Старые маяки были построены из серого гранита.", "Маяк", False, "what",
+     "Из чего старые маяки были построены?", "серого гранита"),
+    ("Модель не формирует глубокого мышления.", "Заметка", False, "what",
+     "Чего модель не формирует?", "глубокого мышления"),
+    ("Смотрители зажигают огни на закате.", "Маяк", False, "what",
+     "Что смотрители зажигают на закате?", "огни"),
+    # backwards: the opening noun phrase is the answer
+    ("Отсутствие смотрителя приводит к крушению кораблей.", "Маяк", False, "subject",
+     "Что приводит к крушению кораблей?", "Отсутствие смотрителя"),
+    ("Сигнальный код — это набор вспышек для кораблей.", "Коды", False, "what",
+     "Что такое сигнальный код?", "набор вспышек"),
+    # English: a plural verb is asked about one thing; definitions and backward questions
+    ("The Keepers burn brinefire in the Orvane lighthouses.", "Keepers", False, "subject",
+     "What burns brinefire in the Orvane lighthouses?", "Keepers"),
+    ("Brinefire is a pale green oil from the Fenwick Reef.", "Brinefire", False, "what",
+     "What is Brinefire?", "pale green oil"),
+    ("Brinefire is a pale green oil from the Fenwick Reef.", "Brinefire", False, "subject",
+     "What is a pale green oil from the Fenwick Reef?", "Brinefire"),
+])
+def test_the_question_word_agrees_and_asks_in_the_answers_case(
+        fact, title, person, role, question, answer):
+    language = "en" if fact.isascii() else "ru"
+    assert asked(fact, title, language, person)[role] == (question, answer)
+
+
+def test_a_russian_question_asks_each_phrase_once_and_never_the_chat_speakers():
+    # «в Солтмире» is asked where, not again «в чём»
+    assert [q.role for q in ask("Ада Морроу родилась в Солтмире.", "Ада Морроу", "ru", True)] \
+        == ["where", "subject"]
+    # «мы», «ты» are the speakers of a chat, not a thing of the notes
+    assert ask("Мы корректируем всю систему как живую архитектуру.", "Заметка", "ru") == []
+    # the clause form puts the verb first, so the probe is not the taught question
+    (what, _) = ask("Модель не формирует глубокого мышления.", "Заметка", "ru")
+    assert what.told == "чего не формирует модель"
+
+
+def test_chat_filler_never_becomes_a_probe(tmp_path):
+    from agentrun.sources import read_sources
+
+    (tmp_path / "chat.md").write_text(
+        "# Маяк\n\nСмотрители зажигают огни на закате.\n\nХочешь — я помогу тебе: "
+        "написать расписание смен.\n\nДа, ты прав.\n", encoding="utf-8")
+    (tmp_path / "chat-en.md").write_text(
+        "# Lamp\n\nThe Keepers burn brinefire in the Orvane lighthouses.\n\n"
+        "If you want, I can draft the keepers' rota.\n\nHope this helps!\n", encoding="utf-8")
+    sources = read_sources(tmp_path)
+    m = plan_map(sources.notes, QUOTAS)
+    prompts = " ".join(p.prompt + " " + p.answer for p in m.probes())
+    assert m.probes() and not re.search(r"Хочешь|ты прав|If you want|Hope this", prompts)
+    assert sum("chat filler" in p for p in sources.problems) == 2
