@@ -1,13 +1,30 @@
 """Forks, the steering policy and preferences, through real LangGraph interrupts."""
 
 import json
+from dataclasses import replace
+from pathlib import Path
+from string import Formatter
 
 import numpy as np
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 from agentrun.agents.forks import example_forks, plan_fork
-from agentrun.agents.steering import Policy, parse_answer
+from agentrun.agents.instructions import MapEdit, apply_edit, understand
+from agentrun.agents.planning import plan_map
+from agentrun.agents.steering import (
+    WORDS,
+    NotUnderstood,
+    Policy,
+    Request,
+    UnknownNode,
+    describe,
+    message_language,
+    parse_answer,
+    read_request,
+    request_edit,
+)
 from agentrun.config import Steering
 from agentrun.graphs.context import Context
 from agentrun.graphs.nodes import review as review_node
@@ -15,7 +32,8 @@ from agentrun.graphs.nodes import steer as steer_node
 from agentrun.graphs.orchestrator import route_after_review
 from agentrun.graphs.state import State
 from agentrun.memory.store import open_memory
-from agentrun.schemas import Example, ExampleKind, Provenance, Verdict
+from agentrun.schemas import Example, ExampleKind, ProbeKind, Provenance, RunStatus, Verdict
+from agentrun.sources import read_sources
 from agentrun.workspace import Workspace, load_examples, save_examples, save_map
 from tests.unit.test_architect import example_map
 
@@ -226,3 +244,146 @@ def test_decisions_applied_again_after_a_crash_move_each_example_once(workspace)
     rejected = [e.id for e in load_examples(folder / "rejected.jsonl")]
     assert sorted(rejected) == sorted(dropped) and len(rejected) == len(set(rejected)) == 2
     assert not set(rejected) & {e.id for e in load_examples(folder / "accepted.jsonl")}
+
+
+# ---------------------------------------------------------------- steering in Russian
+
+RU_VAULT = Path(__file__).resolve().parents[1] / "fixtures" / "vaults" / "ru"
+SAME_EDIT = [  # (English, Russian): one request in both languages
+    ("3 more dialogues on Kelpwax", "сделай ещё 3 диалога для узла Kelpwax"),
+    ("more dialogues on Kelpwax", "больше диалогов по Kelpwax"),
+    ("2 fewer exercises for Brinefire", "на два упражнения меньше по Brinefire"),
+    ("fewer rephrasings for Brinefire", "поменьше пересказов про Brinefire"),
+    ("merge Kelpwax and Brinefire", "объедини Kelpwax и Brinefire"),
+    ("merge Kelpwax with Brinefire", "слей Kelpwax с Brinefire"),
+    ("stop generating for Fenwick Reef", "останови генерацию для Fenwick Reef"),
+    ("resume Fenwick Reef", "возобнови Fenwick Reef"),
+    ("focus the next cycle on transfer", "фокус на переносе"),
+    ("focus on generalization", "сосредоточься на обобщении"),
+    ("focus on absorption", "сфокусируйся на усвоении"),
+]
+
+
+@pytest.mark.parametrize(("english", "russian"), SAME_EDIT)
+def test_a_russian_request_makes_the_edit_its_english_twin_makes(english, russian):
+    m = example_map()
+    assert message_language(russian) == "ru" and message_language(english) == "en"
+    edit = request_edit(russian, "ru", m)
+    assert edit == request_edit(english, "en", m)
+    # and the English reading is the one the chat always had
+    assert edit == understand(english, m)
+
+
+def ru_map():
+    return plan_map(read_sources(RU_VAULT).notes, {ExampleKind.exercise: 2})
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    ("больше диалогов для узла Башня в гавани",
+     MapEdit(op="quota", nodes=["bashnya-v-gavani"], kind=ExampleKind.dialogue, amount=2)),
+    ("Сделай больше диалогов для башни в гавани",  # inflected title
+     MapEdit(op="quota", nodes=["bashnya-v-gavani"], kind=ExampleKind.dialogue, amount=2)),
+    ("добавь пять упражнений по сигнальным кодам",
+     MapEdit(op="quota", nodes=["signalnye-kody"], kind=ExampleKind.exercise, amount=5)),
+    ("на три задания меньше для «Сигнальных кодов»",
+     MapEdit(op="quota", nodes=["signalnye-kody"], kind=ExampleKind.exercise, amount=-3)),
+    ("больше примеров диалогов о башне в гавани",  # the last kind word is the exact one
+     MapEdit(op="quota", nodes=["bashnya-v-gavani"], kind=ExampleKind.dialogue, amount=2)),
+    ("пожалуйста, ещё два синтеза про уход за маяком",
+     MapEdit(op="quota", nodes=["ukhod-za-mayakom"], kind=ExampleKind.synthesis, amount=2)),
+    ("объедини Башню в гавани и Сигнальные коды",  # a joiner inside a title is skipped
+     MapEdit(op="merge", nodes=["bashnya-v-gavani", "signalnye-kody"])),
+    ("слить сигнальные коды с башней в гавани",
+     MapEdit(op="merge", nodes=["signalnye-kody", "bashnya-v-gavani"])),
+    ("хватит примеров по сигнальным кодам", MapEdit(op="stop", nodes=["signalnye-kody"])),
+    ("прекрати генерировать башню в гавани", MapEdit(op="stop", nodes=["bashnya-v-gavani"])),
+    ("продолжи генерацию для уходу за маяком", MapEdit(op="resume", nodes=["ukhod-za-mayakom"])),
+    ("следующий цикл — упор на перенос",
+     MapEdit(op="focus", probe_kind=ProbeKind.transfer)),
+])
+def test_russian_map_edits_read_inflected_words_and_titles(words, expected):
+    assert request_edit(words, message_language(words), ru_map()) == expected
+
+
+def test_a_russian_request_for_a_missing_node_or_no_edit_changes_nothing_and_says_why():
+    m = ru_map()
+    with pytest.raises(UnknownNode) as missing:
+        request_edit("больше диалогов для Сигнальной башни", "ru", m)
+    assert missing.value.name == "Сигнальной башни"
+    assert set(missing.value.hints) <= m.node_ids() and missing.value.hints
+    with pytest.raises(NotUnderstood):
+        request_edit("сделай получше", "ru", m)
+
+
+SAME_COMMAND = [  # (English, Russian, what both ask for)
+    ("status", "статус", Request("status", "")), ("where are we", "где мы?", Request("status", "")),
+    ("weak", "слабые узлы", Request("weak", "")), ("go", "вперёд", Request("go", "")),
+    ("continue", "дальше", Request("go", "")), ("pause", "пауза", Request("pause", "")),
+    ("stop", "стоп", Request("pause", "")), ("rejected", "отклонённые", Request("rejected", "")),
+    ("help", "помощь", Request("help", "")), ("quit", "выход", Request("quit", "")),
+    ("why 3fa9b2c1", "почему 3fa9b2c1", Request("why", "", "3fa9b2c1")),
+    ("why was 3fa9 rejected?", "почему пример 3fa9 отклонён?", Request("why", "", "3fa9")),
+    ("B", "вариант B", Request("answer", "", "B")),
+    ("A", "А", Request("answer", "", "A")),  # a Cyrillic А, typed in the other layout
+    ("none", "нет", Request("answer", "", "none")),
+    ("edit B: grey wax", "правка В: grey wax", Request("edit", "", "B", "grey wax")),
+]
+
+
+@pytest.mark.parametrize(("english", "russian", "expected"), SAME_COMMAND)
+def test_chat_commands_in_russian_are_the_english_ones(english, russian, expected):
+    for line, language in ((english, "en"), (russian, "ru")):
+        language = message_language(line, language)  # a bare label keeps the previous one
+        assert read_request(line, language) == replace(expected, language=language)
+    instruction = read_request("больше диалогов для Kelpwax", "ru")
+    assert instruction == Request("instruct", "ru", text="больше диалогов для Kelpwax")
+
+
+# Short chat messages, labelled. Measured on them: py3langid's `detect` gets 5 of 22 Russian
+# (default "en": most are too short to classify) or 2 of 21 English (default "ru");
+# `message_language`, reading the script of whole words, gets all 43.
+LABELLED = [(t, "ru") for t in (
+    "статус", "слабые", "вперёд", "дальше", "пауза", "стоп", "почему 3fa9b2c1",
+    "почему пример 3fa9 отклонён?", "больше диалогов для Kelpwax", "объедини Kelpwax и Brinefire",
+    "останови генерацию для Fenwick Reef", "фокус на переносе", "нет", "правка B: воск серый",
+    "сделай больше диалогов для узла Башня в гавани", "помощь", "выход", "отклонённые",
+    "где мы?", "продолжи Fenwick Reef", "на два упражнения меньше по Brinefire",
+    "сосредоточься на обобщении")] + [(t, "en") for t in (
+    "status", "weak", "go", "pause", "stop", "why 3fa9b2c1", "why was 3fa9 rejected?",
+    "more dialogues on Kelpwax", "merge Kelpwax and Brinefire", "stop generating for Fenwick Reef",
+    "focus on transfer", "none", "edit B: grey wax", "help", "quit", "rejected", "where are we",
+    "resume Fenwick Reef", "2 fewer exercises for Brinefire",
+    "focus the next cycle on generalization", "make it better")]
+
+
+def test_each_message_is_answered_in_its_language_and_a_bare_label_keeps_it():
+    for previous in ("en", "ru"):
+        assert [message_language(t, previous) for t, _ in LABELLED] == [lang for _, lang in
+                                                                         LABELLED]
+        for neutral in ("A", "3", "3fa9b2c1", "?", "B."):
+            assert message_language(neutral, previous) == previous
+
+
+def test_every_language_has_every_reply_with_the_same_placeholders():
+    def fields(template):
+        return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+    english = WORDS["en"]
+    for words in WORDS.values():
+        assert words.replies.keys() == english.replies.keys()
+        for key, template in words.replies.items():
+            assert fields(template) == fields(english.replies[key]), (words.language, key)
+        assert words.kind_names.keys() == {k.value for k in ExampleKind}
+        assert words.probe_names.keys() == {k.value for k in ProbeKind}
+        assert words.status_names.keys() == {s.value for s in RunStatus}
+        assert set(words.kinds.values()) <= {k.value for k in ExampleKind}
+
+
+def test_an_applied_edit_is_described_in_the_persons_language():
+    m = ru_map()
+    edit = request_edit("больше диалогов для башни в гавани", "ru", m)
+    revision = apply_edit(m, edit, "больше диалогов для башни в гавани")
+    before = revision.quotas["bashnya-v-gavani"][ExampleKind.dialogue][0]
+    assert describe(edit, revision, "ru") == [
+        f"bashnya-v-gavani: квота «диалог» {before} → {before + 2}"]
+    assert describe(edit, revision, "en") == revision.changes  # the map's history's words
