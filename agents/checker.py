@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from agentrun.agents.grounding import SENTENCE, Grounding
 from agentrun.agents.text import normalize
 from agentrun.config import AgentrunConfig, CheckerSettings
+from agentrun.languages import keyed
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
@@ -88,11 +89,11 @@ class Checker:
         # scan of every probe of the map
         self.leak_patterns: dict[str, list[tuple[Probe, str]]] = {}
         for p in dataset_map.probes():
-            pattern = normalize(p.prompt)
+            pattern = as_lemmas(p.prompt)
             if p.kind != ProbeKind.absorption and len(pattern.split()) >= 4:
                 key = " ".join(pattern.split()[:4])
                 self.leak_patterns.setdefault(key, []).append((p, pattern))
-        self.probe_prompts = {normalize(p.prompt): p for p in dataset_map.probes()}
+        self.probe_prompts = {as_lemmas(p.prompt): p for p in dataset_map.probes()}
         self.grounding = Grounding(dataset_map, settings)
 
     def check(self, candidates: list[Example], round_key: str,
@@ -221,9 +222,9 @@ class Checker:
     def _leak(self, ex: Example) -> Probe | None:
         if ex.messages:
             for m in ex.messages:
-                if m["role"] == "user" and normalize(m["content"]) in self.probe_prompts:
-                    return self.probe_prompts[normalize(m["content"])]
-        content = normalize(ex.content())
+                if m["role"] == "user" and as_lemmas(m["content"]) in self.probe_prompts:
+                    return self.probe_prompts[as_lemmas(m["content"])]
+        content = as_lemmas(ex.content())
         words = content.split()
         for i in range(len(words) - 3):
             for probe, pattern in self.leak_patterns.get(" ".join(words[i:i + 4]), ()):
@@ -395,3 +396,8 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
+
+
+def as_lemmas(text: str) -> str:
+    """Return a text as its words' lemmas: a probe asked in another case still leaks."""
+    return " ".join(keyed(text))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 
@@ -10,13 +9,16 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from agentrun.errors import sqlite_file
-
-WORD = re.compile(r"\w+")
+from agentrun.languages import keyed
 
 
 def shingles(text: str, n: int = 3) -> set[str]:
-    """Return the word n-grams of lower-cased text (the words themselves for short texts)."""
-    words = WORD.findall(text.lower())
+    """Return the word n-grams of a text read as lemmas (the words themselves for short texts).
+
+    Lemmas, so that a Russian sentence that repeats another in other cases («маяк построен
+    инженером» / «маяка, построенного инженером») is as near as it reads.
+    """
+    words = keyed(text)
     if len(words) < n:
         return set(words)
     return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}

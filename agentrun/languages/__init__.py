@@ -46,15 +46,18 @@ def lemmas(word: str) -> frozenset[str]:
     return _forms(lower) | {lower}  # a number is only itself: 1820 is not 1821
 
 
+@lru_cache(maxsize=65536)
 def key(word: str) -> str:
     """Return one dictionary form of a word, the same for its inflections («маяка» → «маяк»).
 
-    The first of its lemmas in alphabetical order: stable across a word's forms, whichever of
-    them a sentence uses. A word no dictionary knows is its own key.
+    Each language module says which (its `key`); a word of a script with no module, or a
+    number, is its own key.
     """
     lower = word.lower().replace("ё", "е")
-    forms = _forms(lower)
-    return min(forms) if forms else lower
+    module = _module(lower)
+    if module is None or lower.isdigit():
+        return lower
+    return str(module.key(lower)).lower().replace("ё", "е")
 
 
 def words(text: str) -> list[str]:
@@ -76,6 +79,11 @@ def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset()) -
 UNSPACED = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
 """Languages written without spaces between words: a sentence is counted in characters."""
 LETTERS = re.compile(r"[^\W\d_]", re.U)
+
+
+def keyed(text: str) -> list[str]:
+    """Return every word of a text as its key, in order: a text read as dictionary forms."""
+    return [key(w) for w in WORD.findall(text)]
 
 
 def numbers(text: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 OFFERS = ("want me to", "do you want me to", "would you like me to", "would you like",
           "if you want", "if you'd like", "if you would like", "if you like", "if you wish",
-          "if needed, i can", "i can also", "i could also", "i can help",
+          "if needed, i can", "i can also", "i could also", "i can help", "i can be your",
           "i'd be happy to", "i would be happy to", "happy to help", "shall i", "should i",
           "let me know", "let's", "let us", "feel free to", "just say the word",
           "tell me if", "tell me which", "tell me what", "say the word")

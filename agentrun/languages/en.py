@@ -53,3 +53,11 @@ def lemmas(word: str) -> set[str]:
     found = {lemma for forms in getAllLemmas(word).values() for lemma in forms}
     full = ABBREVIATIONS.get(word)
     return found | {full} if full else found
+
+
+def key(word: str) -> str:
+    """Return the first of a lower-case word's lemmas in alphabetical order (itself if none).
+
+    Stable across a word's forms: "builds", "built" and "building" are all "build".
+    """
+    return min(lemmas(word), default=word)

@@ -74,3 +74,12 @@ def lemmas(word: str) -> set[str]:
     found = {parse.normal_form for parse in analyzer().parse(word)}
     full = ABBREVIATIONS.get(word)
     return found | {full} if full else found
+
+
+def key(word: str) -> str:
+    """Return the normal form of a lower-case word's likeliest reading (pymorphy3's order).
+
+    Its first reading, not the least of all: «северном» may also be read as a guessed
+    «северн», which no other form of «северный» gives.
+    """
+    return str(analyzer().parse(word)[0].normal_form)

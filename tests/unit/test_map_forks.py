@@ -161,3 +161,33 @@ def test_two_notes_that_disagree_on_a_year_fork_and_a_third_year_is_rejected(
     reason = verdicts[0].verdict.reasons[0]
     assert reason.code.value == "contradicts" and "says 1850" in reason.detail
     assert verdicts[1].verdict.accepted, verdicts[1].verdict.reasons
+
+
+def test_a_probe_asked_in_other_cases_still_leaks_and_inflected_repeats_are_near(
+        tmp_path, embedder):
+    from agentrun.languages import ru
+    from agentrun.memory.dedup import NearDuplicateIndex, shingles
+
+    notes = {k: v for k, v in CORVEL["ru"].items() if k.endswith(".md")}
+    dataset_map = plan_map(read_sources(workspace_with(tmp_path, notes) / "sources").notes, QUOTAS)
+    probe = next(p for p in dataset_map.probes() if p.kind.value != "absorption"
+                 and len(p.prompt.split()) >= 4)
+    words = probe.prompt.rstrip("?").split()
+    i, parse = next((i, ru.analyzer().parse(w)[0]) for i, w in enumerate(words)
+                    if ru.analyzer().parse(w)[0].tag.POS == "NOUN" and len(w) >= 4)
+    other = parse.inflect({"gent" if parse.tag.case != "gent" else "datv"}).word
+    assert other != words[i].lower()
+    asked = " ".join([*words[:i], other, *words[i + 1:]])
+    checker = Checker(dataset_map, Memory(tmp_path / "chroma"), embedder, CheckerSettings())
+    leak = Example(node_id=probe.node_id, kind=ExampleKind.exercise, provenance=PROV,
+                   messages=[{"role": "user", "content": f"Вопрос: {asked}?"},
+                             {"role": "assistant", "content": probe.answer}]).with_id()
+    reason = checker.check([leak], "r1/1").examples[0].verdict.reasons[0]
+    assert reason.code.value == "leaks_probe" and reason.other == probe.id
+    # a sentence repeated in other cases is one sentence to the near-duplicate index
+    first = "Маяк Корвель построен в 1820 году инженером Анной Браск на северном мысе."
+    again = "Маяка Корвель, построенного в 1820 году инженерами Анной Браск на северных мысах."
+    assert shingles(first) == shingles(again)
+    index = NearDuplicateIndex()
+    index.add("a", first)
+    assert index.query(again) is not None and index.query(again)[0] == "a"
