@@ -140,7 +140,7 @@ def _definition_ru(words: list[str], title: str) -> Question | None:
     """«Уход за маяком — это ежедневная забота о …» → «Что такое уход за маяком?»."""
     dash = next((i for i in range(1, min(4, len(words))) if words[i] in DASHES), None)
     if dash is None or not all(w.isalpha() for w in words[:dash]) or \
-            words[0].lower() in RU_NOT_TERMS | RU_BREAKS or \
+            words[0].lower() in RU_NOT_TERMS | RU_BREAKS | RU_PREPS or \
             words[dash - 1].lower().endswith(("ешь", "ишь", "ете", "ите")):
         return None  # "Хочешь — я помогу", "Ниже — разбор": not a term and its meaning
     start = dash + 1 + (dash + 1 < len(words) and words[dash + 1].lower() == "это")
