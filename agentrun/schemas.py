@@ -444,6 +444,10 @@ class ProbeResult(_Model):
     logprob_after: float
     answer_before: str = ""
     answer_after: str = ""
+    strict_before: bool | None = None
+    strict_after: bool | None = None
+    """Word for word (the matcher of earlier reports), beside `correct_*`, which allows any
+    inflection of the target («в Таллисе» for «Таллис»); None in a report written before."""
 
 
 class GuardResult(_Model):
@@ -484,13 +488,17 @@ class EvalReport(_Model):
 
 def _aggregate(rows: list[ProbeResult]) -> dict[str, float]:
     n = max(len(rows), 1)
-    return {
+    out = {
         "n": float(len(rows)),
         "acc_before": sum(r.correct_before for r in rows) / n,
         "acc_after": sum(r.correct_after for r in rows) / n,
         "logprob_before": sum(r.logprob_before for r in rows) / n,
         "logprob_after": sum(r.logprob_after for r in rows) / n,
     }
+    if rows and all(r.strict_before is not None and r.strict_after is not None for r in rows):
+        out["strict_before"] = sum(bool(r.strict_before) for r in rows) / n
+        out["strict_after"] = sum(bool(r.strict_after) for r in rows) / n
+    return out
 
 
 def content_hash(text: str) -> str:

@@ -70,7 +70,8 @@ def evaluate(dataset_map: DatasetMap, model_dir: Path, adapter: Path, data: Path
         ProbeResult(probe_id=p.id, node_id=p.node_id, kind=p.kind,
                     correct_before=b.correct, correct_after=a.correct,
                     logprob_before=round(b.logprob, 4), logprob_after=round(a.logprob, 4),
-                    answer_before=b.answer[:200], answer_after=a.answer[:200])
+                    answer_before=b.answer[:200], answer_after=a.answer[:200],
+                    strict_before=b.strict, strict_after=a.strict)
         for p, b, a in zip(probes, before[:n], after[:n], strict=True)
     ]
     kept = [GuardResult(question=q.question, answer=q.answer,

@@ -9,6 +9,7 @@ Both are batched: N probes take N / batch_size forward passes and generate calls
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import torch
 
 from agentrun.errors import BackendError
-from agentrun.languages import names_in_order
+from agentrun.languages import is_number, names_in_order, numbers, words
 
 
 def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
@@ -48,6 +49,8 @@ class ProbeScore:
     correct: bool
     logprob: float
     answer: str
+    strict: bool = False
+    """The answer holds the target word for word (the matcher of earlier reports)."""
 
 
 ARTICLES = frozenset({"a", "an", "the"})
@@ -65,7 +68,15 @@ def contains_target(answer: str, target: str) -> bool:
     Whole words: "0" is not found in "18.000", nor "cat" in "category"; «Таллисе» names
     «Таллис» and "forged" names "forge" (lemmas, agentrun.languages); numbers only as written.
     """
-    return strictly_contains(answer, target) or names_in_order(answer, target, ARTICLES)
+    if strictly_contains(answer, target):
+        return True
+    wanted = numbers(target)
+    if not wanted:
+        return names_in_order(answer, target, ARTICLES, any_order=True)
+    if Counter(wanted) - Counter(numbers(answer)):
+        return False  # 1820 is not 1821, «18 тысяч» is 18 000
+    rest = " ".join(w for w in words(target) if not w[0].isdigit() and not is_number(w))
+    return not rest.strip() or names_in_order(answer, rest, ARTICLES, any_order=True)
 
 
 def strictly_contains(answer: str, target: str) -> bool:
@@ -91,7 +102,7 @@ def score(model: Any, tokenizer: Any, prompts: list[str], targets: list[str], *,
         batch_size))
     answers = _by_length(texts, lambda order: _greedy(
         model, tokenizer, [texts[i] for i in order], batch_size, max_new_tokens))
-    return [ProbeScore(contains_target(a, t), lp, a)
+    return [ProbeScore(contains_target(a, t), lp, a, strictly_contains(a, t))
             for a, t, lp in zip(answers, targets, logprobs, strict=True)]
 
 

@@ -23,6 +23,9 @@ from agentrun.languages import numbers as numbers_
 
 WORD = re.compile(r"\w+", re.U)
 CYRILLIC = re.compile(r"[а-яё]", re.I)
+UNSPACED = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
+"""Languages written without spaces between words: a sentence is counted in characters."""
+LETTERS = re.compile(r"[^\W\d_]", re.U)
 MODULES = {module.CODE: module for module in (en, ru)}
 """The languages agentrun reads word by word, by ISO 639-1 code."""
 
@@ -65,20 +68,37 @@ def words(text: str) -> list[str]:
     return WORD.findall(re.sub(r"(?<=\w)['’]s?\b", "", text))
 
 
-def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset()) -> bool:
-    """Whether `text` has `phrase`'s words in order, each in any of its forms (lemmas)."""
+def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset(),
+                   any_order: bool = False) -> bool:
+    """Whether `text` has `phrase`'s words next to each other, each in any of its forms.
+
+    In the phrase's order, or with `any_order` in any order where the phrase's language
+    orders words freely («Браск Анна», «фонарь сигнальный»; English "bell tide" is another
+    thing than "tide bell").
+    """
+    any_order = any_order and all(
+        getattr(_module(w.lower()), "FREE_ORDER", False) for w in words(phrase))
     wanted = [lemmas(w) for w in words(phrase) if w.lower() not in skip]
     seen = [lemmas(w) for w in words(text) if w.lower() not in skip]
     if not wanted:
         return False
-    return any(all(wanted[j] & seen[i + j] for j in range(len(wanted)))
-               for i in range(len(seen) - len(wanted) + 1))
+    for i in range(len(seen) - len(wanted) + 1):
+        window = seen[i:i + len(wanted)]
+        if all(w & s for w, s in zip(wanted, window, strict=True)) or any_order and _matched(
+                wanted, window):
+            return True
+    return False
 
 
-
-UNSPACED = frozenset({"ja", "zh", "th", "lo", "km", "my", "bo"})
-"""Languages written without spaces between words: a sentence is counted in characters."""
-LETTERS = re.compile(r"[^\W\d_]", re.U)
+def _matched(wanted: list[frozenset[str]], window: list[frozenset[str]]) -> bool:
+    """Whether each wanted word has a word of the window of its own (a small matching)."""
+    free = list(window)
+    for forms in sorted(wanted, key=lambda f: sum(bool(f & s) for s in window)):
+        found = next((i for i, s in enumerate(free) if forms & s), None)
+        if found is None:
+            return False
+        free.pop(found)
+    return True
 
 
 def keyed(text: str) -> list[str]:

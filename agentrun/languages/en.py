@@ -22,6 +22,8 @@ NUMBERS: dict[str, int] = {
     **{w.removesuffix("y") + "ieth": 20 + 10 * i for i, w in enumerate(_TENS)},
     "hundredth": 100, "thousandth": 1000}
 """Number words (cardinal, ordinal) by value; `SCALES` multiply what comes before them."""
+INSIDE = {"first": 1, "second": 2}
+"""Ordinals that are numbers only after another number word ("twenty-first")."""
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000,
           "k": 1000, "bn": 1_000_000_000, "mln": 1_000_000}
 """Words that multiply the number before them ("18 thousand", "18k"); `k`/`m` after digits."""
@@ -33,6 +35,8 @@ JOINERS = {"and", "a"}
 THOUSANDS_COMMA = True
 """A comma before three digits groups thousands (18,000); a point marks the decimals."""
 
+FREE_ORDER = False
+"""Whether a phrase keeps its meaning with its words in another order ("Анна Браск")."""
 NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither"}
 STOP = set("""about above after again against also among because been before being below
 between both could does doing down during each every from further have having here into

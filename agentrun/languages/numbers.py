@@ -95,6 +95,8 @@ def read(text: str, module_of: Any, lemmas: Any) -> list[str]:
             continue
         forms = lemmas(lower)
         number = next((module.NUMBERS[f] for f in sorted(forms) if f in module.NUMBERS), None)
+        if number is None and phrase is not None and phrase.words:
+            number = next((module.INSIDE[f] for f in sorted(forms) if f in module.INSIDE), None)
         scale = next((module.SCALES[f] for f in sorted(forms) if f in module.SCALES), None)
         if number is not None:
             if phrase is None or not phrase.words and phrase.group != 0:

@@ -32,6 +32,8 @@ NUMBERS: dict[str, float] = {
     "оба": 2, "полтора": 1.5, "полторы": 1.5, "дюжина": 12, "тысячный": 1000}
 """Number words (cardinal, ordinal) by dictionary form, ё written е, and their values."""
 NUMBERS = {w.replace("ё", "е"): v for w, v in NUMBERS.items()}
+INSIDE = {"первый": 1, "второй": 2}
+"""Ordinals that are numbers only after another number word («двадцать первом»)."""
 SCALES = {"тысяча": 1000, "тыс": 1000, "миллион": 1_000_000, "млн": 1_000_000,
           "миллиард": 1_000_000_000, "млрд": 1_000_000_000}
 """Words that multiply the number before them («18 тысяч», «18 тыс.», «3 млн»)."""
@@ -43,6 +45,8 @@ JOINERS = {"с"}
 THOUSANDS_COMMA = False
 """A comma marks the decimals (3,5); thousands are grouped by spaces (18 000)."""
 
+FREE_ORDER = True
+"""Whether a phrase keeps its meaning with its words in another order ("Анна Браск")."""
 NEGATIONS = {"не", "нет", "ни", "никогда", "без", "нельзя", "ничто", "никто"}
 STOP = set("""более будет будут была были было быть вместе впрочем всегда всего всех говорит
 даже другой другие если есть естественно затем здесь иногда какая какой когда которая которое

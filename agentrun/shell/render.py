@@ -134,15 +134,18 @@ def eval_tables(out: Console, report: EvalReport, titles: dict[str, str]) -> Non
     """Print probe scores before → after, per kind and per node, and the forgetting guard."""
     for key, label in (("kind", "kind"), ("node_id", "node")):
         t = Table(title=f"probes per {label}, before → after", show_edge=False)
-        for col in (label, "n", "accuracy", "Δ acc", "mean log-prob", "Δ log-prob"):
-            t.add_column(col, justify="left" if col == label else "right")
         rows = report.summary(key)
+        strict = all("strict_after" in s for s in rows.values())
+        for col in (label, "n", "accuracy", "Δ acc", *(["word for word"] if strict else []),
+                    "mean log-prob", "Δ log-prob"):
+            t.add_column(col, justify="left" if col == label else "right")
         gain = {k: s["logprob_after"] - s["logprob_before"] for k, s in rows.items()}
         for name in (sorted(rows, key=gain.__getitem__) if key == "node_id" else rows):
             s = rows[name]
             t.add_row(esc(titles.get(name, name)[:36]), str(int(s["n"])),
                       f"{s['acc_before']:.2f} → {s['acc_after']:.2f}",
                       f"{s['acc_after'] - s['acc_before']:+.2f}",
+                      *([f"{s['strict_before']:.2f} → {s['strict_after']:.2f}"] if strict else []),
                       f"{s['logprob_before']:.2f} → {s['logprob_after']:.2f}", f"{gain[name]:+.2f}")
         out.print(t)
     if report.guard:

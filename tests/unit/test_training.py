@@ -135,14 +135,26 @@ def test_contains_target_normalizes():
     ("I always forget the date.", "forge", False),
     ("Tollis's harbour froze.", "Tollis", True),
     ("The kelp turned red.", "red kelp", False),  # the words, out of order
+    ("Маяк построили в тысяча восемьсот двадцатом году.", "1820", True),  # a year in words
+    ("Маяк построили в тысяча восемьсот двадцать первом году.", "1820", False),
+    ("Там жили 18 тысяч человек.", "18 000", True),
+    ("До маяка было 3,5 км.", "3,5 километра", True),  # an abbreviated unit
+    ("Лодка была длиной три с половиной метра.", "3.5", True),
+    ("Браск Анна, так она подписывалась.", "Анна Браск", True),  # Russian orders freely
+    ("Анна дружила с Петром Браском.", "Анна Браск", False),
+    ("The population was 18,000.", "18 000", True),
+    ("It was built in eighteen twenty.", "1820", True),
+    ("The boat was three and a half metres long.", "3.5", True),
+    ("About 18k people lived there.", "18 000", True),
+    ("The bell tide came in at noon.", "the tide bell", False),  # English does not
 ])
 def test_an_answer_names_the_target_in_any_inflection(answer, target, names):
     assert contains_target(answer, target) is names
 
 
 def test_the_labelled_answers_are_matched_as_a_person_grades_them():
-    """The project's labelled set (benchmarks/answer_matching.py reports it): no false hit,
-    and most inflected hits found, in Russian and in English."""
+    """The project's labelled set (benchmarks/answer_matching.py reports it): the goals of
+    precision 0.98 and recall 0.95, in Russian and in English."""
     import json
     from pathlib import Path
 
@@ -153,7 +165,24 @@ def test_the_labelled_answers_are_matched_as_a_person_grades_them():
         said = [contains_target(r["answer"], r["target"]) for r in mine]
         hits = sum(s and r["names_target"] for s, r in zip(said, mine, strict=True))
         assert hits / sum(said) >= 0.98  # precision
-        assert hits / sum(r["names_target"] for r in mine) >= 0.8  # recall (goal 0.95)
+        assert hits / sum(r["names_target"] for r in mine) >= 0.95  # recall
+
+
+def test_a_report_keeps_the_word_for_word_score_beside_the_lemma_score():
+    from agentrun.schemas import EvalReport, ProbeKind, ProbeResult
+
+    def row(strict_after):
+        return ProbeResult(probe_id="a.p1", node_id="a", kind=ProbeKind.absorption,
+                           correct_before=False, correct_after=True, logprob_before=-3.0,
+                           logprob_after=-1.0, strict_before=None if strict_after is None
+                           else False, strict_after=strict_after)
+
+    now = EvalReport(run="r", iteration=1, adapter="x", data="y", probes=[row(True), row(False)])
+    assert now.summary()["absorption"]["acc_after"] == 1.0
+    assert now.summary()["absorption"]["strict_after"] == 0.5  # «в Таллисе» is not «Таллис»
+    earlier = EvalReport.model_validate_json(
+        now.model_copy(update={"probes": [row(None)]}).model_dump_json(exclude_none=True))
+    assert "strict_after" not in earlier.summary()["absorption"]
 
 
 def test_padding_free_batches_train_exactly_like_padded_ones(tiny_model, tmp_path):
