@@ -552,17 +552,20 @@ def _read_merge(text: str, tokens: list[_Token], words: SteerWords,
         return None
     rest = _skip_filler(tokens[1:], words)
     joins = [i for i, t in enumerate(rest) if i > 0 and t.word in words.joiners]
-    failure: UnknownNode | None = None
+    failures: list[UnknownNode] = []
     for i in joins:
-        left = _name(text, rest[:i], words, end=rest[i].start)
-        right = _name(text, rest[i + 1:], words)
         try:
-            return MapEdit(op="merge", nodes=[find_node(dataset_map, left),
-                                              find_node(dataset_map, right)])
+            keep = find_node(dataset_map, _name(text, rest[:i], words, end=rest[i].start))
         except UnknownNode as exc:
-            failure = failure or exc
-    if failure is not None:
-        raise failure
+            failures.append(exc)
+            continue
+        try:
+            return MapEdit(op="merge", nodes=[keep, find_node(dataset_map,
+                                                              _name(text, rest[i + 1:], words))])
+        except UnknownNode as exc:  # the first node found: the second is the one to name
+            failures.insert(0, exc)
+    if failures:
+        raise failures[0]
     return None
 
 

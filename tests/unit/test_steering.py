@@ -311,6 +311,9 @@ def test_a_russian_request_for_a_missing_node_or_no_edit_changes_nothing_and_say
         request_edit("больше диалогов для Сигнальной башни", "ru", m)
     assert missing.value.name == "Сигнальной башни"
     assert set(missing.value.hints) <= m.node_ids() and missing.value.hints
+    with pytest.raises(UnknownNode) as second:  # the first node is found: the second is named
+        request_edit("объедини башню в гавани и маяк", "ru", m)
+    assert second.value.name == "маяк"
     with pytest.raises(NotUnderstood):
         request_edit("сделай получше", "ru", m)
 
