@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import torch
 
 from agentrun.errors import BackendError
-from agentrun.languages import is_number, names_in_order, numbers, words
+from agentrun.languages import denied, is_number, numbers, places, words
 
 
 def load_student(model_dir: Path, adapter: Path | None = None) -> tuple[Any, Any]:
@@ -63,20 +63,30 @@ def normalize_answer(text: str) -> str:
 
 
 def contains_target(answer: str, target: str) -> bool:
-    """Return whether the answer names the target: its words in order, in any of their forms.
+    """Return whether the answer names the target: its words together, in any of their forms.
 
     Whole words: "0" is not found in "18.000", nor "cat" in "category"; «Таллисе» names
-    «Таллис» and "forged" names "forge" (lemmas, agentrun.languages); numbers only as written.
+    «Таллис» and "forged" names "forge" (lemmas, agentrun.languages). A number counts however
+    it is written (18 000, «18 тыс.», eighteen thousand) and only as itself (1820 ≠ 1821). A
+    target named only to deny it ("not Eastwick", «не из Сольмиры») is not named.
     """
-    if strictly_contains(answer, target):
-        return True
-    wanted = numbers(target)
-    if not wanted:
-        return names_in_order(answer, target, ARTICLES, any_order=True)
-    if Counter(wanted) - Counter(numbers(answer)):
+    wanted = numbers(target, context=answer)
+    if wanted and Counter(wanted) - Counter(numbers(answer)):
         return False  # 1820 is not 1821, «18 тысяч» is 18 000
-    rest = " ".join(w for w in words(target) if not w[0].isdigit() and not is_number(w))
-    return not rest.strip() or names_in_order(answer, rest, ARTICLES, any_order=True)
+    rest = " ".join(w for w in words(target) if not w[0].isdigit() and not is_number(w)) \
+        if wanted else target
+    if not rest.strip():
+        return bool(wanted) and not _denied_number(answer, wanted)
+    found = places(answer, rest, ARTICLES, any_order=True)
+    return any(not denied(answer, at, ARTICLES) for at in found) or (
+        strictly_contains(answer, target) and not found)
+
+
+def _denied_number(answer: str, wanted: list[str]) -> bool:
+    """Whether every place the answer writes the wanted number in digits is denied."""
+    said = [w for w in words(answer) if w.lower() not in ARTICLES]
+    at = [i for i, w in enumerate(said) if w in wanted]
+    return bool(at) and all(denied(answer, i, ARTICLES) for i in at)
 
 
 def strictly_contains(answer: str, target: str) -> bool:

@@ -44,9 +44,16 @@ def _forms(lower: str) -> frozenset[str]:
 
 
 def lemmas(word: str) -> frozenset[str]:
-    """Return the dictionary forms a word may have (lower-case, ё as е), the word's own included."""
+    """Return the dictionary forms a word may have (lower-case, ё as е), the word's own included.
+
+    A capitalised word is also read as a name in its language («Стрежневой»: «Стрежнева»).
+    """
     lower = word.lower().replace("ё", "е")
-    return _forms(lower) | {lower}  # a number is only itself: 1820 is not 1821
+    found = _forms(lower) | {lower}  # a number is only itself: 1820 is not 1821
+    module = _module(lower)
+    if word[:1].isupper() and module is not None:
+        found |= {f for name in module.name_forms(lower) for f in _forms(name) | {name}}
+    return found
 
 
 @lru_cache(maxsize=65536)
@@ -70,22 +77,51 @@ def words(text: str) -> list[str]:
 
 def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset(),
                    any_order: bool = False) -> bool:
-    """Whether `text` has `phrase`'s words next to each other, each in any of its forms.
+    """Whether `text` has `phrase`'s words next to each other, each in any of its forms."""
+    return bool(places(text, phrase, skip, any_order))
 
-    In the phrase's order, or with `any_order` in any order where the phrase's language
-    orders words freely («Браск Анна», «фонарь сигнальный»; English "bell tide" is another
-    thing than "tide bell").
+
+def places(text: str, phrase: str, skip: frozenset[str] = frozenset(),
+           any_order: bool = False) -> list[int]:
+    """Return where `text` (its words, `skip` left out) has `phrase`'s words together.
+
+    In the phrase's order, or with `any_order` in another order where the phrase's language
+    allows it: a name («Браск Анна», "Quist, Dervla"), a Russian adjective and its noun
+    («фонарь сигнальный»); never nouns ("bell tide" is not "tide bell", «смотритель дома» is
+    not «дом смотрителя»).
     """
-    any_order = any_order and all(
-        getattr(_module(w.lower()), "FREE_ORDER", False) for w in words(phrase))
-    wanted = [lemmas(w) for w in words(phrase) if w.lower() not in skip]
+    said = [w for w in words(phrase) if w.lower() not in skip]
+    any_order = any_order and len(said) > 1 and _reorderable(said)
+    wanted = [lemmas(w) for w in said]
     seen = [lemmas(w) for w in words(text) if w.lower() not in skip]
     if not wanted:
-        return False
-    for i in range(len(seen) - len(wanted) + 1):
-        window = seen[i:i + len(wanted)]
-        if all(w & s for w, s in zip(wanted, window, strict=True)) or any_order and _matched(
-                wanted, window):
+        return []
+    return [i for i in range(len(seen) - len(wanted) + 1)
+            if all(w & s for w, s in zip(wanted, seen[i:i + len(wanted)], strict=True))
+            or any_order and _matched(wanted, seen[i:i + len(wanted)])]
+
+
+def _reorderable(said: list[str]) -> bool:
+    """Whether a phrase means the same with its words in another order (see `places`)."""
+    if all(w[0].isupper() for w in said):
+        return True
+    module = _module(said[0].lower())
+    return module is not None and all(_module(w.lower()) is module for w in said) \
+        and module.reorderable([w.lower() for w in said])
+
+
+def denied(text: str, at: int, skip: frozenset[str] = frozenset()) -> bool:
+    """Whether the words just before word `at` of `text` deny it ("not X", «не из X»).
+
+    A negation up to three words before: "never used red kelp", "not built in 1820", «не в
+    1905, а в 1906».
+    """
+    before = [w.lower() for w in words(text) if w.lower() not in skip][max(at - 3, 0):at]
+    for i in range(len(before) - 1, -1, -1):
+        module = _module(before[i])
+        if module is not None and before[i] in module.CONTRASTS:
+            return False  # "not Quist but Penhallow", «не Тарск, а Гаст»
+        if negated(before[i]):
             return True
     return False
 
@@ -106,9 +142,13 @@ def keyed(text: str) -> list[str]:
     return [key(w) for w in WORD.findall(text)]
 
 
-def numbers(text: str) -> list[str]:
-    """Return a text's numbers in digits or words, canonical (18000, 3.5, 1820), in order."""
-    return numbers_.read(text, _module, lemmas)
+def numbers(text: str, context: str = "") -> list[str]:
+    """Return a text's numbers in digits or words, canonical (18000, 3.5, 1820), in order.
+
+    What a comma between digits means (18,000 or «3,5») follows the language of `context`
+    (a target's answer), or of the text itself.
+    """
+    return numbers_.read(text, _module, lemmas, context)
 
 
 def is_number(word: str) -> bool:

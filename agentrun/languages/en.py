@@ -17,17 +17,17 @@ COUNTS: dict[str, int] = {
     "hundred": 100, "thousand": 1000, "twice": 2, "dozen": 12}
 """Cardinal number words, as a question or an exercise may write a count ("three")."""
 NUMBERS: dict[str, int] = {
-    **{w: v for w, v in COUNTS.items() if w not in ("hundred", "thousand")},
+    **{w: v for w, v in COUNTS.items() if w not in ("hundred", "thousand", "dozen")},
     **{w: i for i, w in enumerate(_ORDINAL_UNITS) if i >= 3},  # "first", "second": not counts
     **{w.removesuffix("y") + "ieth": 20 + 10 * i for i, w in enumerate(_TENS)},
     "hundredth": 100, "thousandth": 1000}
 """Number words (cardinal, ordinal) by value; `SCALES` multiply what comes before them."""
-INSIDE = {"first": 1, "second": 2}
+INSIDE = {"first": 1, "second": 2, "oh": 0}
 """Ordinals that are numbers only after another number word ("twenty-first")."""
-SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000,
-          "k": 1000, "bn": 1_000_000_000, "mln": 1_000_000}
-"""Words that multiply the number before them ("18 thousand", "18k"); `k`/`m` after digits."""
-NUMBER_STARTS = {"hundred", "thousand", "million", "billion"}
+SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000, "million": 1_000_000,
+          "billion": 1_000_000_000, "k": 1000, "bn": 1_000_000_000, "mln": 1_000_000}
+"""Words that multiply the number before them ("two dozen", "18 thousand", "18k")."""
+NUMBER_STARTS = {"dozen", "hundred", "thousand", "million", "billion"}
 """Scale words that start a number alone, in this form only."""
 HALVES = {"half"}
 JOINERS = {"and", "a"}
@@ -35,9 +35,12 @@ JOINERS = {"and", "a"}
 THOUSANDS_COMMA = True
 """A comma before three digits groups thousands (18,000); a point marks the decimals."""
 
-FREE_ORDER = False
-"""Whether a phrase keeps its meaning with its words in another order ("Анна Браск")."""
-NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither"}
+NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither",
+             *(w + "nt" for w in ("is", "was", "were", "are", "do", "does", "did", "ca", "could",
+                                  "wo", "would", "has", "have", "had", "should", "ai"))}
+"""Negation words; "wasnt" is "wasn't" as a sentence's words are read (apostrophe dropped)."""
+CONTRASTS = {"but", "rather", "instead"}
+"""Words after which a negation no longer holds ("not X but Y")."""
 STOP = set("""about above after again against also among because been before being below
 between both could does doing down during each every from further have having here into
 itself just more most much only other over same should some such than that their them then
@@ -65,3 +68,13 @@ def key(word: str) -> str:
     Stable across a word's forms: "builds", "built" and "building" are all "build".
     """
     return min(lemmas(word), default=word)
+
+
+def reorderable(words: list[str]) -> bool:
+    """Whether an English phrase of common words keeps its meaning in another order: never."""
+    return False
+
+
+def name_forms(word: str) -> set[str]:
+    """Return the other forms an English name may take: none beyond its lemmas."""
+    return set()

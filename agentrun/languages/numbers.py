@@ -51,8 +51,8 @@ class _Phrase:
 
     def add(self, value: Decimal) -> None:
         """Add a number word: "twenty one" is 21, "eighteen twenty" is 1820."""
-        if self.words and 10 <= self.group <= 99 and 10 <= value <= 99:
-            self.group = self.group * 100 + value
+        if self.words and 10 <= self.group <= 99 and (10 <= value <= 99 or value == 0):
+            self.group = self.group * 100 + value  # "nineteen oh five"
         else:
             self.group += value
         self.words = True
@@ -67,17 +67,19 @@ class _Phrase:
         return self.total + self.group
 
 
-def read(text: str, module_of: Any, lemmas: Any) -> list[str]:
+def read(text: str, module_of: Any, lemmas: Any, context: str = "") -> list[str]:
     """Return every number of a text, canonical, in order (see the module's docstring).
 
     Args:
         text: the text.
         module_of: the language module of a lower-case word (None for no module).
         lemmas: a word's dictionary forms (`agentrun.languages.lemmas`).
+        context: the text whose language says what a comma between digits means.
     """
     out: list[Decimal] = []
     phrase: _Phrase | None = None
-    thousands_comma = module_of(text.lower()).THOUSANDS_COMMA if module_of(text.lower()) else True
+    language = module_of((context or text).lower())
+    thousands_comma = language.THOUSANDS_COMMA if language is not None else True
     for token in TOKEN.findall(text):
         lower = token.lower()
         if lower[0].isdigit():

@@ -6,6 +6,7 @@ Number words are listed by their dictionary form: pymorphy3 brings «двадц�
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -29,15 +30,15 @@ NUMBERS: dict[str, float] = {
     **{w: i for i, w in enumerate(_ORDINAL_UNITS) if i >= 3},  # «первый», «второй»: not counts
     **{w: 20 + 10 * i for i, w in enumerate(_ORDINAL_TENS)},
     **{w: 100 * (i + 1) for i, w in enumerate(_ORDINAL_HUNDREDS)},
-    "оба": 2, "полтора": 1.5, "полторы": 1.5, "дюжина": 12, "тысячный": 1000}
+    "оба": 2, "полтора": 1.5, "полторы": 1.5, "тысячный": 1000}
 """Number words (cardinal, ordinal) by dictionary form, ё written е, and their values."""
 NUMBERS = {w.replace("ё", "е"): v for w, v in NUMBERS.items()}
 INSIDE = {"первый": 1, "второй": 2}
 """Ordinals that are numbers only after another number word («двадцать первом»)."""
-SCALES = {"тысяча": 1000, "тыс": 1000, "миллион": 1_000_000, "млн": 1_000_000,
+SCALES = {"дюжина": 12, "тысяча": 1000, "тыс": 1000, "миллион": 1_000_000, "млн": 1_000_000,
           "миллиард": 1_000_000_000, "млрд": 1_000_000_000}
 """Words that multiply the number before them («18 тысяч», «18 тыс.», «3 млн»)."""
-NUMBER_STARTS = {"тысяча", "миллион", "миллиард"}
+NUMBER_STARTS = {"дюжина", "тысяча", "миллион", "миллиард"}
 """Scale words that start a number alone, in this form only."""
 HALVES = {"половина"}
 JOINERS = {"с"}
@@ -45,9 +46,9 @@ JOINERS = {"с"}
 THOUSANDS_COMMA = False
 """A comma marks the decimals (3,5); thousands are grouped by spaces (18 000)."""
 
-FREE_ORDER = True
-"""Whether a phrase keeps its meaning with its words in another order ("Анна Браск")."""
 NEGATIONS = {"не", "нет", "ни", "никогда", "без", "нельзя", "ничто", "никто"}
+CONTRASTS = {"а", "но", "зато"}
+"""Words after which a negation no longer holds ("not X but Y")."""
 STOP = set("""более будет будут была были было быть вместе впрочем всегда всего всех говорит
 даже другой другие если есть естественно затем здесь иногда какая какой когда которая которое
 которые который которых кроме лишь между может можно надо него нему перед после потом потому
@@ -87,3 +88,24 @@ def key(word: str) -> str:
     «северн», which no other form of «северный» gives.
     """
     return str(analyzer().parse(word)[0].normal_form)
+
+
+def reorderable(words: list[str]) -> bool:
+    """Whether a phrase is one noun with its adjectives («фонарь сигнальный»), in any order.
+
+    Two nouns are not: «смотритель дома» is another thing than «дом смотрителя».
+    """
+    kinds = [analyzer().parse(w)[0].tag.POS for w in words]
+    return kinds.count("NOUN") == 1 and all(k in ("NOUN", "ADJF", "PRTF") for k in kinds)
+
+
+FEMININE_SURNAME = re.compile(r"(ов|ев|ёв|ин|ын)(ой|ою|у)$")
+
+
+def name_forms(word: str) -> set[str]:
+    """Return the nominative a capitalised word may have as a woman's surname.
+
+    pymorphy3 reads «Стрежневой» as an adjective; as a surname it is «Стрежнева».
+    """
+    found = FEMININE_SURNAME.search(word)
+    return {word[:found.start(2)] + "а"} if found else set()

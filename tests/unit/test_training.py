@@ -147,6 +147,15 @@ def test_contains_target_normalizes():
     ("The boat was three and a half metres long.", "3.5", True),
     ("About 18k people lived there.", "18 000", True),
     ("The bell tide came in at noon.", "the tide bell", False),  # English does not
+    ("Ключи хранились у смотрителя дома.", "дом смотрителя", False),  # nor two nouns
+    ("Чертежи принадлежат Аглае Стрежневой.", "Аглая Стрежнева", True),  # a woman's surname
+    ("Груз отправили не из Сольмиры, а из Ильменца.", "Сольмира", False),  # denied
+    ("Груз отправили не из Сольмиры, а из Ильменца.", "Ильменец", True),
+    ("It wasn't Quist but Penhallow who built it.", "Penhallow", True),
+    ("It wasn't Quist but Penhallow who built it.", "Quist", False),
+    ("It was first lit in nineteen oh five.", "1905", True),
+    ("Резервуар вмещал полторы тонны масла.", "1,5", True),  # the answer's comma
+    ("They loaded two dozen barrels.", "25", False),
 ])
 def test_an_answer_names_the_target_in_any_inflection(answer, target, names):
     assert contains_target(answer, target) is names
@@ -158,14 +167,18 @@ def test_the_labelled_answers_are_matched_as_a_person_grades_them():
     import json
     from pathlib import Path
 
-    rows = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" /
-                                          "answer_matching.jsonl").read_text().splitlines()]
-    for language in ("en", "ru"):
-        mine = [r for r in rows if r["language"] == language]
-        said = [contains_target(r["answer"], r["target"]) for r in mine]
-        hits = sum(s and r["names_target"] for s, r in zip(said, mine, strict=True))
-        assert hits / sum(said) >= 0.98  # precision
-        assert hits / sum(r["names_target"] for r in mine) >= 0.95  # recall
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    # the second set was written blind to the matcher: its floor is what it measured then
+    for name, least in (("answer_matching", (0.98, 0.95)), ("answer_matching_heldout",
+                                                            (0.9, 0.8))):
+        rows = [json.loads(line) for line in (fixtures / f"{name}.jsonl").read_text()
+                .splitlines()]
+        for language in ("en", "ru"):
+            mine = [r for r in rows if r["language"] == language]
+            said = [contains_target(r["answer"], r["target"]) for r in mine]
+            hits = sum(s and r["names_target"] for s, r in zip(said, mine, strict=True))
+            assert hits / sum(said) >= least[0], (name, language)  # precision
+            assert hits / sum(r["names_target"] for r in mine) >= least[1], (name, language)
 
 
 def test_a_report_keeps_the_word_for_word_score_beside_the_lemma_score():
