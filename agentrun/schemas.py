@@ -94,6 +94,9 @@ class Fact(_Model):
     span: SourceSpan | None = None
     speaker: str | None = None
     """Who said it in a chat export kept in the note (`user`, `assistant`); unset otherwise."""
+    language: str | None = None
+    """The sentence's own language where it is not its note's (a note that mixes languages is
+    read sentence by sentence); unset otherwise."""
 
 
 class CodeExample(_Model):
@@ -194,6 +197,12 @@ class Node(_Model):
     metrics: NodeMetrics | None = None
     language: str = "en"
     """The language of the node's note (ISO 639-1): its probes and examples are worded in it."""
+
+    def speaking(self, fact: Fact) -> Node:
+        """Return the node as a fact's own language words it (itself for the note's language)."""
+        if not fact.language or fact.language == self.language:
+            return self
+        return self.model_copy(update={"language": fact.language})
 
 
 class Revision(_Model):

@@ -60,6 +60,8 @@ class Sentence:
     paragraph: int = 0
     speaker: str = ""
     """In a chat export's turn, who speaks (`user`, `assistant`); "" for the note's text."""
+    language: str = ""
+    """Its own language where it is not the note's (agentrun.languages.sentence_language)."""
 
 
 @dataclass
@@ -236,8 +238,10 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                 found = spans.find(sentence, offset)
                 span = (start + found, start + found + len(sentence)) if found >= 0 \
                     else (start, max(end, start))
+                own = language.sentence_language(sentence, note.language)
                 note.sentences.append(Sentence(sentence, span[0], span[1], block.line,
-                                               block.section, paragraph, block.speaker))
+                                               block.section, paragraph, block.speaker,
+                                               "" if own == note.language else own))
         for link in block.links:
             if offset <= link.offset < nxt:
                 owner[id(link)] = " ".join(raw.split())

@@ -20,9 +20,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agentrun.agents.grounding import SENTENCE, Grounding
-from agentrun.agents.text import normalize
+from agentrun.agents.text import as_lemmas, normalize
 from agentrun.config import AgentrunConfig, CheckerSettings
-from agentrun.languages import keyed
 from agentrun.memory.dedup import NearDuplicateIndex
 from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
@@ -396,8 +395,3 @@ def check_round(cfg: AgentrunConfig, run: Run, iteration: int, round_: int, memo
                                                                  else []))
     return {"accepted": len(accepted), "rejected": len(rejected),
             "rejected_by_reason": dict(reasons)}
-
-
-def as_lemmas(text: str) -> str:
-    """Return a text as its words' lemmas: a probe asked in another case still leaks."""
-    return " ".join(keyed(text))

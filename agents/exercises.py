@@ -40,30 +40,31 @@ def structural_exercises(node: Node, dataset_map: DatasetMap, job: Job) -> Itera
     generalization probes ask "tell me …"; a question a probe asks word for word is never
     taught, so the probes stay held out.
     """
-    asked = {f.id: _forms(node, f.text) for f in node.facts}
+    asked = {f.id: _forms(node.speaking(f), f.text) for f in node.facts}
     for n, fact in enumerate(node.facts):
+        spoken = node.speaking(fact)  # a sentence of another language is asked in it
         said, forms = asked[fact.id]
         for k, (user, short) in enumerate(forms):
-            yield _exercise(node, job, "question", user,
-                            _say("question_answer", node.language, short=short, fact=said,
+            yield _exercise(spoken, job, "question", user,
+                            _say("question_answer", spoken.language, short=short, fact=said,
                                  k=n + k))
-        split = split_fact(fact.text, node.language)
+        split = split_fact(fact.text, spoken.language)
         if split is None:
             continue
         prefix, fw, answer = split
-        yield _exercise(node, job, "cloze",
-                        " ".join(_say("cloze", node.language, title=node.title, prefix=prefix,
+        yield _exercise(spoken, job, "cloze",
+                        " ".join(_say("cloze", spoken.language, title=node.title, prefix=prefix,
                                       fw=fw).split()),
-                        _say("cloze_answer", node.language, answer=answer, fact=fact.text))
-        question = question_form(prefix, fw, node.language)
+                        _say("cloze_answer", spoken.language, answer=answer, fact=fact.text))
+        question = question_form(prefix, fw, spoken.language)
         if not forms and not held(node, question) and not ask(
-                fact.text, node.title, node.language):  # a held question is not reworded
-            yield _exercise(node, job, "question", question, fact.text)
+                fact.text, node.title, spoken.language):  # a held question is not reworded
+            yield _exercise(spoken, job, "question", question, fact.text)
         wrong = _wrong_number(fact.text)
         if wrong is not None:
-            ex = _exercise(node, job, "correction",
-                           _say("correction", node.language, title=node.title, wrong=wrong),
-                           _say("correction_answer", node.language, fact=fact.text))
+            ex = _exercise(spoken, job, "correction",
+                           _say("correction", spoken.language, title=node.title, wrong=wrong),
+                           _say("correction_answer", spoken.language, fact=fact.text))
             ex.markers = ["[ERROR]"]
             yield ex.with_id()
     for code in node.code:

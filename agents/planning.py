@@ -153,7 +153,7 @@ def _node_from_unit(unit: _Unit, quotas: dict[ExampleKind, int],
     facts = [
         Fact(id=f"{node_id}.f{i}", text=s.text,
              span=SourceSpan(file=note.path, start=s.start, end=s.end, line=s.line),
-             speaker=s.speaker or None)
+             speaker=s.speaker or None, language=s.language or None)
         for i, s in enumerate(unit.sentences)
     ]
     if unit.sentences and (unit.parent is not None or unit.section):

@@ -30,19 +30,21 @@ PROBES = "architect.probes.md"
 
 def make_probes(node: Node, dataset_map: DatasetMap) -> list[Probe]:
     """Write absorption, generalization and transfer probes for a node from its facts."""
-    language = node.language
-    splits = [(f, s) for f in node.facts if (s := split_fact(f.text, language))]
+    splits = [(f, s) for f in node.facts
+              if (s := split_fact(f.text, node.speaking(f).language))]
     probes: list[Probe] = []
     for i, (fact, (prefix, fw, answer)) in enumerate(splits[:2]):
         probes.append(Probe(id=f"{node.id}.a{i}", node_id=node.id, kind=ProbeKind.absorption,
-                            prompt=phrase(PROBES, "absorption", language,
+                            prompt=phrase(PROBES, "absorption", node.speaking(fact).language,
                                           title=node.title, prefix=prefix, fw=fw),
                             answer=answer,
                             fact_ids=[fact.id]))
+    facts = {f.id: f for f in node.facts}
     for i, (fact_ids, question) in enumerate(_generalizations(node, splits)):
         probes.append(Probe(id=f"{node.id}.g{i}", node_id=node.id,
                             kind=ProbeKind.generalization,
-                            prompt=_generalization_prompt(node, question),
+                            prompt=_generalization_prompt(node.speaking(facts[fact_ids[0]]),
+                                                          question),
                             answer=question.answer, fact_ids=fact_ids))
     probes.extend(_transfer_probes(node, dataset_map))
     transfer = sum(p.kind == ProbeKind.transfer for p in probes)
@@ -65,7 +67,7 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
     forward: list[tuple[list[str], Question]] = []
     backward: list[tuple[list[str], Question]] = []
     for fact in ordered:
-        questions = [q for q in ask(fact.text, node.title, node.language, person)
+        questions = [q for q in ask(fact.text, node.title, node.speaking(fact).language, person)
                      if len(q.answer) >= 2 and not _gives_away(q, node.title)]
         asked = {q.text for _, q in forward}
         forward += [([fact.id], q) for q in questions if q.role != "subject"
@@ -80,7 +82,8 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
     if picked or not splits:
         return picked
     fact, (prefix, fw, answer) = min(splits[2:] or splits, key=lambda fs: len(fs[0].text))
-    return [([fact.id], Question(question_form(prefix, fw, node.language), answer, "what"))]
+    return [([fact.id], Question(question_form(prefix, fw, node.speaking(fact).language), answer,
+                                 "what"))]
 
 
 def _generalization_prompt(node: Node, question: Question) -> str:

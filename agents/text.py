@@ -236,6 +236,11 @@ def _shown(names: frozenset[str]) -> str:
     return ", ".join(sorted(n.title() for n in names))
 
 
+def as_lemmas(text: str) -> str:
+    """Return a text as its words' lemmas: a probe asked in another case is the same probe."""
+    return " ".join(languages.keyed(text))
+
+
 def normalize(text: str) -> str:
     """Lower-case and keep only words, single-spaced (for leak matching)."""
     return " ".join(re.findall(r"\w+", text.lower()))

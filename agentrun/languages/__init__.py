@@ -223,6 +223,32 @@ def sentences(text: str, language: str) -> list[tuple[int, str]]:
     return out
 
 
+CYRILLIC_LANGUAGES = frozenset({"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "mn", "tg"})
+"""Languages written in Cyrillic letters (a note in one of them may quote a Latin sentence)."""
+
+
+def sentence_language(sentence: str, note_language: str) -> str:
+    """Return the language of one sentence of a note: the note's, unless its letters say not.
+
+    A sentence of Latin letters in a Russian note (or of Cyrillic ones in an English one) is
+    read in its own language; one sentence is too short for a sure guess between languages of
+    one script, so the letters decide and the detector only names a language within it.
+    """
+    letters = LETTERS.findall(sentence)
+    if len(letters) < 12:
+        return note_language
+    cyrillic = sum(bool(CYRILLIC.match(ch)) for ch in letters) / len(letters)
+    latin = sum(ch.isascii() for ch in letters) / len(letters)
+    note_cyrillic = note_language in CYRILLIC_LANGUAGES
+    if note_cyrillic and latin > 0.8:
+        found = detect(sentence, default="en")
+        return found if found not in CYRILLIC_LANGUAGES and found in MODULES else "en"
+    if not note_cyrillic and cyrillic > 0.8:
+        found = detect(sentence, default="ru")
+        return found if found in CYRILLIC_LANGUAGES else "ru"
+    return note_language
+
+
 def long_enough(sentence: str, language: str) -> bool:
     """Whether a sentence says enough to be a fact: three words, or 8 letters unspaced."""
     if language in UNSPACED:

@@ -165,3 +165,24 @@ def test_filler_words_open_the_sentence_or_are_the_whole_of_it():
                                ("Surely the lamp burns all night.", "en"),
                                ("Хочешь — я помогу тебе.", "de")]:
         assert not is_filler(sentence, language), sentence
+
+
+def test_a_note_mixing_languages_is_read_sentence_by_sentence(tmp_path):
+    from agentrun.agents.planning import plan_map
+    from agentrun.schemas import ExampleKind, ProbeKind
+
+    (tmp_path / "Маяк.md").write_text(
+        "# Маяк Корвель\n\nМаяк Корвель построен в 1820 году инженером Анной Браск. Смотритель "
+        "живёт в башне маяка круглый год. The harbour lamp burns kelp oil from the northern "
+        "farms.\n", encoding="utf-8")
+    (note,) = read_sources(tmp_path).notes
+    assert note.language == "ru"
+    assert [s.language for s in note.sentences] == ["", "", "en"]
+    dataset_map = plan_map([note], {ExampleKind.exercise: 2})
+    (node,) = dataset_map.nodes
+    english = next(f for f in node.facts if f.language == "en")
+    asked = [p for p in node.probes if english.id in p.fact_ids and p.kind != ProbeKind.transfer]
+    assert asked and all(not any("а" <= ch <= "я" for ch in p.prompt.split(":")[-1].lower())
+                         for p in asked), [p.prompt for p in asked]
+    assert any(p.prompt.startswith(("Complete", "About")) for p in asked)
+    assert all(f.language is None for f in node.facts if f is not english)
