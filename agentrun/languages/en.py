@@ -55,6 +55,34 @@ ABBREVIATIONS = {"mt": "mount", "st": "saint", "dr": "doctor", "prof": "professo
 """Abbreviations a sentence may write for a word (each also means its full word)."""
 
 
+# The words English questions are built around (agents/questions_en.py).
+AUX = {"is", "are", "was", "were", "has", "have", "had", "can", "could", "will", "would",
+       "may", "might", "must", "should", "shall", "does", "do", "did"}
+BE = {"is", "are", "was", "were"}
+PLACE_PREPS = {"in", "at", "on", "near", "beside", "inside", "off", "along", "across", "under",
+               "behind", "outside", "within", "around"}
+TIME_PREPS = {"in", "on", "at", "during", "since", "until", "before", "after", "by"}
+PREPS = PLACE_PREPS | TIME_PREPS | {"from", "to", "into", "for", "with", "by", "through",
+                                    "about", "over", "between", "among", "against", "toward",
+                                    "towards", "upon", "without"}
+BREAKS = {"and", "or", "but", "which", "who", "whom", "whose", "that", "where", "while",
+          "because", "although", "though", "when", "if", "so", "than", "as", "unless"}
+"""Words that start another clause: a question keeps the clause it asks about."""
+TIME_WORDS = {"year", "years", "century", "centuries", "month", "week", "day", "days", "night",
+              "morning", "evening", "midnight", "noon", "dawn", "dusk", "sunset", "sunrise",
+              "winter", "summer", "spring", "autumn", "season", "hour", "minute", "age",
+              "january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december", "monday", "tuesday",
+              "wednesday", "thursday", "friday", "saturday", "sunday", "storms", "storm",
+              "tide"}
+APPROX = {"about", "around", "nearly", "almost", "roughly", "some", "over", "only", "exactly"}
+FOCUS = {"only", "just", "also", "still", "even", "always", "often", "usually", "mostly"}
+SUBJECT_PRONOUNS = {"it": "it", "she": "her", "he": "him", "they": "them", "this": "this",
+                    "these": "these"}
+DETERMINERS = {"the", "a", "an", "its", "her", "his", "their", "every", "each", "most", "some",
+               "all", "many", "this", "these", "that", "those", "no", "one", "our", "my"}
+
+
 def lemmas(word: str) -> set[str]:
     """Return the lemmas of a lower-case English word, for every part of speech it may be."""
     found = {lemma for forms in getAllLemmas(word).values() for lemma in forms}
