@@ -3,8 +3,10 @@ map in plain words, ask why an example was rejected; a second writer is refused.
 
 import json
 import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -14,6 +16,7 @@ from agentrun.workspace import load_examples, load_map
 
 pytestmark = pytest.mark.integration
 
+RU_VAULT = Path(__file__).resolve().parents[1] / "fixtures" / "vaults" / "ru"
 # structural examples only; those longer than 300 characters (quizzes, syntheses) are
 # rejected as too long, so the run has rejections to explain
 CORPUS_ONLY = ("budgets: {cycles: 0, max_rounds: 1}\ngeneration: {model_generators: false}\n"
@@ -150,3 +153,57 @@ def test_chat_keeps_an_alternative_in_the_persons_words_as_a_preference(corpus_w
     kept = [e for e in load_examples(run.accepted_path) if e.node_id == "kelpwax"
             and e.kind == "rephrasing"]
     assert [e.messages[-1]["content"] for e in kept] == [words]
+
+
+@pytest.fixture()
+def russian_workspace(tmp_path, smollm2):
+    """The Russian vault, structural examples only (rejections to explain, as above)."""
+    ws = tmp_path / "ru"
+    shutil.copytree(RU_VAULT, ws / "sources")
+    (ws / "agentrun.yaml").write_text(CORPUS_ONLY)
+    return ws
+
+
+def test_a_person_steers_in_russian_and_the_chat_answers_in_russian(russian_workspace):
+    ws = russian_workspace
+    child = spawn("chat", str(ws))
+    try:
+        child.expect("keep talking")  # nothing said yet: the plan fork is shown in English
+        (run,) = (ws / "runs").iterdir()
+        assert "ждёт ответа, дальше: review" in say(child, "статус", "you>")
+        before = load_map(ws / "map.yaml").node("bashnya-v-gavani").quota[ExampleKind.dialogue]
+        # an inflected title, inflected kind: a map edit shown as a diff, asked in Russian
+        shown = say(child, "сделай больше диалогов для башни в гавани",
+                    r"применить эту правку\? \[д/Н\]>")
+        assert f"-    dialogue: {before}" in shown and f"+    dialogue: {before + 2}" in shown
+        assert f"bashnya-v-gavani: квота «диалог» {before} → {before + 2}" in shown
+        say(child, "д", "применено: карта v2")
+        say(child, "объедини башню в гавани и маяк", "нет узла «маяк»; может быть")
+        say(child, "сделай получше", "не понимаю, какую правку карты просит «сделай получше»")
+        # a Cyrillic С reads as option C, which this fork does not have (lines wrap at 80)
+        say(child, "С", r"«C» — не вариант ответа; ответьте A, B;\s+ничего не\s+изменилось")
+        say(child, "А", "by reason")  # a Cyrillic А approves the plan; the run goes to its end
+        wait_status(run, "done")
+        rejected = load_examples(run / "data" / "rejected.jsonl")
+        assert rejected
+        answer = say(child, f"почему {rejected[0].id[:8]}?", "you>")
+        assert f"{rejected[0].id} (" in answer and "отклонён:" in answer
+        assert rejected[0].verdict.reasons[0].code in answer
+        say(child, "почему zzzz", "в этом прогоне нет отклонённого примера с таким id")
+        # a message in English is answered in English, the next Russian one in Russian
+        say(child, "why zzzz", "no rejected example of this run has that id")
+        say(child, "слабые", "слабых узлов нет|слабые узлы")
+        child.sendline("выход")
+        child.expect("вы вышли из прогона")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    tower = load_map(ws / "map.yaml").node("bashnya-v-gavani")
+    assert tower.quota[ExampleKind.dialogue] == before + 2
+    assert load_map(run / "map.yaml").node("bashnya-v-gavani").quota[ExampleKind.dialogue] == \
+        before + 2
+    history = load_map(ws / "map.yaml").history
+    assert history[0].reason == "a person asked: сделай больше диалогов для башни в гавани"
+    decisions = [json.loads(line) for line in (run / "data" / "decisions.jsonl")
+                 .read_text().splitlines()]
+    assert decisions[0]["by"] == "human" and decisions[0]["choice"] == 0
