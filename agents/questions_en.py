@@ -319,8 +319,8 @@ def _object_en(words: list[str], subject: list[str],
         return []  # an adverb or a participle after the verb: no object to ask for
     answer = _answer_of("what", phrase)
     names = [w for w in answer.split() if w[:1].isupper()]
-    who = len(names) == len(answer.split()) == 2
-    head, tail, said = verb
+    who = len(names) == len(answer.split()) == 2 and phrase[0].lower() not in DETERMINERS
+    head, tail, said = verb  # "the Lantern Guild" is no person: a name takes no article
     wh = "Who" if who else "What"
     body = [wh, *head, _subject_text(subject), *tail, *words[stop:end]]
     told = [wh.lower(), _subject_text(subject), *said, *words[stop:end]]

@@ -39,6 +39,9 @@ def asked(fact: str, title: str, language: str = "en", person: bool = False) -> 
      "Where do most islanders harvest kelp from?", "Fenwick Reef"),
     ("The tower was lit for the first time in the winter of 1822.", "when",
      "When was the tower lit for the first time?", "1822"),
+    ("Mirel Ashcombe founded the Lantern Guild in 1820.", "what",  # a name with "the": no person
+     "What did Mirel Ashcombe found in 1820?", "Lantern Guild"),
+    ("Ada's mentor is Bruno Vale.", "what", "Who is Ada's mentor?", "Bruno Vale"),
 ])
 def test_english_questions_put_the_question_word_first_and_invert_the_verb(
         fact, role, question, answer):
