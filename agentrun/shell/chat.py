@@ -5,7 +5,8 @@ The run goes on in a worker thread while the person types: `status`, `weak`, `wh
 or an instruction in plain words that the architect turns into a map edit, shown as a diff and
 applied only when approved (between two nodes if the run is going). The same in Russian
 (`статус`, `слабые`, `почему ID`, `больше диалогов для узла X`, …): each message is read in
-its own language and answered in it (the words live in `agentrun/languages/steer_*.py`).
+its own language and answered in it (agents/requests.py reads it; the words live in
+`agentrun/languages/steer_*.py`).
 The chat holds the run's writer lock: a second chat, or `agentrun resume`, on the same run is
 refused in one line.
 """
@@ -22,17 +23,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from agentrun.agents.instructions import InstructionError, MapEdit, apply_edit, map_diff
-from agentrun.agents.steering import (
+from agentrun.agents.requests import (
     DEFAULT_LANGUAGE,
     WORDS,
     NotUnderstood,
     UnknownNode,
     describe,
     message_language,
-    parse_answer,
     read_request,
     request_edit,
 )
+from agentrun.agents.steering import parse_answer
 from agentrun.errors import AgentrunError
 from agentrun.graphs.checkpoints import SQLITE
 from agentrun.graphs.deps import Deps, settings_of

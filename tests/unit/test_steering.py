@@ -13,18 +13,17 @@ from langgraph.graph import END, START, StateGraph
 from agentrun.agents.forks import example_forks, plan_fork
 from agentrun.agents.instructions import MapEdit, apply_edit, understand
 from agentrun.agents.planning import plan_map
-from agentrun.agents.steering import (
+from agentrun.agents.requests import (
     WORDS,
     NotUnderstood,
-    Policy,
     Request,
     UnknownNode,
     describe,
     message_language,
-    parse_answer,
     read_request,
     request_edit,
 )
+from agentrun.agents.steering import Policy, parse_answer
 from agentrun.config import Steering
 from agentrun.graphs.context import Context
 from agentrun.graphs.nodes import review as review_node
