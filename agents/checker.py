@@ -27,7 +27,7 @@ from agentrun.memory.embeddings import Embedder
 from agentrun.memory.store import Memory
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
-from agentrun.prompts import render_chat
+from agentrun.prompts import localized, render_chat
 from agentrun.schemas import (
     DatasetMap,
     Example,
@@ -275,8 +275,9 @@ class Checker:
         if not examples:
             return
         shown = [self._judge_facts(ex) for ex in examples]
-        requests = [GenRequest(messages=render_chat("checker.judge.md", facts=[f.text for f in fs],
-                                                    example=_answer_lines(ex)),
+        requests = [GenRequest(messages=render_chat(
+            localized("checker.judge.md", self.map.node(ex.node_id).language),
+            facts=[f.text for f in fs], example=_answer_lines(ex)),
                                max_new_tokens=120, tags={"example": ex.id})
                     for ex, fs in zip(examples, shown, strict=True)]
         outputs = generate_structured(self.judge, requests, JudgeOut, retries=self.retries)

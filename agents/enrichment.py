@@ -193,7 +193,7 @@ def model_relations(dataset_map: DatasetMap, backend: Backend, retries: int, see
                in {f.text for f in node(a.src).facts}]
     requests = [
         GenRequest(messages=render_chat(
-            "architect.relation.md", src_title=node(a.src).title,
+            localized("architect.relation.md", node(a.src).language), src_title=node(a.src).title,
             dst_title=node(a.dst).title, sentence=a.sentence),
             max_new_tokens=24, seed=seed)
         for a in anchors

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from agentrun.agents.revision import REMEDY
 from agentrun.models.base import Backend, GenRequest
 from agentrun.models.structured import generate_structured
-from agentrun.prompts import render_chat
+from agentrun.prompts import localized, render_chat
 from agentrun.schemas import (
     Anchor,
     DatasetMap,
@@ -59,11 +59,15 @@ class InstructionError(ValueError):
     """An instruction that maps to no edit of this map (the message says why and what works)."""
 
 
-def understand(text: str, dataset_map: DatasetMap, model: Backend | None = None) -> MapEdit:
-    """Return the edit an instruction asks for, nodes resolved to ids (InstructionError if none)."""
+def understand(text: str, dataset_map: DatasetMap, model: Backend | None = None,
+               language: str = "en") -> MapEdit:
+    """Return the edit an instruction asks for, nodes resolved to ids (InstructionError if none).
+
+    The model is asked in the instruction's `language` (its prompt file in that language).
+    """
     edit = parse_rules(text)
     if edit is None and model is not None:
-        edit = _ask_model(text, dataset_map, model)
+        edit = _ask_model(text, dataset_map, model, language)
     if edit is None:
         raise InstructionError(
             f"cannot turn {text.strip()!r} into a map edit; try: " + "; ".join(EXAMPLES))
@@ -117,9 +121,11 @@ def resolve_node(dataset_map: DatasetMap, name: str) -> str:
                            + ("did you mean " if hint else "nodes: ") + ", ".join(ids))
 
 
-def _ask_model(text: str, dataset_map: DatasetMap, model: Backend) -> MapEdit | None:
+def _ask_model(text: str, dataset_map: DatasetMap, model: Backend,
+               language: str) -> MapEdit | None:
     nodes = [f"{n.id}: {n.title}" for n in dataset_map.nodes]
-    request = GenRequest(messages=render_chat("architect.instruction.md", instruction=text,
+    prompt = localized("architect.instruction.md", language)
+    request = GenRequest(messages=render_chat(prompt, instruction=text,
                                               nodes=nodes[:200], kinds=[k.value for k in
                                                                         ExampleKind]),
                          max_new_tokens=120, seed=0)

@@ -127,7 +127,7 @@ def request_edit(text: str, language: str, dataset_map: DatasetMap,
     """
     edit = read_edit(text, language, dataset_map)
     if edit is None and (model is not None or parse_rules(text) is not None):
-        edit = understand(text, dataset_map, model)
+        edit = understand(text, dataset_map, model, language)
     if edit is None:
         raise NotUnderstood(text)
     return edit

@@ -191,3 +191,28 @@ def test_a_probe_asked_in_other_cases_still_leaks_and_inflected_repeats_are_near
     index = NearDuplicateIndex()
     index.add("a", first)
     assert index.query(again) is not None and index.query(again)[0] == "a"
+
+
+def test_the_judge_reads_a_russian_node_in_russian(tmp_path, embedder):
+    class Judge:
+        model_id = "fake-judge"
+        prompts: list[str] = []
+
+        def generate(self, requests, on_result=None):
+            self.prompts += [r.messages[-1]["content"] for r in requests]
+            return ['{"verdict": "consistent", "fact": 0, "reason": ""}'] * len(requests)
+
+    notes = {k: v for k, v in CORVEL["ru"].items() if k.endswith(".md")}
+    dataset_map = plan_map(read_sources(workspace_with(tmp_path, notes) / "sources").notes, QUOTAS)
+    node = next(n for n in dataset_map.nodes if any("1820" in f.text for f in n.facts))
+    judge = Judge()
+    checker = Checker(dataset_map, Memory(tmp_path / "chroma"), embedder, CheckerSettings(),
+                      judge, 0)
+    said = Example(node_id=node.id, kind=ExampleKind.exercise,
+                   provenance=PROV.model_copy(update={"generator": "model:exercise"}),
+                   messages=[{"role": "user", "content": "Когда построен маяк Корвель?"},
+                             {"role": "assistant", "content": node.facts[0].text}]).with_id()
+    verdict = checker.check([said], "r1/1").examples[0].verdict
+    assert verdict.accepted, verdict.reasons
+    (prompt,) = judge.prompts
+    assert "Заметки, по номерам:" in prompt and "Пример:" in prompt and "Example" not in prompt
