@@ -22,7 +22,7 @@ from agentrun import languages as language
 from agentrun.config import load_yaml
 from agentrun.errors import SourceError
 from agentrun.injection import addressed_to_model
-from agentrun.languages.chat import is_filler
+from agentrun.languages.filler import is_filler
 from agentrun.markdown import Block, Code, metadata, parse
 
 SOURCE_SUFFIXES = (".md", ".markdown", ".txt")

@@ -22,7 +22,9 @@ from agentrun.agents.instructions import (
     understand,
 )
 from agentrun.agents.revision import REMEDY
-from agentrun.languages import lemmas, steer_en, steer_ru
+from agentrun.languages import lemmas
+from agentrun.languages.en import steer as steer_en
+from agentrun.languages.ru import steer as steer_ru
 from agentrun.languages.steer_words import SteerWords
 from agentrun.models.base import Backend
 from agentrun.schemas import DatasetMap, ExampleKind, ProbeKind, Revision

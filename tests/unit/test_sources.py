@@ -155,7 +155,7 @@ def test_chat_filler_is_no_fact_and_is_counted_as_a_problem(tmp_path, text, fact
 
 
 def test_filler_words_open_the_sentence_or_are_the_whole_of_it():
-    from agentrun.languages.chat import is_filler
+    from agentrun.languages.filler import is_filler
 
     assert is_filler("✅ Да, ты прав.", "ru") and is_filler("Shall I go on?", "en")
     # the same words inside a fact, or a word that only starts like one, are no filler

@@ -3,7 +3,8 @@
 An assistant's reply ends with offers ("Want me to draft the spec?", «Хочешь — я помогу
 тебе: …»), questions to the reader and pleasantries ("Hope this helps!", «Да, ты прав.»). Read
 as facts they become probes such as «Хочешь — я помогу тебе что?». Each language's words are
-its own module (`chat_en`, `chat_ru`); a language without one has no filler.
+`chat` module in the language's folder (`en/chat.py`, `ru/chat.py`); a language without
+one has no filler.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 from functools import lru_cache
 from types import ModuleType
 
-from agentrun.languages import chat_en, chat_ru
+from agentrun.languages.en import chat as chat_en
+from agentrun.languages.ru import chat as chat_ru
 
 FILLER: dict[str, ModuleType] = {"en": chat_en, "ru": chat_ru}
 """The module of filler words of each language, by ISO 639-1 code."""
