@@ -8,10 +8,12 @@ a node's alternatives. Settling a map fork edits the map and records a revision.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from agentrun.agents.text import FactIndex, key_parts
+from agentrun.prompts import phrase
 from agentrun.schemas import (
     DatasetMap,
     Decision,
@@ -24,27 +26,35 @@ from agentrun.schemas import (
 )
 
 LABELS = "ABC"
+FORKS = "steering.forks.md"
+"""The wording of the forks' questions and options, per language."""
 
 
 def plan_fork(dataset_map: DatasetMap) -> Fork:
     """Return the plan-approval fork: the map's size in one line, approve or stop."""
-    facts = sum(len(n.facts) for n in dataset_map.nodes)
-    quota = sum(sum(n.quota.values()) for n in dataset_map.nodes)
-    probes = sum(len(n.probes) for n in dataset_map.nodes)
-    summary = (f"{len(dataset_map.nodes)} nodes, {len(dataset_map.anchors)} anchors, {facts} "
-               f"facts, {quota} examples asked for, {probes} probes, "
-               f"{len(dataset_map.problems)} problems")
+    say = _wording(dataset_map)
+    question = say("plan", nodes=len(dataset_map.nodes), anchors=len(dataset_map.anchors),
+                   facts=sum(len(n.facts) for n in dataset_map.nodes),
+                   quota=sum(sum(n.quota.values()) for n in dataset_map.nodes),
+                   probes=sum(len(n.probes) for n in dataset_map.nodes),
+                   problems=len(dataset_map.problems))
     return Fork(
         id=f"plan:v{dataset_map.version}:{dataset_map.sources_digest[:12]}", kind=ForkKind.plan,
-        question=f"Approve the map ({summary})? Edit map.yaml first if you like: approving "
-                 "reads it again.",
-        options=[ForkOption(label="A", text="approve: generate the corpus from this map"),
-                 ForkOption(label="B", text="stop: end the run before generating anything")])
+        question=question, options=[ForkOption(label="A", text=say("plan_approve")),
+                                    ForkOption(label="B", text=say("plan_stop"))])
+
+
+def _wording(dataset_map: DatasetMap) -> Callable[..., str]:
+    """Return the forks' wording in the language most of the map's notes are in."""
+    languages = Counter(n.language for n in dataset_map.nodes)
+    language = languages.most_common(1)[0][0] if languages else "en"
+    return lambda form, **variables: phrase(FORKS, form, language, **variables)
 
 
 def map_forks(dataset_map: DatasetMap) -> list[Fork]:
     """Return the forks on the map itself: nodes a re-plan would remove, sources that disagree."""
     forks = []
+    say = _wording(dataset_map)
     gone = [n for n in dataset_map.nodes if n.status == NodeStatus.source_gone]
     if gone:
         names = ", ".join(n.title for n in gone[:6]) + (" …" if len(gone) > 6 else "")
@@ -52,12 +62,9 @@ def map_forks(dataset_map: DatasetMap) -> list[Fork]:
         forks.append(Fork(
             id=f"removal:v{dataset_map.version}:" + ",".join(sorted(n.id for n in gone))[:80],
             kind=ForkKind.removal,
-            question=f"The sources of {len(gone)} nodes are gone ({names}; {facts} facts). "
-                     "Remove them from the map?",
-            options=[ForkOption(label="A", text="remove them, with their anchors and probes "
-                                                "(their examples stay in past runs)"),
-                     ForkOption(label="B", text="keep them: their facts stay in the map and "
-                                                "are generated for")]))
+            question=say("removal", count=len(gone), names=names, facts=facts),
+            options=[ForkOption(label="A", text=say("removal_remove")),
+                     ForkOption(label="B", text=say("removal_keep"))]))
     return forks + contradiction_forks(dataset_map)
 
 
@@ -67,6 +74,7 @@ def contradiction_forks(dataset_map: DatasetMap) -> list[Fork]:
     Linear: each fact is looked up (inverted index) among the facts of its node's neighbours.
     """
     index = FactIndex(dataset_map)
+    say = _wording(dataset_map)
     near: dict[str, set[str]] = defaultdict(set)
     for a in dataset_map.anchors:
         near[a.src].add(a.dst)
@@ -92,12 +100,22 @@ def contradiction_forks(dataset_map: DatasetMap) -> list[Fork]:
                 continue
             forks[fork_id] = Fork(
                 id=fork_id, kind=ForkKind.contradiction, node_id=node.id,
-                question=f"Two sources disagree ({how}). Which should the corpus teach?",
+                question=say("contradiction", how=how, **dict(zip(
+                    ("mine", "theirs"), _values(fact.text, facts[other.fact_id].text),
+                    strict=True))),
                 options=[ForkOption(label="A", text=_cited(fact), example_id=fact.id),
                          ForkOption(label="B", text=_cited(facts[other.fact_id]),
                                     example_id=other.fact_id),
-                         ForkOption(label="C", text="both: they do not contradict each other")])
+                         ForkOption(label="C", text=say("contradiction_both"))])
     return list(forks.values())
+
+
+def _values(one: str, other: str) -> tuple[str, str]:
+    """Return what two disagreeing sources say: their numbers where these differ, else both."""
+    a, b = key_parts(one)[1], key_parts(other)[1]
+    if a and b and a != b:
+        return ", ".join(a), ", ".join(b)
+    return f"«{one}»", f"«{other}»"
 
 
 def _numbered_name(text: str) -> bool:
@@ -168,8 +186,8 @@ def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: i
         forks.append(Fork(
             id=f"examples:{group}", kind=ForkKind.examples, node_id=best[0].node_id,
             iteration=iteration,
-            question=f"{title}: which {kind} should the corpus keep? "
-                     f"(asked: {_prompt_text(best[0])})",
+            question=_wording(dataset_map)("examples", title=title, kind=kind.value,
+                                            asked=_prompt_text(best[0])),
             options=[ForkOption(label=LABELS[i], text=_reply_text(e), example_id=e.id,
                                 score=_score(e)) for i, e in enumerate(best)]))
     return sorted(forks, key=lambda f: (score_gap(f), f.id))
