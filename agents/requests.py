@@ -4,7 +4,7 @@ Each message is one request: a command (`status`, `статус`), an answer to 
 `edit B: …`), `why ID`, or words for a map edit, which the language's own rules read first
 (every word in any of its forms, a node named by id, title or an inflected title) and the
 English rules or the architect model after. The words of each language are one module,
-`agentrun/languages/steer_<code>.py`; replies are worded from the same table.
+`agentrun/languages/<code>/steer.py`; replies are worded from the same table.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The shape of one language's words for steering a run in `agentrun chat`.
 
-Each language is one instance (`steer_en.WORDS`, `steer_ru.WORDS`): what a person may say, in
+Each language is one instance (`en/steer.py`, `ru/steer.py`: `WORDS`): what a person may say, in
 dictionary forms (lower-case, ё written е, as `agentrun.languages.lemmas` returns them), and
 what the chat answers, as `str.format` templates. Code chooses among them by language code;
 it never tests for a language by name.
