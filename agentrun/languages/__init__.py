@@ -75,12 +75,6 @@ def words(text: str) -> list[str]:
     return WORD.findall(re.sub(r"(?<=\w)['’]s?\b", "", text))
 
 
-def names_in_order(text: str, phrase: str, skip: frozenset[str] = frozenset(),
-                   any_order: bool = False) -> bool:
-    """Whether `text` has `phrase`'s words next to each other, each in any of its forms."""
-    return bool(places(text, phrase, skip, any_order))
-
-
 def places(text: str, phrase: str, skip: frozenset[str] = frozenset(),
            any_order: bool = False) -> list[int]:
     """Return where `text` (its words, `skip` left out) has `phrase`'s words together.
