@@ -21,6 +21,7 @@ from agentrun.agents.replan import merge_replan
 from agentrun.agents.text import ENTITY, capitalised_phrases, slug, type_relation
 from agentrun.config import AgentrunConfig
 from agentrun.models import RoleModel
+from agentrun.prompts import phrase
 from agentrun.schemas import (
     Anchor,
     CodeExample,
@@ -39,9 +40,6 @@ from agentrun.workspace import Workspace, load_map, save_map
 log = logging.getLogger(__name__)
 
 MAX_FACTS = 40
-
-
-# ---------------------------------------------------------------- planning (structure first)
 
 # A note longer than this with sections is planned as one node per section.
 SECTION_SPLIT = 12
@@ -261,9 +259,10 @@ def _anchors(units: list[_Unit], nodes: list[Node], index: dict[str, str],
     unit_of_note: dict[str, int] = {}
     for i, (unit, node) in enumerate(zip(units, nodes, strict=True)):
         unit_of_note.setdefault(unit.note.path, i)
-        if unit.parent is not None:
+        if unit.parent is not None:  # "a section of X", in the note's language
+            whole = units[unit.parent].title
             add(node.id, nodes[unit.parent].id, Relation.part_of, unit.note.path,
-                f"a section of {units[unit.parent].title}", units[unit.parent].title)
+                phrase("architect.map.md", "section_of", unit.note.language, title=whole), whole)
     missing: dict[str, list[str]] = {}  # target → where it is linked from
     for i, unit in enumerate(units):
         if unit_of_note[unit.note.path] != i:

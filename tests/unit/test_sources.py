@@ -186,3 +186,16 @@ def test_a_note_mixing_languages_is_read_sentence_by_sentence(tmp_path):
                          for p in asked), [p.prompt for p in asked]
     assert any(p.prompt.startswith(("Complete", "About")) for p in asked)
     assert all(f.language is None for f in node.facts if f is not english)
+
+
+def test_a_russian_note_split_into_sections_links_them_in_russian(tmp_path):
+    from agentrun.agents.planning import plan_map
+    from agentrun.schemas import ExampleKind, Relation
+
+    body = " ".join(f"Смотритель номер {i} зажигал фонарь маяка каждый вечер." for i in range(8))
+    (tmp_path / "Маяк.md").write_text(
+        f"# Маяк Корвель\n\n## Башня\n\n{body}\n\n## Фонарь\n\n{body.replace('зажигал', 'чистил')}\n",
+        encoding="utf-8")
+    dataset_map = plan_map(read_sources(tmp_path).notes, {ExampleKind.exercise: 2})
+    parts = [a for a in dataset_map.anchors if a.relation == Relation.part_of]
+    assert parts and all(a.sentence == "раздел заметки «Маяк Корвель»" for a in parts)
