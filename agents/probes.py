@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from agentrun import languages
 from agentrun.agents.questions import ask, person_node
 from agentrun.agents.text import (
     SUBJECT_WORDS,
@@ -81,7 +82,11 @@ def _generalizations(node: Node, splits: list[tuple[Fact, tuple[str, str, str]]]
     picked += sorted(backward, key=lambda iq: iq[0][0] in used)[:1]
     if picked or not splits:
         return picked
-    fact, (prefix, fw, answer) = min(splits[2:] or splits, key=lambda fs: len(fs[0].text))
+    # a chat's speaker («Мы корректируем … что?», "We fixed …") names no thing of the notes
+    said = [fs for fs in splits[2:] or splits if not languages.by_speaker(fs[0].text)]
+    if not said:
+        return []
+    fact, (prefix, fw, answer) = min(said, key=lambda fs: len(fs[0].text))
     return [([fact.id], Question(question_form(prefix, fw, node.speaking(fact).language), answer,
                                  "what"))]
 

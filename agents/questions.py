@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from agentrun import languages
 from agentrun.agents.questions_en import ask_en, person_en
 from agentrun.agents.questions_ru import ask_ru, person_ru
 from agentrun.agents.text import Question, normalize
@@ -35,7 +36,8 @@ def ask(fact: str, title: str, language: str = "en", person: bool = False) -> li
     """
     words = fact.strip().rstrip(".!?…").split()
     asker = ASKERS.get(language)
-    if asker is None or len(words) < 3 or len(words) > 40 or TABLE_ROW.match(fact):
+    if asker is None or len(words) < 3 or len(words) > 40 or TABLE_ROW.match(fact) \
+            or languages.by_speaker(fact):  # "We fixed …": who talks, not what the notes hold
         return []
     return asker(words, title, person)
 

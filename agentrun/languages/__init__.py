@@ -178,6 +178,13 @@ def negated(text: str) -> bool:
                if (m := _module(lower := w.lower().replace("ё", "е"))) is not None)
 
 
+def by_speaker(sentence: str) -> bool:
+    """Whether a sentence opens with a chat's speaker ("I", "we", «я», «мы»): no thing of notes."""
+    first = words(sentence)[:1]
+    module = _module(first[0].lower()) if first else None
+    return module is not None and first[0].lower() in module.SPEAKERS
+
+
 def capitalised(text: str) -> list[str]:
     """Return the keys of a sentence's capitalised words but its first: its names.
 

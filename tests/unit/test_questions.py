@@ -286,3 +286,17 @@ def test_chat_filler_never_becomes_a_probe(tmp_path):
     prompts = " ".join(p.prompt + " " + p.answer for p in m.probes())
     assert m.probes() and not re.search(r"Хочешь|ты прав|If you want|Hope this", prompts)
     assert sum("chat filler" in p for p in sources.problems) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "# Шаги\n\nЯ пишу текст с учётом всей архитектуры.\nТы обучаешь модель и смотришь перенос.\n"
+    "Мы корректируем всю систему как живую архитектуру.\n",
+    "# Steps\n\nI write the text with the whole architecture in mind.\nYou train the model and "
+    "watch the transfer.\nWe correct the whole system as a living architecture.\n",
+])
+def test_a_chat_speaker_is_never_asked_about(text):
+    """«Мы корректируем всю систему что?» asks nothing the notes hold: no such probe."""
+    m = plan_map([parse_note("steps.md", text)], QUOTAS)
+    general = [p.prompt for p in m.probes() if p.kind == ProbeKind.generalization]
+    assert not any(re.search(r"\b(?:Мы|Я|Ты|We|I|You)\b", p.split(":", 1)[-1])
+                   for p in general), general

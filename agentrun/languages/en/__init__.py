@@ -35,6 +35,8 @@ JOINERS = {"and", "a"}
 THOUSANDS_COMMA = True
 """A comma before three digits groups thousands (18,000); a point marks the decimals."""
 
+SPEAKERS = {"i", "we", "you"}
+"""The subjects of a chat's turns: a sentence they open says who talks, not what a note holds."""
 NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither",
              *(w + "nt" for w in ("is", "was", "were", "are", "do", "does", "did", "ca", "could",
                                   "wo", "would", "has", "have", "had", "should", "ai"))}

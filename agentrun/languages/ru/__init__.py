@@ -46,6 +46,8 @@ JOINERS = {"с"}
 THOUSANDS_COMMA = False
 """A comma marks the decimals (3,5); thousands are grouped by spaces (18 000)."""
 
+SPEAKERS = {"я", "мы", "ты", "вы"}
+"""The subjects of a chat's turns: a sentence they open says who talks, not what a note holds."""
 NEGATIONS = {"не", "нет", "ни", "никогда", "без", "нельзя", "ничто", "никто"}
 CONTRASTS = {"а", "но", "зато"}
 """Words after which a negation no longer holds ("not X but Y")."""
