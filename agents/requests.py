@@ -242,7 +242,7 @@ def _kind(token: _Token, words: SteerWords) -> str | None:
 
 
 def _number(token: _Token, words: SteerWords) -> int | None:
-    if token.word.isdigit():
+    if token.word.isdecimal() and token.word.isascii():
         return int(token.word)
     return next((words.numbers[f] for f in sorted(token.forms) if f in words.numbers), None)
 

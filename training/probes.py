@@ -78,7 +78,8 @@ def contains_target(answer: str, target: str) -> bool:
     if not rest.strip():
         return bool(wanted) and not _denied_number(answer, wanted)
     found = places(answer, rest, ARTICLES, any_order=True)
-    return any(not denied(answer, at, ARTICLES) for at in found) or (
+    size = len([w for w in words(rest) if w.lower() not in ARTICLES])
+    return any(not denied(answer, at, size, ARTICLES) for at in found) or (
         strictly_contains(answer, target) and not found)
 
 
@@ -86,7 +87,7 @@ def _denied_number(answer: str, wanted: list[str]) -> bool:
     """Whether every place the answer writes the wanted number in digits is denied."""
     said = [w for w in words(answer) if w.lower() not in ARTICLES]
     at = [i for i, w in enumerate(said) if w in wanted]
-    return bool(at) and all(denied(answer, i, ARTICLES) for i in at)
+    return bool(at) and all(denied(answer, i, 1, ARTICLES) for i in at)
 
 
 def strictly_contains(answer: str, target: str) -> bool:

@@ -104,20 +104,38 @@ def _reorderable(said: list[str]) -> bool:
         and module.reorderable([w.lower() for w in said])
 
 
-def denied(text: str, at: int, skip: frozenset[str] = frozenset()) -> bool:
-    """Whether the words just before word `at` of `text` deny it ("not X", «не из X»).
+def denied(text: str, at: int, size: int = 1, skip: frozenset[str] = frozenset()) -> bool:
+    """Whether `text` denies its words `at` … `at + size` ("not X", «не из X», "X did not").
 
-    A negation up to three words before: "never used red kelp", "not built in 1820", «не в
-    1905, а в 1906».
+    A negation up to three words before, in the same clause: "never used red kelp", "not
+    built in 1820", «не в 1905, а в 1906»; not "No, it was Tallis" (a comma between), nor "not
+    only Tallis" («не только»), nor "not Quist but Penhallow" (a contrast after it). Or one of
+    the words right after it: "Anna Brask did not write it", «Тарск не строил маяк».
     """
-    before = [w.lower() for w in words(text) if w.lower() not in skip][max(at - 3, 0):at]
-    for i in range(len(before) - 1, -1, -1):
-        module = _module(before[i])
-        if module is not None and before[i] in module.CONTRASTS:
+    clean = re.sub(r"(?<=\w)['’]s?\b", "", text)
+    spans = [m for m in WORD.finditer(clean) if m.group(0).lower() not in skip]
+    end = spans[at + size - 1].end() if at + size - 1 < len(spans) else len(clean)
+    after = [m.group(0).lower() for m in spans[at + size:at + size + 2]
+             if not CLAUSE_END.search(clean[end:m.start()])]
+    if after and (negated(after[0]) or len(after) == 2 and negated(after[1])
+                  and after[0] in getattr(_module(after[0]), "AUX", ())):
+        return True  # "Brask did not write it", «Браск не строил»: not «Корвель давно не светит»
+    target = spans[at].start() if at < len(spans) else len(clean)
+    for i in range(at - 1, max(at - 3, 0) - 1, -1):
+        word = spans[i].group(0).lower()
+        module = _module(word)
+        if CLAUSE_END.search(clean[spans[i].end():target]) or module is None:
+            return False
+        if word in module.CONTRASTS:
             return False  # "not Quist but Penhallow", «не Тарск, а Гаст»
-        if negated(before[i]):
-            return True
+        if negated(word):
+            after = spans[i + 1].group(0).lower() if i + 1 < len(spans) else ""
+            return after not in module.NOT_DENYING  # "not only", «не только»
     return False
+
+
+CLAUSE_END = re.compile(r"[,.;:!?—–]")
+"""Punctuation that ends the clause a negation denies in."""
 
 
 def _matched(wanted: list[frozenset[str]], window: list[frozenset[str]]) -> bool:

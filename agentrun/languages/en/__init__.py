@@ -41,6 +41,8 @@ NEGATIONS = {"not", "never", "no", "none", "nor", "cannot", "without", "neither"
              *(w + "nt" for w in ("is", "was", "were", "are", "do", "does", "did", "ca", "could",
                                   "wo", "would", "has", "have", "had", "should", "ai"))}
 """Negation words; "wasnt" is "wasn't" as a sentence's words are read (apostrophe dropped)."""
+NOT_DENYING = {"only", "just", "merely", "least"}
+"""Words after a negation that make it no denial ("not only X", «не только X»)."""
 CONTRASTS = {"but", "rather", "instead"}
 """Words after which a negation no longer holds ("not X but Y")."""
 STOP = set("""about above after again against also among because been before being below

@@ -49,6 +49,8 @@ THOUSANDS_COMMA = False
 SPEAKERS = {"я", "мы", "ты", "вы"}
 """The subjects of a chat's turns: a sentence they open says who talks, not what a note holds."""
 NEGATIONS = {"не", "нет", "ни", "никогда", "без", "нельзя", "ничто", "никто"}
+NOT_DENYING = {"только", "лишь", "иной"}
+"""Words after a negation that make it no denial ("not only X", «не только X»)."""
 CONTRASTS = {"а", "но", "зато"}
 """Words after which a negation no longer holds ("not X but Y")."""
 STOP = set("""более будет будут была были было быть вместе впрочем всегда всего всех говорит
