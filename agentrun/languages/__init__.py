@@ -129,8 +129,8 @@ def denied(text: str, at: int, size: int = 1, skip: frozenset[str] = frozenset()
         if word in module.CONTRASTS:
             return False  # "not Quist but Penhallow", «не Тарск, а Гаст»
         if negated(word):
-            after = spans[i + 1].group(0).lower() if i + 1 < len(spans) else ""
-            return after not in module.NOT_DENYING  # "not only", «не только»
+            following = spans[i + 1].group(0).lower() if i + 1 < len(spans) else ""
+            return following not in module.NOT_DENYING  # "not only", «не только»
     return False
 
 
