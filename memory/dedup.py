@@ -11,6 +11,9 @@ from datasketch import MinHash, MinHashLSH
 from agentrun.errors import sqlite_file
 from agentrun.languages import keyed
 
+SHINGLING = "lemmas-1"
+"""How texts are cut into shingles; a signature made another way is made again."""
+
 
 def shingles(text: str, n: int = 3) -> set[str]:
     """Return the word n-grams of a text read as lemmas (the words themselves for short texts).
@@ -97,7 +100,7 @@ class NearDuplicateIndex:
         hexed, size = meta.get("minhash"), meta.get("shingles")
         tag = str(meta.get("round_key", ""))
         if isinstance(hexed, str) and isinstance(size, int) and meta.get("num_perm") == \
-                self.num_perm:
+                self.num_perm and meta.get("shingling") == SHINGLING:
             values = np.frombuffer(bytes.fromhex(hexed), dtype=self._dtype)
             self._insert(key, MinHash(num_perm=self.num_perm, hashvalues=values,
                                       **self._same_hashing), size, tag)
@@ -140,7 +143,7 @@ class SignatureStore:
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         self.db.execute("CREATE TABLE IF NOT EXISTS sig (id TEXT PRIMARY KEY, tag TEXT, "
                         "size INTEGER, hashes BLOB)")
-        kind = f"{num_perm}/{self.scheme}/{self.dtype}"
+        kind = f"{num_perm}/{self.scheme}/{self.dtype}/{SHINGLING}"
         row = self.db.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
         if row is not None and row[0] != kind:
             self.db.execute("DELETE FROM sig")  # other settings: signatures are rebuilt

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from agentrun.errors import ConfigError, DamagedFileError
-from agentrun.memory.dedup import NearDuplicateIndex, SignatureStore
+from agentrun.memory.dedup import SHINGLING, NearDuplicateIndex, SignatureStore
 from agentrun.redact import redact_url
 from agentrun.schemas import Example
 
@@ -149,7 +149,7 @@ class Memory:
             return {}  # indexed from its document by the workers that meet it
         values, size, _ = self._near.signature(key)
         return {"minhash": np.asarray(values).tobytes().hex(), "shingles": size,
-                "num_perm": self._near.num_perm}
+                "num_perm": self._near.num_perm, "shingling": SHINGLING}
 
     def _sync(self, index: NearDuplicateIndex, page: int = 5000) -> None:
         """Take into the index the shared entries added since the last sync (all, at first)."""
