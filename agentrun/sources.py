@@ -230,7 +230,7 @@ def _read_block(note: Note, block: Block, paragraph: int, footnotes: dict[str, s
                     f"\"{sentence[:80]}\"; kept out of the facts (add it to the node's facts "
                     "in map.yaml to keep it)")
                 continue
-            if sentence and is_filler(sentence, note.language):
+            if sentence and is_filler(sentence, note.language, in_chat=bool(block.speaker)):
                 filler.append((block.line, sentence))
                 continue
             if sentence and language.long_enough(sentence, note.language) \

@@ -40,11 +40,19 @@ def _fold(text: str) -> str:
     return text.lower().replace("ё", "е").replace("’", "'")
 
 
-def is_filler(sentence: str, language: str) -> bool:
-    """Tell whether a sentence is an offer, a question to the reader or a pleasantry."""
+def is_filler(sentence: str, language: str, in_chat: bool = True) -> bool:
+    """Tell whether a sentence is an offer, a question to the reader or a pleasantry.
+
+    Outside a chat's turns an offer must say who offers ("If you want, I can …"): a note's
+    own "If you want to reach the tower, take the north path" or «Давайте рассмотрим линзу»
+    is kept.
+    """
     patterns = _patterns(language)
     if patterns is None:
         return False
     openings, pleasantries = patterns
     text = _fold(LEAD.sub("", sentence.strip()))
-    return bool(openings.match(text)) or text.rstrip(" .!…)") in pleasantries
+    if text.rstrip(" .!…)") in pleasantries:
+        return True
+    return bool(openings.match(text)) and (in_chat or bool(
+        set(re.findall(r"[\w']+", text)) & FILLER[language].FIRST_PERSON))

@@ -199,3 +199,19 @@ def test_a_russian_note_split_into_sections_links_them_in_russian(tmp_path):
     dataset_map = plan_map(read_sources(tmp_path).notes, {ExampleKind.exercise: 2})
     parts = [a for a in dataset_map.anchors if a.relation == Relation.part_of]
     assert parts and all(a.sentence == "раздел заметки «Маяк Корвель»" for a in parts)
+
+
+@pytest.mark.parametrize(("sentence", "language"), [
+    ("If you want to reach the tower, take the north path.", "en"),
+    ("Let's note that the tower is 40 m tall.", "en"),
+    ("Если нужно попасть на маяк, идите по северной тропе.", "ru"),
+    ("Давайте рассмотрим устройство линзы.", "ru"),
+    ("Могу сказать, что маяк построен в 1820 году.", "ru"),
+])
+def test_a_notes_own_advice_is_no_chat_filler(sentence, language):
+    """Outside a chat's turns an offer says who offers; a tutorial's own words stay facts."""
+    from agentrun.languages.filler import is_filler
+
+    assert not is_filler(sentence, language, in_chat=False)
+    assert is_filler("If you want, I can draft the rota.", "en", in_chat=False)
+    assert is_filler("Хочешь — я помогу тебе: написать расписание.", "ru", in_chat=False)

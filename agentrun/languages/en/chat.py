@@ -14,6 +14,9 @@ OFFERS = ("want me to", "do you want me to", "would you like me to", "would you 
           "tell me if", "tell me which", "tell me what", "say the word")
 """The assistant's offers and questions to the reader ("Want me to draft the spec?")."""
 
+FIRST_PERSON = {"i", "me", "i'd", "i'll", "i'm"}
+"""Words by which an offer outside a chat's turns says who offers ("If you want, I can …")."""
+
 PLEASANTRIES = ("hope this helps", "i hope this helps", "hope that helps",
                 "i hope that helps", "great question", "good question", "excellent question",
                 "you're right", "you are right", "you're absolutely right",
