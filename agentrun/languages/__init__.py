@@ -166,8 +166,13 @@ def numbers(text: str, context: str = "") -> list[str]:
 def is_number(word: str) -> bool:
     """Whether a word is a number word or a scale word of its language ("three", «тысяч»)."""
     module = _module(word.lower())
-    return module is not None and bool(
-        lemmas(word) & (module.NUMBERS.keys() | module.SCALES.keys()))
+    return module is not None and bool(lemmas(word) & _number_words(module.CODE))
+
+
+@lru_cache(maxsize=16)
+def _number_words(code: str) -> frozenset[str]:
+    """Return a language's number and scale words (dictionary forms), gathered once."""
+    return frozenset(MODULES[code].NUMBERS) | frozenset(MODULES[code].SCALES)
 
 
 def content_keys(text: str) -> list[str]:
@@ -184,9 +189,10 @@ def content_keys(text: str) -> list[str]:
             continue
         module = _module(lower)
         shortest, stop = (module.MIN_WORD, module.STOP) if module else (4, frozenset())
-        if len(lower) >= shortest and lower not in stop and not lower[0].isdigit() \
-                and not is_number(lower):
-            out.append(key(lower))
+        keyed_ = key(lower)  # «которую» is «который», a stop word in any of its forms
+        if len(lower) >= shortest and lower not in stop and keyed_ not in stop \
+                and not lower[0].isdigit() and not is_number(lower):
+            out.append(keyed_)
     return out
 
 
