@@ -221,8 +221,9 @@ class Checker:
     def _leak(self, ex: Example) -> Probe | None:
         if ex.messages:
             for m in ex.messages:
-                if m["role"] == "user" and as_lemmas(m["content"]) in self.probe_prompts:
-                    return self.probe_prompts[as_lemmas(m["content"])]
+                asked = as_lemmas(m["content"]) if m["role"] == "user" else ""
+                if asked in self.probe_prompts:
+                    return self.probe_prompts[asked]
         content = as_lemmas(ex.content())
         words = content.split()
         for i in range(len(words) - 3):

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from itertools import islice
 
+from agentrun import languages
 from agentrun.agents.probes import bridge_fact, tasks_on_x
 from agentrun.agents.questions import ask, echo, held, teachable
 from agentrun.agents.structural import Job, chat, provenance
@@ -246,7 +247,7 @@ def _composed(node: Node, chains: list[Chain], job: Job) -> Iterator[Example]:
             if not task.endswith("?") or task.count("X") != 1:
                 continue  # a statement to complete reads as no question a person asks
             words = task.rstrip("?").split()
-            if node.language == "ru" and len(words) == 3 and words[1] == "X":
+            if languages.subject_last(node.language) and len(words) == 3 and words[1] == "X":
                 task = f"{words[0]} {words[2]} X?"  # «Где живёт наставник Ады?», as said
             question = re.sub(r"\bX\b", what, task)
             question = question[:1].upper() + question[1:]

@@ -176,7 +176,7 @@ def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: i
         if ex.group:
             groups[ex.group].append(ex)
     forks = []
-    titles = dataset_map.titles()
+    titles, say = dataset_map.titles(), _wording(dataset_map)
     for group, members in groups.items():
         if len(members) < 2:
             continue
@@ -186,8 +186,7 @@ def example_forks(dataset_map: DatasetMap, accepted: list[Example], iteration: i
         forks.append(Fork(
             id=f"examples:{group}", kind=ForkKind.examples, node_id=best[0].node_id,
             iteration=iteration,
-            question=_wording(dataset_map)("examples", title=title, kind=kind.value,
-                                            asked=_prompt_text(best[0])),
+            question=say("examples", title=title, kind=kind.value, asked=_prompt_text(best[0])),
             options=[ForkOption(label=LABELS[i], text=_reply_text(e), example_id=e.id,
                                 score=_score(e)) for i, e in enumerate(best)]))
     return sorted(forks, key=lambda f: (score_gap(f), f.id))

@@ -4,10 +4,10 @@ The language of a note and its sentences, for any language a person writes in: d
 py3langid's (its model ships inside the package: offline); sentences are cut by sentencex, a
 multilingual segmenter with abbreviations per language and fallbacks between related languages.
 
-Each language's words are one module (`en.py`, `ru.py`) built on the field's maintained
-library (lemminflect for English, pymorphy3 for Russian). A word is given to the module of its
-script, so a sentence that mixes languages is read word by word; a word of a script with no
-module is its own lemma.
+Each language's words are one folder (`en/`, `ru/`; docs/ARCHITECTURE.md lists what it holds)
+built on the field's maintained library (lemminflect for English, pymorphy3 for Russian). A
+word is given to the folder of its script, so a sentence that mixes languages is read word by
+word; a word of a script with no folder is its own lemma.
 """
 
 from __future__ import annotations
@@ -200,6 +200,11 @@ def negated(text: str) -> bool:
     """Whether a sentence says "not" in any language it mixes (not, never, не, нет, n't)."""
     return any(lower in m.NEGATIONS for w in WORD.findall(text.replace("n't", " not"))
                if (m := _module(lower := w.lower().replace("ё", "е"))) is not None)
+
+
+def subject_last(language: str) -> bool:
+    """Whether a language puts a question's long subject after its verb («Где живёт X?»)."""
+    return bool(getattr(MODULES.get(language), "SUBJECT_LAST", False))
 
 
 def by_speaker(sentence: str) -> bool:

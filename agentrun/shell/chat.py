@@ -6,7 +6,7 @@ or an instruction in plain words that the architect turns into a map edit, shown
 applied only when approved (between two nodes if the run is going). The same in Russian
 (`статус`, `слабые`, `почему ID`, `больше диалогов для узла X`, …): each message is read in
 its own language and answered in it (agents/requests.py reads it; the words live in
-`agentrun/languages/steer_*.py`).
+`agentrun/languages/<code>/steer.py`).
 The chat holds the run's writer lock: a second chat, or `agentrun resume`, on the same run is
 refused in one line.
 """

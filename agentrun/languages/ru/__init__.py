@@ -46,6 +46,8 @@ JOINERS = {"с"}
 THOUSANDS_COMMA = False
 """A comma marks the decimals (3,5); thousands are grouped by spaces (18 000)."""
 
+SUBJECT_LAST = True
+"""A question's long subject follows its verb: «Где живёт наставник Ады?»."""
 SPEAKERS = {"я", "мы", "ты", "вы"}
 """The subjects of a chat's turns: a sentence they open says who talks, not what a note holds."""
 NEGATIONS = {"не", "нет", "ни", "никогда", "без", "нельзя", "ничто", "никто"}
