@@ -233,6 +233,7 @@ class FactIndex:
 
 
 def _shown(names: frozenset[str]) -> str:
+    """Return names' keys as a person reads them ("Anna, Brask")."""
     return ", ".join(sorted(n.title() for n in names))
 
 
