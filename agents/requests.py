@@ -102,7 +102,8 @@ def read_request(text: str, language: str) -> Request:
         return Request("why", language, m.group(1))
     if m := re.match(words.edit, line):
         return Request("edit", language, _label(m.group(1), words), m.group(2).strip())
-    if m := re.match(words.answer, line):
+    # a lone label typed in the other layout («А» while writing English) is the Latin one
+    if m := re.match(words.answer, line.translate(LOOKALIKES) if len(line) == 1 else line):
         return Request("answer", language, _label(m.group(1), words))
     return Request("instruct", language, text=line)
 

@@ -337,6 +337,8 @@ def test_chat_commands_in_russian_are_the_english_ones(english, russian, expecte
     for line, language in ((english, "en"), (russian, "ru")):
         language = message_language(line, language)  # a bare label keeps the previous one
         assert read_request(line, language) == replace(expected, language=language)
+    # a lone Cyrillic label while the conversation is English is still the Latin label
+    assert read_request("В", "en") == Request("answer", "en", "B")
     instruction = read_request("больше диалогов для Kelpwax", "ru")
     assert instruction == Request("instruct", "ru", text="больше диалогов для Kelpwax")
 
