@@ -194,8 +194,8 @@ def test_a_russian_note_split_into_sections_links_them_in_russian(tmp_path):
 
     body = " ".join(f"Смотритель номер {i} зажигал фонарь маяка каждый вечер." for i in range(8))
     (tmp_path / "Маяк.md").write_text(
-        f"# Маяк Корвель\n\n## Башня\n\n{body}\n\n## Фонарь\n\n{body.replace('зажигал', 'чистил')}\n",
-        encoding="utf-8")
+        f"# Маяк Корвель\n\n## Башня\n\n{body}\n\n## Фонарь\n\n"
+        f"{body.replace('зажигал', 'чистил')}\n", encoding="utf-8")
     dataset_map = plan_map(read_sources(tmp_path).notes, {ExampleKind.exercise: 2})
     parts = [a for a in dataset_map.anchors if a.relation == Relation.part_of]
     assert parts and all(a.sentence == "раздел заметки «Маяк Корвель»" for a in parts)
@@ -215,3 +215,27 @@ def test_a_notes_own_advice_is_no_chat_filler(sentence, language):
     assert not is_filler(sentence, language, in_chat=False)
     assert is_filler("If you want, I can draft the rota.", "en", in_chat=False)
     assert is_filler("Хочешь — я помогу тебе: написать расписание.", "ru", in_chat=False)
+
+
+def test_a_note_in_a_language_without_a_folder_is_planned_with_one_warning(tmp_path, caplog,
+                                                                          monkeypatch):
+    """German: English wording, one warning naming the language, never a traceback."""
+    import logging
+
+    from agentrun.agents.planning import plan_map
+    from agentrun.schemas import ExampleKind
+
+    (tmp_path / "Leuchtturm.md").write_text(
+        "# Leuchtturm Korvel\n\nDer Leuchtturm Korvel wurde im Jahr 1820 von der Ingenieurin "
+        "Anna Brask gebaut. Er steht auf dem nördlichen Kap der Insel Orvane. Sein Licht ist bei "
+        "klarem Wetter zwanzig Seemeilen weit zu sehen.\n", encoding="utf-8")
+    (tmp_path / "Leuchtfeuer.md").write_text(
+        "# Leuchtfeuer\n\nDas Leuchtfeuer brennt jede Nacht über dem Hafen von Orvane. Die "
+        "Wärter füllen das Öl der Lampe jeden Abend nach.\n", encoding="utf-8")
+    monkeypatch.setattr("agentrun.prompts._WARNED", set())  # as in a fresh process
+    with caplog.at_level(logging.WARNING, logger="agentrun.prompts"):
+        dataset_map = plan_map(read_sources(tmp_path).notes, {ExampleKind.exercise: 2})
+    assert {n.language for n in dataset_map.nodes} == {"de"}
+    assert all(n.facts and n.probes for n in dataset_map.nodes)
+    warned = [r.getMessage() for r in caplog.records if "'de'" in r.getMessage()]
+    assert len(warned) == 1 and "English" in warned[0]
