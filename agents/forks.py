@@ -119,8 +119,8 @@ def _values(one: str, other: str) -> tuple[str, str]:
 
 
 def _numbered_name(text: str) -> bool:
-    """Whether a number in the sentence belongs to a name ("Breash 78", "Route 9")."""
-    return re.search(r"\b[A-Z][a-z]+ \d+\b", text) is not None
+    """Whether a number in the sentence belongs to a name ("Breash 78", "Route 9", «Маршрут 9»)."""
+    return re.search(r"\b[A-ZА-ЯЁ][a-zа-яё]+ \d+\b", text) is not None  # also «Маршрут 9»
 
 
 def _cited(fact: Any) -> str:

@@ -220,3 +220,12 @@ def test_the_judge_reads_a_russian_node_in_russian(tmp_path, embedder):
     assert verdict.accepted, verdict.reasons
     (prompt,) = judge.prompts
     assert "Заметки, по номерам:" in prompt and "Пример:" in prompt and "Example" not in prompt
+
+
+def test_numbers_that_belong_to_names_are_no_disagreement(tmp_path):
+    notes = {"Маршрут.md": "# Маршрут\n\nМаршрут 9 идёт от маяка до старой гавани. Его ведёт "
+                           "[[Лоцман]].\n",
+             "Лоцман.md": "# Лоцман\n\nЛоцман ведёт [[Маршрут]]. Маршрут 12 идёт от маяка до "
+                          "старой гавани.\n"}
+    dataset_map = plan_map(read_sources(workspace_with(tmp_path, notes) / "sources").notes, QUOTAS)
+    assert not [f for f in map_forks(dataset_map) if f.kind == ForkKind.contradiction]
